@@ -1,0 +1,339 @@
+"""Tokenisation with character offsets, span <-> token-label alignment, and exact restore.
+
+Everything here works on character offsets into the ORIGINAL text; text is never rebuilt
+from tokens (``tokenizer.decode`` loses case, spaces and unknown characters).
+
+Two modes:
+
+- ``"char"``: every character is its own word (``tokenizer(list(text),
+  is_split_into_words=True)``); ``word_ids()`` gives the character index of each token.
+  A character outside the vocabulary becomes ``[UNK]`` in its own position. Whitespace
+  and characters the tokenizer drops (control characters, zero-width characters such as
+  U+200B and U+FEFF, lone combining marks under accent stripping) get no token. If a
+  character yields several sub-tokens, only the first carries a label.
+- ``"wordpiece"``: plain ``tokenizer(text, return_offsets_mapping=True)``. Latin/digit
+  runs are split into pieces (``"￥5999"`` -> ``￥ ##59 ##99``) and a word holding an
+  unknown character becomes ONE ``[UNK]`` covering the whole word; every non-special
+  token carries a label, one token = one tag position whatever its width.
+
+Restore rule: token labels are decoded at token level (lenient, see ``nerflow.tagging``),
+each token-level entity becomes the character span from its first token's first
+character to its last token's last character. Hence a span always starts and ends on a
+character that carries a token; characters without a token are ``O`` outside entities
+and ``I-X`` when they sit inside an ``X`` entity (a space inside ``"Tom Cruise"``), so
+texts with whitespace restore exactly.
+
+Gold spans that cannot be represented are reported with a reason:
+
+- ``"nested"``: overlaps another span (the later/shorter one is dropped, see
+  :func:`nerflow.tagging.remove_overlaps`);
+- ``"truncated"``: reaches beyond the characters covered by the kept tokens;
+- ``"dropped_chars"``: starts or ends on a character that has no token (whitespace...);
+- ``"inside_word_piece"``: a boundary falls strictly inside a token's character range.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from nerflow.records import Span
+from nerflow.tagging import check_scheme, remove_overlaps, spans_to_tags, tags_to_spans
+
+Mode = Literal["char", "wordpiece"]
+MODES = ("char", "wordpiece")
+REASONS = ("nested", "inside_word_piece", "truncated", "dropped_chars")
+
+
+@dataclass
+class TokenizedText:
+    """One tokenised text (or window of it), aligned to the original characters.
+
+    ``offsets[i]`` is token ``i``'s character range ``[start, end)`` in the original
+    text, ``(0, 0)`` for special tokens. ``labelled[i]`` says whether token ``i`` carries
+    a tag. ``truncated`` is true when tokens were cut off; the kept tokens then cover the
+    characters ``[char_start, char_end)`` (otherwise ``0`` and ``n_chars``).
+    """
+
+    input_ids: list[int]
+    offsets: list[tuple[int, int]]
+    labelled: list[bool]
+    n_chars: int
+    truncated: bool = False
+    mode: str = "char"
+    special: list[bool] | None = None
+    char_start: int = 0
+    char_end: int = -1
+
+    def __post_init__(self) -> None:
+        if self.special is None:
+            self.special = [offset == (0, 0) for offset in self.offsets]
+        if self.char_end < 0:
+            self.char_end = self.n_chars
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    def label_positions(self) -> list[int]:
+        """Indices of the tokens that carry a label, in order."""
+        return [i for i, flag in enumerate(self.labelled) if flag]
+
+    def char_tokens(self) -> tuple[list[int | None], list[int | None]]:
+        """Per character, the first and the last labelled token covering it (or None)."""
+        first: list[int | None] = [None] * self.n_chars
+        last: list[int | None] = [None] * self.n_chars
+        for i in self.label_positions():
+            start, end = self.offsets[i]
+            for char in range(start, end):
+                if first[char] is None:
+                    first[char] = i
+                last[char] = i
+        return first, last
+
+
+@dataclass
+class _Encoding:
+    """A full, untruncated encoding split into leading specials, content, trailing specials."""
+
+    prefix: list[int]
+    suffix: list[int]
+    ids: list[int]
+    offsets: list[tuple[int, int]]
+    n_chars: int
+    mode: str
+
+
+def _encode(text: str, tokenizer: Any, mode: str, add_special_tokens: bool) -> _Encoding:
+    if mode not in MODES:
+        raise ValueError(f"unknown tokenisation mode {mode!r}; expected one of {MODES}")
+    common = {
+        "add_special_tokens": add_special_tokens,
+        "return_attention_mask": False,
+        "return_token_type_ids": False,
+    }
+    if mode == "char":
+        enc = tokenizer(list(text), is_split_into_words=True, **common)
+        word_ids = enc.word_ids()
+        offsets = [(0, 0) if w is None else (w, w + 1) for w in word_ids]
+    else:
+        enc = tokenizer(text, return_offsets_mapping=True, **common)
+        word_ids = enc.word_ids()
+        offsets = [tuple(o) for o in enc["offset_mapping"]]
+    ids = list(enc["input_ids"])
+    content = [i for i, w in enumerate(word_ids) if w is not None]
+    if not content:
+        return _Encoding(ids, [], [], [], len(text), mode)
+    first, last = content[0], content[-1]
+    if content != list(range(first, last + 1)):
+        raise ValueError("special tokens inside the content are not supported")
+    return _Encoding(
+        prefix=ids[:first],
+        suffix=ids[last + 1 :],
+        ids=ids[first : last + 1],
+        offsets=[(int(s), int(e)) for s, e in offsets[first : last + 1]],
+        n_chars=len(text),
+        mode=mode,
+    )
+
+
+def _slice(enc: _Encoding, start: int, stop: int) -> TokenizedText:
+    """The TokenizedText holding content tokens ``[start, stop)`` of ``enc`` plus specials."""
+    ids = enc.ids[start:stop]
+    offsets = enc.offsets[start:stop]
+    if enc.mode == "char":  # first sub-token of each character within the slice
+        labelled = [i == 0 or offsets[i] != offsets[i - 1] for i in range(len(offsets))]
+    else:
+        labelled = [True] * len(offsets)
+    cut_left, cut_right = start > 0, stop < len(enc.ids)
+    n_pre, n_suf = len(enc.prefix), len(enc.suffix)
+    return TokenizedText(
+        input_ids=enc.prefix + ids + enc.suffix,
+        offsets=[(0, 0)] * n_pre + offsets + [(0, 0)] * n_suf,
+        labelled=[False] * n_pre + labelled + [False] * n_suf,
+        n_chars=enc.n_chars,
+        truncated=cut_left or cut_right,
+        mode=enc.mode,
+        special=[True] * n_pre + [False] * len(ids) + [True] * n_suf,
+        char_start=offsets[0][0] if cut_left else 0,
+        char_end=offsets[-1][1] if cut_right else enc.n_chars,
+    )
+
+
+def _content_budget(enc: _Encoding, max_len: int) -> int:
+    budget = max_len - len(enc.prefix) - len(enc.suffix)
+    if budget < 1:
+        raise ValueError(f"max_len={max_len} leaves no room next to the special tokens")
+    return budget
+
+
+def tokenize(
+    text: str,
+    tokenizer: Any,
+    mode: Mode = "char",
+    max_len: int | None = None,
+    add_special_tokens: bool = True,
+) -> TokenizedText:
+    """Tokenise ``text`` in ``mode``, keeping at most ``max_len`` tokens (specials included).
+
+    Truncation drops content tokens at the end (the specials stay) and sets ``truncated``.
+    """
+    enc = _encode(text, tokenizer, mode, add_special_tokens)
+    stop = len(enc.ids) if max_len is None else min(len(enc.ids), _content_budget(enc, max_len))
+    return _slice(enc, 0, stop)
+
+
+def n_tokens(text: str, tokenizer: Any, mode: Mode = "char", add_special_tokens: bool = True) -> int:
+    """Number of tokens ``tokenize`` needs for ``text`` without truncation (for length stats)."""
+    enc = _encode(text, tokenizer, mode, add_special_tokens)
+    return len(enc.prefix) + len(enc.ids) + len(enc.suffix)
+
+
+def windows(
+    text: str,
+    tokenizer: Any,
+    mode: Mode,
+    max_len: int,
+    stride: int,
+    add_special_tokens: bool = True,
+) -> list[TokenizedText]:
+    """Sliding windows of at most ``max_len`` tokens (specials included) over ``text``.
+
+    Windows hold ``max_len - n_specials`` content tokens, each window starting
+    ``max_len - n_specials - stride`` content tokens after the previous one, so that
+    consecutive windows share ``stride`` content tokens; the last window is moved back to
+    end on the last token (it may share more). Together they hold every content token. A
+    text that fits gives one window, identical to ``tokenize``. With
+    :func:`merge_window_tags`, entities of up to ``stride // 2`` tokens restore exactly.
+    """
+    enc = _encode(text, tokenizer, mode, add_special_tokens)
+    size = _content_budget(enc, max_len)
+    if not 0 <= stride < size:
+        raise ValueError(f"stride must be in [0, {size}) for max_len={max_len}, got {stride}")
+    total = len(enc.ids)
+    starts = [0]
+    while starts[-1] + size < total:
+        starts.append(min(starts[-1] + size - stride, total - size))
+    return [_slice(enc, start, min(start + size, total)) for start in starts]
+
+
+def merge_window_tags(
+    n_chars: int, windows: Sequence[TokenizedText], window_char_tags: Sequence[Sequence[str]]
+) -> list[str]:
+    """Merge per-window character tags: each character takes the tag of its most central window.
+
+    A character's centrality in a window is the distance, in content tokens, from its
+    token to the window's nearest edge (a character without a token inside the window's
+    range takes the smaller distance of its two tokenised neighbours). Ties go to the
+    earlier window; characters outside every window get ``O``. Decode the result with
+    :func:`nerflow.tagging.tags_to_spans`.
+    """
+    if len(windows) != len(window_char_tags):
+        raise ValueError(f"{len(windows)} windows but {len(window_char_tags)} tag lists")
+    best: list[tuple[int, str]] = [(-1, "O")] * n_chars
+    for tok, tags in zip(windows, window_char_tags):
+        if len(tags) != n_chars or tok.n_chars != n_chars:
+            raise ValueError(f"window tags must have {n_chars} characters, got {len(tags)}")
+        content = [i for i, special in enumerate(tok.special or []) if not special]
+        if not content:
+            continue
+        distance: list[int | None] = [None] * n_chars
+        for position, i in enumerate(content):
+            start, end = tok.offsets[i]
+            for char in range(start, end):
+                if distance[char] is None:
+                    distance[char] = min(position, len(content) - 1 - position)
+        chars = range(tok.offsets[content[0]][0], tok.offsets[content[-1]][1])
+        following: dict[int, int] = {}
+        nearest = 0
+        for char in reversed(chars):  # the first and last characters carry tokens
+            known = distance[char]
+            if known is not None:
+                nearest = known
+            following[char] = nearest
+        nearest = 0
+        for char in chars:
+            value = distance[char]
+            if value is None:  # a gap: the nearer-to-edge of its two neighbours
+                value = min(nearest, following[char])
+            else:
+                nearest = value
+            if value > best[char][0]:
+                best[char] = (value, tags[char])
+    return [tag for _, tag in best]
+
+
+def _lost_reason(
+    tok: TokenizedText, span: Span, first: list[int | None], last: list[int | None]
+) -> str | None:
+    if tok.truncated and (span.start < tok.char_start or span.end >= tok.char_end):
+        return "truncated"
+    start_token, end_token = first[span.start], last[span.end]
+    if start_token is None or end_token is None:
+        return "dropped_chars"
+    if tok.offsets[start_token][0] != span.start or tok.offsets[end_token][1] != span.end + 1:
+        return "inside_word_piece"
+    return None
+
+
+def token_labels_from_spans(
+    tok: TokenizedText, spans: Sequence[Span], scheme: str
+) -> tuple[list[str | None], list[tuple[Span, str]]]:
+    """Gold character spans -> one label per token (None where ``labelled`` is false).
+
+    Also returns the spans that cannot be represented, each with its reason (see the
+    module docstring). A token covering several characters of an entity is one position.
+    """
+    check_scheme(scheme)
+    bad = [s for s in spans if not 0 <= s.start <= s.end < tok.n_chars]
+    if bad:
+        raise ValueError(f"spans out of range for a text of {tok.n_chars} characters: {bad}")
+    kept, nested = remove_overlaps(spans)
+    lost: list[tuple[Span, str]] = [(span, "nested") for span in nested]
+    first, last = tok.char_tokens()
+    positions = tok.label_positions()
+    position_of = {token: k for k, token in enumerate(positions)}
+    token_spans: list[Span] = []
+    for span in kept:
+        reason = _lost_reason(tok, span, first, last)
+        if reason is not None:
+            lost.append((span, reason))
+            continue
+        start_token, end_token = first[span.start], last[span.end]
+        assert start_token is not None and end_token is not None
+        token_spans.append(Span(position_of[start_token], position_of[end_token], span.label))
+    tags = spans_to_tags(len(positions), token_spans, scheme)
+    labels: list[str | None] = [None] * len(tok.input_ids)
+    for token, tag in zip(positions, tags):
+        labels[token] = tag
+    return labels, sorted(lost)
+
+
+def restore_spans(tok: TokenizedText, labels: Sequence[str | None], scheme: str) -> list[Span]:
+    """Token labels -> character spans on the original text (see the module docstring).
+
+    Labels of tokens that are not ``labelled`` are ignored, None counts as ``O``.
+    Equals ``tags_to_spans(char_tags_from_token_labels(tok, labels, scheme), scheme)``.
+    """
+    if len(labels) != len(tok.input_ids):
+        raise ValueError(f"{len(tok.input_ids)} tokens but {len(labels)} labels")
+    positions = tok.label_positions()
+    sequence = [labels[token] or "O" for token in positions]
+    spans = [
+        Span(tok.offsets[positions[s.start]][0], tok.offsets[positions[s.end]][1] - 1, s.label)
+        for s in tags_to_spans(sequence, scheme)
+    ]
+    return remove_overlaps(spans)[0]  # only several tokens on one character can clash
+
+
+def char_tags_from_token_labels(
+    tok: TokenizedText, labels: Sequence[str | None], scheme: str
+) -> list[str]:
+    """Token labels -> ``n_chars`` character tags in ``scheme``.
+
+    Each token-level entity is projected onto its full character range and re-encoded, so
+    a lone B-X (BIO) or S-X (BIOS/BIOES) token over three characters gives ``B-X I-X I-X``
+    in BIO/BIOS and ``B-X I-X E-X`` in BIOES; characters without a token are ``O`` unless
+    inside an entity.
+    """
+    return spans_to_tags(tok.n_chars, restore_spans(tok, labels, scheme), scheme)

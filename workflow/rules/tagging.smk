@@ -1,0 +1,53 @@
+rule char_tags:
+    input:
+        "results/data/{split}.jsonl",
+    output:
+        "results/tags/{split}.{scheme}.tsv",
+    log:
+        "logs/tags/{split}.{scheme}.log",
+    benchmark:
+        "benchmarks/tags/{split}.{scheme}.tsv"
+    conda:
+        "../envs/core.yaml"
+    params:
+        code=code("tagging"),
+    script:
+        "../scripts/char_tags.py"
+
+
+rule char_tokenizer:
+    input:
+        "results/data/train.jsonl",
+    output:
+        directory("results/{run}/tokenizer"),
+    log:
+        "logs/{run}/tokenizer.log",
+    benchmark:
+        "benchmarks/{run}/tokenizer.tsv"
+    conda:
+        "../envs/core.yaml"
+    params:
+        code=code("vocab"),
+    script:
+        "../scripts/char_tokenizer.py"
+
+
+rule roundtrip:
+    input:
+        records="results/data/{split}.jsonl",
+        labels="results/data/labels.json",
+        tokenizer=checks_tokenizer(),
+    output:
+        "results/roundtrip/{split}.{mode}.json",
+    log:
+        "logs/roundtrip/{split}.{mode}.log",
+    benchmark:
+        "benchmarks/roundtrip/{split}.{mode}.tsv"
+    conda:
+        "../envs/core.yaml"
+    params:
+        scheme=SCHEME,
+        max_len=CHECKS["max_len"],
+        code=code("roundtrip"),
+    script:
+        "../scripts/roundtrip.py"

@@ -1,0 +1,13 @@
+"""Fix the label set: the configured labels, or the types found in train."""
+
+from nerflow import stage
+from nerflow.records import entity_types, read_records, write_json
+
+smk = snakemake  # noqa: F821
+log = stage.start(smk)
+derived = entity_types(read_records(smk.input[0]))
+labels = list(smk.params.labels) or derived
+source = "config" if smk.params.labels else "train"
+write_json(smk.output[0], {"labels": labels, "source": source, "types_in_train": derived})
+log.info("%d labels from %s: %s", len(labels), source, ", ".join(labels))
+stage.finish(smk, ["nerflow.records"])

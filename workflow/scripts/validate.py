@@ -1,0 +1,31 @@
+"""Validate one split: normalised records, a report and the rejected lines."""
+
+import json
+
+from nerflow import stage
+from nerflow.records import write_json, write_records
+from nerflow.validate import check_or_raise, validate_file, write_rejected
+
+smk = snakemake  # noqa: F821
+log = stage.start(smk)
+
+labels = smk.params.labels or None
+if smk.input.labels:
+    with open(smk.input.labels, encoding="utf-8") as handle:
+        labels = json.load(handle)["labels"]
+
+result = validate_file(
+    smk.input.data,
+    split=smk.wildcards.split,
+    labels=labels,
+    overlap_policy=smk.params.overlap_policy,
+    require_labels=smk.params.require_labels,
+)
+write_rejected(smk.output.rejected, result.rejected)
+write_json(smk.output.report, result.report)
+for warning in result.warnings:
+    log.warning(warning)
+check_or_raise(result, smk.input.data, smk.params.on_invalid)
+write_records(smk.output.records, result.records)
+log.info("%d records kept, %d rejected", len(result.records), len(result.rejected))
+stage.finish(smk, ["nerflow.validate"])
