@@ -7,6 +7,15 @@ configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    split="|".join(SPLITS),
+    scheme="BIO|BIOS|BIOES",
+    mode="char|wordpiece",
+    run="[A-Za-z0-9][A-Za-z0-9_.-]*",
+
+
 include: "workflow/rules/data.smk"
 include: "workflow/rules/tagging.smk"
 include: "workflow/rules/evaluate.smk"

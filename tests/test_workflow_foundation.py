@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from workflow_helpers import (
     FIXTURES,
     copy_workflow,
@@ -76,7 +75,10 @@ def test_tag_file_lists_every_character(foundation_run: Path) -> None:
 
 
 def test_nothing_to_do_after_a_run(foundation_run: Path) -> None:
-    assert planned_rules(foundation_run, *FOUNDATION_TARGETS, snakefile=foundation_run / "Snakefile") == []
+    assert (
+        planned_rules(foundation_run, *FOUNDATION_TARGETS, snakefile=foundation_run / "Snakefile")
+        == []
+    )
 
 
 def test_editing_package_code_reruns_exactly_its_stage(foundation_run: Path) -> None:

@@ -36,7 +36,9 @@ def write_config(workdir: Path, config: dict) -> Path:
 
 def tiny_data_config(**extra: object) -> dict:
     config: dict = {
-        "data": {split: str(FIXTURES / "tiny" / f"{split}.json") for split in ("train", "dev", "test")}
+        "data": {
+            split: str(FIXTURES / "tiny" / f"{split}.json") for split in ("train", "dev", "test")
+        }
     }
     config.update(extra)
     return config
@@ -66,13 +68,15 @@ def snakemake(
 
 
 def planned_rules(workdir: Path, *targets: str, snakefile: Path | None = None) -> list[str]:
-    """Rules a dry run would execute for ``targets`` (empty: nothing to do)."""
-    result = snakemake(workdir, "-n", "--quiet", "rules", *targets, snakefile=snakefile)
-    rules = []
+    """Rules a dry run would execute for ``targets`` (empty: nothing to do).
+
+    Snakemake prints its job-count table twice; each rule is listed once here."""
+    result = snakemake(workdir, *targets, "-n", "--quiet", "rules", snakefile=snakefile)
+    rules = set()
     for line in result.stdout.splitlines():
         parts = line.split()
         if len(parts) == 2 and parts[1].isdigit() and parts[0] not in ("total", "job"):
-            rules.append(parts[0])
+            rules.add(parts[0])
     return sorted(rules)
 
 

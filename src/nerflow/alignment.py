@@ -183,7 +183,9 @@ def tokenize(
     return _slice(enc, 0, stop)
 
 
-def n_tokens(text: str, tokenizer: Any, mode: Mode = "char", add_special_tokens: bool = True) -> int:
+def n_tokens(
+    text: str, tokenizer: Any, mode: Mode = "char", add_special_tokens: bool = True
+) -> int:
     """Number of tokens ``tokenize`` needs for ``text`` without truncation (for length stats)."""
     enc = _encode(text, tokenizer, mode, add_special_tokens)
     return len(enc.prefix) + len(enc.ids) + len(enc.suffix)
@@ -203,8 +205,11 @@ def windows(
     ``max_len - n_specials - stride`` content tokens after the previous one, so that
     consecutive windows share ``stride`` content tokens; the last window is moved back to
     end on the last token (it may share more). Together they hold every content token. A
-    text that fits gives one window, identical to ``tokenize``. With
-    :func:`merge_window_tags`, entities of up to ``stride // 2`` tokens restore exactly.
+    text that fits gives one window, identical to ``tokenize``.
+
+    Gold spans labelled per window with ``token_labels_from_spans(..., clip=True)`` and
+    merged with :func:`merge_window_tags` restore exactly in char mode when ``stride >= 2``
+    (without ``clip``, entities of up to ``stride // 2`` tokens do).
     """
     enc = _encode(text, tokenizer, mode, add_special_tokens)
     size = _content_budget(enc, max_len)
@@ -231,7 +236,7 @@ def merge_window_tags(
     if len(windows) != len(window_char_tags):
         raise ValueError(f"{len(windows)} windows but {len(window_char_tags)} tag lists")
     best: list[tuple[int, str]] = [(-1, "O")] * n_chars
-    for tok, tags in zip(windows, window_char_tags):
+    for tok, tags in zip(windows, window_char_tags, strict=True):
         if len(tags) != n_chars or tok.n_chars != n_chars:
             raise ValueError(f"window tags must have {n_chars} characters, got {len(tags)}")
         content = [i for i, special in enumerate(tok.special or []) if not special]
@@ -277,12 +282,15 @@ def _lost_reason(
 
 
 def token_labels_from_spans(
-    tok: TokenizedText, spans: Sequence[Span], scheme: str
+    tok: TokenizedText, spans: Sequence[Span], scheme: str, clip: bool = False
 ) -> tuple[list[str | None], list[tuple[Span, str]]]:
     """Gold character spans -> one label per token (None where ``labelled`` is false).
 
     Also returns the spans that cannot be represented, each with its reason (see the
     module docstring). A token covering several characters of an entity is one position.
+    With ``clip``, a span cut by truncation (or by a window edge) still has its visible
+    part tagged (it is reported as ``"truncated"`` all the same): use it to label windows
+    for training or for :func:`merge_window_tags`.
     """
     check_scheme(scheme)
     bad = [s for s in spans if not 0 <= s.start <= s.end < tok.n_chars]
@@ -298,13 +306,19 @@ def token_labels_from_spans(
         reason = _lost_reason(tok, span, first, last)
         if reason is not None:
             lost.append((span, reason))
-            continue
+            if not (clip and reason == "truncated"):
+                continue
+            span = Span(
+                max(span.start, tok.char_start), min(span.end, tok.char_end - 1), span.label
+            )
+            if span.start > span.end or _lost_reason(tok, span, first, last) is not None:
+                continue
         start_token, end_token = first[span.start], last[span.end]
         assert start_token is not None and end_token is not None
         token_spans.append(Span(position_of[start_token], position_of[end_token], span.label))
     tags = spans_to_tags(len(positions), token_spans, scheme)
     labels: list[str | None] = [None] * len(tok.input_ids)
-    for token, tag in zip(positions, tags):
+    for token, tag in zip(positions, tags, strict=True):
         labels[token] = tag
     return labels, sorted(lost)
 

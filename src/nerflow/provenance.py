@@ -150,7 +150,7 @@ def provenance(
 
 
 def meta_path(output: str | Path) -> Path:
-    """Sidecar path of an output: ``x.json`` -> ``x.json.meta.json``; ``dir/`` -> ``dir.meta.json``."""
+    """Sidecar of an output: ``x.json`` -> ``x.json.meta.json``, ``dir/`` -> ``dir.meta.json``."""
     output = Path(output)
     return output.with_name(output.name + ".meta.json")
 

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from nerflow.records import Record, Span
+from nerflow.tagging import spans_to_tags
 
 ERROR_CATEGORIES: tuple[str, ...] = (
     "type_error",
@@ -118,30 +119,12 @@ def _pred_text(gold: Record, pred: Record) -> str:
     return pred.text or gold.text
 
 
-def _taggable(n_chars: int, spans: Iterable[Span]) -> bool:
-    """True when the spans lie inside the text and do not overlap (so IOBES can encode them)."""
-    last_end = -1
-    for span in sorted(spans):
-        if span.start < 0 or span.end >= n_chars or span.start > span.end:
-            return False
-        if span.start <= last_end:
-            return False
-        last_end = span.end
-    return True
-
-
-def _iobes_tags(n_chars: int, spans: Iterable[Span]) -> list[str]:
-    """Character IOBES tags (``S-X``; ``B-X I-X E-X``) for non-overlapping in-text spans."""
-    tags = ["O"] * n_chars
-    for span in spans:
-        if span.start == span.end:
-            tags[span.start] = f"S-{span.label}"
-        else:
-            tags[span.start] = f"B-{span.label}"
-            for index in range(span.start + 1, span.end):
-                tags[index] = f"I-{span.label}"
-            tags[span.end] = f"E-{span.label}"
-    return tags
+def _iobes_or_none(n_chars: int, spans: Iterable[Span]) -> list[str] | None:
+    """Character IOBES tags of the spans, or ``None`` when they overlap or leave the text."""
+    try:
+        return spans_to_tags(n_chars, sorted(set(spans)), "BIOES")
+    except ValueError:
+        return None
 
 
 def _overlap(a: Span, b: Span) -> int:
@@ -194,17 +177,20 @@ def _seqeval_check(pairs: Sequence[tuple[Record, Record]]) -> dict:
 
     included: list[tuple[Record, Record]] = []
     excluded_ids: list[int | str] = []
+    y_true: list[list[str]] = []
+    y_pred: list[list[str]] = []
     for gold, pred in pairs:
-        n_chars = len(gold.text)
-        if _taggable(n_chars, set(gold.spans)) and _taggable(n_chars, set(pred.spans)):
-            included.append((gold, pred))
-        else:
+        gold_tags = _iobes_or_none(len(gold.text), gold.spans)
+        pred_tags = _iobes_or_none(len(gold.text), pred.spans)
+        if gold_tags is None or pred_tags is None:
             excluded_ids.append(gold.id)
+        else:
+            included.append((gold, pred))
+            y_true.append(gold_tags)
+            y_pred.append(pred_tags)
     _, (tp, fp, fn) = _strict_counts(included)
     strict_f1 = prf(tp, fp, fn)["f1"]
     if included:
-        y_true = [_iobes_tags(len(g.text), set(g.spans)) for g, _ in included]
-        y_pred = [_iobes_tags(len(g.text), set(p.spans)) for g, p in included]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             seqeval_f1 = float(

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from itertools import pairwise
 from pathlib import Path
 
 from nerflow.records import Span
@@ -105,7 +106,7 @@ def spans_to_tags(n_chars: int, spans: Sequence[Span], scheme: str) -> list[str]
     bad = [s for s in ordered if not 0 <= s.start <= s.end < n_chars]
     if bad:
         raise ValueError(f"spans out of range for {n_chars} positions: {bad}")
-    clashes = [(a, b) for a, b in zip(ordered, ordered[1:]) if a.overlaps(b)]
+    clashes = [(a, b) for a, b in pairwise(ordered) if a.overlaps(b)]
     if clashes:
         raise ValueError(f"overlapping spans cannot be tagged: {clashes}")
     tags = ["O"] * n_chars
@@ -196,7 +197,7 @@ def write_tag_file(path: str | Path, records: Iterable[tuple[str, list[str]]]) -
         for text, tags in records:
             if len(tags) != len(text):
                 raise ValueError(f"record {count}: {len(text)} characters but {len(tags)} tags")
-            for char, tag in zip(text, tags):
+            for char, tag in zip(text, tags, strict=True):
                 parse_tag(tag)
                 if any(c in tag for c in "\t\n\r"):
                     raise ValueError(f"record {count}: tag {tag!r} holds a tab or line break")

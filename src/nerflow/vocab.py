@@ -26,7 +26,11 @@ def build_char_vocab(texts: Iterable[str], min_freq: int = 1) -> list[str]:
     for text in texts:
         counts.update(char for char in text if not char.isspace())
     chars = sorted(
-        (char for char, count in counts.items() if count >= min_freq and char not in SPECIAL_TOKENS),
+        (
+            char
+            for char, count in counts.items()
+            if count >= min_freq and char not in SPECIAL_TOKENS
+        ),
         key=lambda char: (-counts[char], ord(char)),
     )
     return list(SPECIAL_TOKENS) + chars

@@ -17,15 +17,8 @@ CHECKS = config["checks"]
 EXPERIMENTS = config["experiments"]
 
 
-wildcard_constraints:
-    split="|".join(SPLITS),
-    scheme="BIO|BIOS|BIOES",
-    mode="char|wordpiece",
-    run="[A-Za-z0-9][A-Za-z0-9_.-]*",
-
-
 def code(*modules):
-    """Fingerprint of the nerflow modules a rule runs: part of its params."""
+    """Fingerprint of the nerflow modules behind a stage (goes into its params)."""
     return code_fingerprint(*(f"nerflow.{module}" for module in modules))
 
 

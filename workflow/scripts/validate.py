@@ -10,8 +10,8 @@ smk = snakemake  # noqa: F821
 log = stage.start(smk)
 
 labels = smk.params.labels or None
-if smk.input.labels:
-    with open(smk.input.labels, encoding="utf-8") as handle:
+if smk.input.labels:  # every split but train: the label set fixed by train
+    with open(smk.input.labels[0], encoding="utf-8") as handle:
         labels = json.load(handle)["labels"]
 
 result = validate_file(

@@ -1,0 +1,148 @@
+"""Prediction: sliding windows -> batched decoding -> character tags -> spans on the original text.
+
+Every record is cut into windows of at most ``max_len`` tokens overlapping by ``stride``
+(:func:`nerflow.alignment.windows`; a text that fits is one window). All windows of all
+records are sorted by length and decoded in dynamically padded batches; each window's
+token labels become character tags (:func:`nerflow.alignment.char_tags_from_token_labels`),
+the windows of a record are merged (:func:`nerflow.alignment.merge_window_tags`) and the
+spans decoded with :func:`nerflow.tagging.tags_to_spans`. Output records carry the
+source id and text unchanged: text is never rebuilt from tokens.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nerflow.alignment import (
+    TokenizedText,
+    char_tags_from_token_labels,
+    merge_window_tags,
+    windows,
+)
+from nerflow.models import TaggerModel, load_model, resolve_device
+from nerflow.records import Record, read_records, write_records
+from nerflow.tagging import tags_to_spans
+
+
+def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad token id lists to ``(input_ids [B, T], attention_mask [B, T])``."""
+    width = max((len(seq) for seq in sequences), default=0)
+    input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        input_ids[row, : len(seq)] = torch.as_tensor(list(seq), dtype=torch.long)
+        attention_mask[row, : len(seq)] = 1
+    return input_ids, attention_mask
+
+
+def decode_windows(
+    model: TaggerModel,
+    toks: Sequence[TokenizedText],
+    pad_id: int,
+    batch_size: int,
+    device: torch.device,
+) -> list[list[str | None]]:
+    """Token labels (None on unlabelled tokens) of every window, in the input order."""
+    order = sorted(range(len(toks)), key=lambda i: len(toks[i]))
+    results: list[list[str | None]] = [[] for _ in toks]
+    for begin in range(0, len(order), batch_size):
+        chunk = order[begin : begin + batch_size]
+        input_ids, attention_mask = pad_batch([toks[i].input_ids for i in chunk], pad_id)
+        label_mask = torch.zeros_like(attention_mask, dtype=torch.bool)
+        for row, i in enumerate(chunk):
+            label_mask[row, : len(toks[i])] = torch.tensor(toks[i].labelled, dtype=torch.bool)
+        decoded = model.decode(input_ids.to(device), attention_mask.to(device), label_mask)
+        for i, label_ids in zip(chunk, decoded, strict=True):
+            labels: list[str | None] = [None] * len(toks[i])
+            for position, label_id in zip(toks[i].label_positions(), label_ids, strict=True):
+                labels[position] = model.labels[label_id]
+            results[i] = labels
+    return results
+
+
+def predict_records(
+    model: TaggerModel,
+    tokenizer: Any,
+    records: Sequence[Record],
+    mode: str,
+    max_len: int,
+    stride: int,
+    scheme: str,
+    labels: Sequence[str] | None = None,
+    batch_size: int = 64,
+    device: str | torch.device | None = None,
+) -> list[Record]:
+    """Predict spans for ``records`` (see the module docstring); one output per input.
+
+    ``labels`` defaults to the model's and must equal them when given. ``device`` defaults
+    to the device the model's parameters are on. The model's train/eval mode is restored.
+    """
+    if labels is not None and list(labels) != model.labels:
+        raise ValueError(f"labels {list(labels)} differ from the model's {model.labels}")
+    if device is None:
+        tensors = itertools.chain(model.parameters(), model.buffers())
+        device = next((t.device for t in tensors), torch.device("cpu"))
+    device = resolve_device(device)
+    model.to(device)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    owners: list[int] = []
+    toks: list[TokenizedText] = []
+    for index, record in enumerate(records):
+        for tok in windows(record.text, tokenizer, mode, max_len, stride):
+            owners.append(index)
+            toks.append(tok)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            token_labels = decode_windows(model, toks, pad_id, batch_size, device)
+    finally:
+        model.train(was_training)
+    per_record: list[tuple[list[TokenizedText], list[list[str]]]] = [([], []) for _ in records]
+    for owner, tok, window_labels in zip(owners, toks, token_labels, strict=True):
+        per_record[owner][0].append(tok)
+        per_record[owner][1].append(char_tags_from_token_labels(tok, window_labels, scheme))
+    out: list[Record] = []
+    for record, (record_windows, window_tags) in zip(records, per_record, strict=True):
+        n_chars = len(record.text)
+        tags = merge_window_tags(n_chars, record_windows, window_tags)
+        out.append(
+            Record(id=record.id, text=record.text, spans=sorted(tags_to_spans(tags, scheme)))
+        )
+    return out
+
+
+def predict_file(
+    model_dir: str | Path,
+    in_path: str | Path,
+    out_path: str | Path,
+    batch_size: int = 64,
+    device: str | torch.device | None = "auto",
+    stride: int | None = None,
+    max_len: int | None = None,
+) -> int:
+    """Load a saved model, predict a JSON-lines file, write CLUENER JSON lines; return count.
+
+    ``max_len``/``stride`` default to the values saved with the model (``stride`` to a
+    quarter of ``max_len`` when none was saved).
+    """
+    model, tokenizer, meta = load_model(model_dir, device)
+    length = int(max_len if max_len is not None else meta["max_len"])
+    overlap = int(stride if stride is not None else meta.get("stride", length // 4))
+    records = read_records(in_path)
+    predictions = predict_records(
+        model,
+        tokenizer,
+        records,
+        mode=meta["tokenization"],
+        max_len=length,
+        stride=overlap,
+        scheme=meta["scheme"],
+        batch_size=batch_size,
+    )
+    return write_records(out_path, predictions)

@@ -1,0 +1,371 @@
+"""Tagger models: heads, constrained CRF decoding, parameter groups, save/load, vocabularies."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from nerflow.models import (
+    CRF_FILE,
+    HEAD_FILE,
+    TaggerModel,
+    allowed_transitions,
+    build_model,
+    left_align,
+    load_model,
+    save_model,
+)
+from nerflow.tagging import SCHEMES, is_valid_sequence, label_list
+from nerflow.vocab import (
+    SPECIAL_TOKENS,
+    build_char_vocab,
+    load_tokenizer,
+    save_char_tokenizer,
+    tokenizer_fingerprint,
+)
+
+TYPES = ["address", "company", "name"]
+
+
+def tiny_cfg(head: str = "softmax", scheme: str = "BIOS", encoder: str = "scratch") -> dict:
+    """A minimal experiment config with a 1-layer, 32-wide scratch encoder."""
+    return {
+        "encoder": encoder,
+        "scratch": {"layers": 1, "hidden": 32, "heads": 2, "intermediate": 64, "dropout": 0.1},
+        "head": head,
+        "tokenization": "char",
+        "max_len": 32,
+        "stride": 8,
+        "scheme": scheme,
+    }
+
+
+def random_batch(
+    vocab_size: int, n_labels: int, batch: int = 4, width: int = 12, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Random ids, a right-padded attention mask and labels (-100 on [CLS]/[SEP]/padding)."""
+    generator = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(3, width + 1, (batch,), generator=generator)
+    lengths[0] = width
+    input_ids = torch.randint(5, vocab_size, (batch, width), generator=generator)
+    attention_mask = (torch.arange(width)[None, :] < lengths[:, None]).long()
+    labels = torch.randint(0, n_labels, (batch, width), generator=generator)
+    labels[:, 0] = -100
+    labels[torch.arange(batch), lengths - 1] = -100
+    labels[attention_mask == 0] = -100
+    return input_ids, attention_mask, labels
+
+
+def valid_labels(scheme: str, n: int, rng: random.Random) -> list[str]:
+    """A random tag sequence that is valid for ``scheme`` (encoded from random spans)."""
+    from nerflow.records import Span
+    from nerflow.tagging import spans_to_tags
+
+    spans, position = [], 0
+    while position < n:
+        length = rng.randint(1, 3)
+        if rng.random() < 0.5 and position + length <= n:
+            spans.append(Span(position, position + length - 1, rng.choice(TYPES)))
+        position += length + rng.randint(0, 2)
+    return spans_to_tags(n, spans, scheme)
+
+
+# --------------------------------------------------------------------------- constraints
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_allowed_transitions_agree_with_the_strict_checker(scheme: str) -> None:
+    labels = label_list(["X", "Y"], scheme)
+    start, trans, end = allowed_transitions(labels, scheme)
+    for length in range(1, 5):
+        for seq in itertools.product(range(len(labels)), repeat=length):
+            local = (
+                bool(start[seq[0]])
+                and bool(end[seq[-1]])
+                and all(bool(trans[a, b]) for a, b in zip(seq, seq[1:], strict=False))
+            )
+            assert local == is_valid_sequence([labels[i] for i in seq], scheme), seq
+
+
+def test_left_align_keeps_order() -> None:
+    mask = torch.tensor([[False, True, False, True, True], [True, False, False, False, False]])
+    index, new_mask = left_align(mask)
+    assert index[0].tolist() == [1, 3, 4]
+    assert index[1, 0].item() == 0
+    assert new_mask.tolist() == [[True, True, True], [True, False, False]]
+
+
+# --------------------------------------------------------------------------- heads
+
+
+@pytest.mark.parametrize("head", ["softmax", "crf"])
+def test_forward_backward(head: str, tokenizer) -> None:
+    labels = label_list(TYPES, "BIOES")
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg(head, "BIOES"), labels, tokenizer)
+    input_ids, attention_mask, gold = random_batch(len(tokenizer), len(labels))
+    tag_rows = [valid_labels("BIOES", 12, random.Random(i)) for i in range(4)]
+    gold = torch.tensor(
+        [
+            [-100 if g < 0 else labels.index(tag) for g, tag in zip(row, tags, strict=True)]
+            for row, tags in zip(gold.tolist(), tag_rows, strict=True)
+        ]
+    )
+    gold[1, 2] = -100  # an unlabelled position inside the content (a non-first sub-token)
+    loss, logits = model(input_ids, attention_mask, gold)
+    assert logits.shape == (4, 12, len(labels))
+    assert loss is not None and loss.ndim == 0 and torch.isfinite(loss) and loss > 0
+    loss.backward()
+    classifier = model.emitter.model.classifier.weight
+    assert classifier.grad is not None and classifier.grad.abs().sum() > 0
+    embeddings = model.emitter.model.get_input_embeddings().weight
+    assert embeddings.grad is not None and embeddings.grad.abs().sum() > 0
+    if head == "crf":
+        assert model.crf.transitions.grad is not None
+    assert model(input_ids, attention_mask)[0] is None
+    all_ignored = torch.full_like(gold, -100)
+    empty_loss, _ = model(input_ids, attention_mask, all_ignored)
+    assert empty_loss.item() == 0.0
+
+
+def test_crf_loss_skips_unlabelled_positions(tokenizer) -> None:
+    """Inserting unlabelled tokens does not change the CRF's view of the labelled ones."""
+    labels = label_list(TYPES, "BIO")
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg("crf", "BIO"), labels, tokenizer)
+    emissions = torch.randn(1, 4, len(labels))
+    gold = torch.tensor([[1, 2, 0, 3]])
+    padded_emissions = torch.randn(1, 7, len(labels))
+    padded_emissions[0, [1, 2, 4, 6]] = emissions[0]
+    padded_gold = torch.tensor([[-100, 1, 2, -100, 0, -100, 3]])
+    assert torch.allclose(
+        model._crf_loss(emissions, gold), model._crf_loss(padded_emissions, padded_gold)
+    )
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_crf_decode_never_yields_an_invalid_sequence(scheme: str, tokenizer) -> None:
+    labels = label_list(TYPES, scheme)
+    torch.manual_seed(1)
+    model = build_model(tiny_cfg("crf", scheme), labels, tokenizer).eval()
+    start, trans, end = allowed_transitions(labels, scheme)
+    with torch.no_grad():  # make forbidden moves the most attractive ones
+        model.crf.transitions.normal_(0, 3).add_((~trans).float() * 20)
+        model.crf.start_transitions.normal_(0, 3).add_((~start).float() * 20)
+        model.crf.end_transitions.normal_(0, 3).add_((~end).float() * 20)
+    n_checked = 0
+    for seed in range(40):
+        input_ids, attention_mask, _ = random_batch(len(tokenizer), len(labels), 6, 16, seed)
+        generator = torch.Generator().manual_seed(seed)
+        label_mask = (torch.rand(input_ids.shape, generator=generator) < 0.8) & (
+            attention_mask.bool()
+        )
+        label_mask[:, 0] = False
+        label_mask[seed % 6] = False  # a sequence without labelled positions
+        decoded = model.decode(input_ids, attention_mask, label_mask)
+        assert [len(d) for d in decoded] == label_mask.sum(dim=1).tolist()
+        for ids in decoded:
+            assert is_valid_sequence([labels[i] for i in ids], scheme)
+            n_checked += 1
+    assert n_checked == 240
+
+
+@pytest.mark.parametrize("scheme", ["BIOES", "BIOS"])
+def test_crf_viterbi_is_the_best_valid_path(scheme: str, tokenizer) -> None:
+    """Brute force over every valid sequence of one type agrees with constrained Viterbi."""
+    labels = label_list(["X"], scheme)
+    torch.manual_seed(2)
+    model = build_model(tiny_cfg("crf", scheme), labels, tokenizer).eval()
+    with torch.no_grad():
+        for param in model.crf.parameters():
+            param.normal_(0, 2)
+    crf = model.crf
+    for trial in range(20):
+        length = 1 + trial % 5
+        emissions = torch.randn(1, length, len(labels)) * 2
+        mask = torch.ones(1, length, dtype=torch.bool)
+        best = model._viterbi(emissions, mask)[0].tolist()
+
+        @torch.no_grad()
+        def total(seq: tuple[int, ...], emissions: torch.Tensor = emissions) -> float:
+            value = crf.start_transitions[seq[0]] + crf.end_transitions[seq[-1]]
+            value = value + sum(emissions[0, i, t] for i, t in enumerate(seq))
+            value = value + sum(crf.transitions[a, b] for a, b in zip(seq, seq[1:], strict=False))
+            return float(value)
+
+        candidates = [
+            seq
+            for seq in itertools.product(range(len(labels)), repeat=length)
+            if is_valid_sequence([labels[i] for i in seq], scheme)
+        ]
+        expected = max(candidates, key=total)
+        assert total(tuple(best)) == pytest.approx(total(expected), abs=1e-4)
+
+
+def test_softmax_decode_is_the_argmax_of_labelled_positions(tokenizer) -> None:
+    labels = label_list(TYPES, "BIO")
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg("softmax", "BIO"), labels, tokenizer).eval()
+    input_ids, attention_mask, gold = random_batch(len(tokenizer), len(labels))
+    label_mask = gold != -100
+    decoded = model.decode(input_ids, attention_mask, label_mask)
+    _, logits = model(input_ids, attention_mask)
+    for row, ids in enumerate(decoded):
+        assert ids == logits[row][label_mask[row]].argmax(-1).tolist()
+
+
+def test_param_groups_split_head_and_decay(tokenizer) -> None:
+    labels = label_list(TYPES, "BIOS")
+    model = build_model(tiny_cfg("crf"), labels, tokenizer)
+    groups = model.param_groups(lr=1e-4, head_lr=1e-2, weight_decay=0.01)
+    seen = [id(p) for group in groups for p in group["params"]]
+    assert sorted(seen) == sorted(id(p) for p in model.parameters())
+    by_name = {group["name"]: group for group in groups}
+    head_ids = {id(p) for p in by_name["head"]["params"] + by_name["head_no_decay"]["params"]}
+    assert id(model.emitter.model.classifier.weight) in head_ids
+    assert id(model.crf.transitions) in head_ids and id(model.crf.start_transitions) in head_ids
+    assert by_name["head"]["lr"] == 1e-2 and by_name["encoder"]["lr"] == 1e-4
+    names = {id(p): n for n, p in model.named_parameters()}
+    for group in groups:
+        for param in group["params"]:
+            name = names[id(param)]
+            no_decay = "bias" in name or "LayerNorm" in name or param.ndim < 2
+            assert group["weight_decay"] == (0.0 if no_decay else 0.01), name
+
+
+def test_bad_head_and_labels_are_rejected(tokenizer) -> None:
+    with pytest.raises(ValueError, match="head"):
+        build_model(tiny_cfg("mlp"), label_list(TYPES, "BIO"), tokenizer)
+    with pytest.raises(ValueError, match="'O'"):
+        build_model(tiny_cfg(), ["B-X", "O"], tokenizer)
+
+
+# --------------------------------------------------------------------------- save / load
+
+
+@pytest.mark.parametrize("head", ["softmax", "crf"])
+def test_save_and_load_round_trip(head: str, tokenizer, tmp_path: Path) -> None:
+    from transformers import AutoModelForTokenClassification
+
+    labels = label_list(TYPES, "BIOES")
+    torch.manual_seed(3)
+    model = build_model(tiny_cfg(head, "BIOES"), labels, tokenizer).eval()
+    out = save_model(model, tmp_path / "model", tokenizer, {"tokenization": "char", "max_len": 32})
+    assert (out / CRF_FILE).exists() == (head == "crf")
+    meta = json.loads((out / HEAD_FILE).read_text(encoding="utf-8"))
+    assert meta["labels"] == labels and meta["head"] == head and meta["scheme"] == "BIOES"
+    assert meta["tokenization"] == "char" and meta["max_len"] == 32
+
+    plain = AutoModelForTokenClassification.from_pretrained(str(out))
+    assert plain.config.id2label == dict(enumerate(labels))
+    assert plain.config.label2id == {label: i for i, label in enumerate(labels)}
+
+    loaded, loaded_tokenizer, loaded_meta = load_model(out, "cpu")
+    assert loaded_meta["labels"] == labels and not loaded.training
+    assert tokenizer_fingerprint(loaded_tokenizer) == tokenizer_fingerprint(tokenizer)
+    input_ids, attention_mask, gold = random_batch(len(tokenizer), len(labels), 5, 14, seed=7)
+    label_mask = gold != -100
+    assert loaded.decode(input_ids, attention_mask, label_mask) == model.decode(
+        input_ids, attention_mask, label_mask
+    )
+    with torch.no_grad():
+        plain_logits = plain(input_ids=input_ids, attention_mask=attention_mask).logits
+        assert torch.equal(plain_logits, model(input_ids, attention_mask)[1])
+    with pytest.raises(ValueError, match="extra_meta"):
+        save_model(model, tmp_path / "again", tokenizer, {})
+
+
+def test_local_encoder_directory_builds_and_trains_one_step(tokenizer, tmp_path: Path) -> None:
+    """A save_pretrained folder (with another label count) works as ``encoder: <dir>``."""
+    from transformers import BertConfig, BertForTokenClassification
+
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=40,
+        num_labels=2,
+    )
+    torch.manual_seed(0)
+    BertForTokenClassification(config).save_pretrained(str(tmp_path / "encoder"))
+    tokenizer.save_pretrained(str(tmp_path / "encoder"))
+    labels = label_list(TYPES, "BIOS")
+    model = build_model(tiny_cfg("crf", encoder=str(tmp_path / "encoder")), labels, tokenizer)
+    assert model.emitter.model.config.num_labels == len(labels)
+    assert model.emitter.model.config.id2label[1] == labels[1]
+    input_ids, attention_mask, gold = random_batch(len(tokenizer), len(labels))
+    gold[gold >= 0] = 0
+    optimizer = torch.optim.AdamW(model.param_groups(1e-3, 1e-2, 0.01))
+    before = model.emitter.model.bert.embeddings.word_embeddings.weight.detach().clone()
+    loss, _ = model(input_ids, attention_mask, gold)
+    loss.backward()
+    optimizer.step()
+    after = model.emitter.model.bert.embeddings.word_embeddings.weight
+    assert not torch.equal(before, after)
+    too_long = {**tiny_cfg(encoder=str(tmp_path / "encoder")), "max_len": 64}
+    with pytest.raises(ValueError, match="max_len"):
+        build_model(too_long, labels, tokenizer)
+
+
+def test_non_transformer_emitter_plugs_in() -> None:
+    """Any Emitter subclass works as the emission model (interface for e.g. a BiLSTM)."""
+    from nerflow.models import Emitter
+
+    class Lookup(Emitter):
+        kind = "lookup"
+
+        def __init__(self, n_labels: int) -> None:
+            super().__init__()
+            self.table = torch.nn.Embedding(20, n_labels)
+            self.out = torch.nn.Linear(n_labels, n_labels)
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            return self.out(self.table(input_ids))
+
+        def head_parameters(self) -> list[torch.nn.Parameter]:
+            return list(self.out.parameters())
+
+    labels = label_list(["X"], "BIOES")
+    model = TaggerModel(Lookup(len(labels)), labels, "BIOES", "crf")
+    groups = {g["name"]: g for g in model.param_groups(1e-3, 1e-2, 0.0)}
+    assert sum(p.numel() for p in groups["encoder"]["params"]) == 20 * len(labels)
+    ids = torch.randint(0, 20, (3, 6))
+    loss, _ = model(ids, torch.ones_like(ids), torch.zeros_like(ids))
+    loss.backward()
+    decoded = model.decode(ids, torch.ones_like(ids), torch.ones_like(ids, dtype=torch.bool))
+    assert all(is_valid_sequence([labels[i] for i in d], "BIOES") for d in decoded)
+
+
+# --------------------------------------------------------------------------- vocab
+
+
+def test_build_char_vocab_order_and_whitespace() -> None:
+    vocab = build_char_vocab(["北京 北京\t上海", "京ab\u3000"], min_freq=1)
+    assert vocab[: len(SPECIAL_TOKENS)] == list(SPECIAL_TOKENS)
+    assert vocab[len(SPECIAL_TOKENS) :] == ["京", "北", "a", "b", "上", "海"]
+    assert build_char_vocab(["北京 北京上海"], min_freq=2)[5:] == ["京", "北"]
+
+
+def test_char_tokenizer_round_trip(tmp_path: Path) -> None:
+    from transformers import AutoTokenizer
+
+    vocab = build_char_vocab(["北京ac米兰CS1.6", "Tom在上海"])
+    save_char_tokenizer(vocab, tmp_path / "tok")
+    loaded = AutoTokenizer.from_pretrained(str(tmp_path / "tok"))
+    assert loaded.is_fast and len(loaded) == len(vocab)
+    ids = loaded(list("北京CS1.6Tom"), is_split_into_words=True, add_special_tokens=False)
+    assert loaded.unk_token_id not in ids["input_ids"]  # cased, every character known
+    assert loaded.convert_ids_to_tokens(ids["input_ids"])[:4] == ["北", "京", "C", "S"]
+    again = load_tokenizer(tmp_path / "tok")
+    assert tokenizer_fingerprint(again) == tokenizer_fingerprint(loaded)
+    other = save_char_tokenizer(build_char_vocab(["北京"]), tmp_path / "other")
+    assert tokenizer_fingerprint(other) != tokenizer_fingerprint(loaded)
+    with pytest.raises(ValueError, match="special"):
+        save_char_tokenizer(["北", "京"], tmp_path / "bad")

@@ -1,0 +1,320 @@
+"""Tensor caches and the training loop: learning, logging, early stopping, resume."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from nerflow import training
+from nerflow.cache import build_cache, check_cache, load_cache, save_cache
+from nerflow.models import load_model
+from nerflow.predict import predict_records
+from nerflow.records import Record, Span
+from nerflow.scoring import score
+from nerflow.tagging import label_list, spans_to_tags
+from nerflow.training import make_batches, train
+
+ENTITIES = {
+    "name": ["叶老桂", "桑普", "叶桂"],
+    "company": ["浙商银行", "上海银行", "北京银行"],
+    "address": ["北京", "上海", "锡耶纳"],
+    "organization": ["米兰国际足球俱乐部", "那不勒斯"],
+}
+FILLER = "我在了是中有人大学生的呢，。"
+TYPES = sorted(ENTITIES)
+LOG_KEYS = {
+    "epoch",
+    "step",
+    "loss",
+    "dev_micro_f1",
+    "dev_macro_f1",
+    "dev_clue_macro_f1",
+    "lr",
+    "sentences_per_s",
+    "elapsed_s",
+    "best",
+}
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    """``train`` sets torch's thread count; give other tests the original one back."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def make_records(n: int, seed: int = 0) -> list[Record]:
+    """Synthetic records: filler characters around 1-3 entities."""
+    rng = random.Random(seed)
+    records = []
+    for i in range(n):
+        text, spans = "", []
+        for _ in range(rng.randint(1, 3)):
+            text += "".join(rng.choice(FILLER) for _ in range(rng.randint(1, 4)))
+            entity_type = rng.choice(TYPES)
+            word = rng.choice(ENTITIES[entity_type])
+            spans.append(Span(len(text), len(text) + len(word) - 1, entity_type))
+            text += word
+        text += "".join(rng.choice(FILLER) for _ in range(rng.randint(0, 3)))
+        records.append(Record(i, text, spans))
+    return records
+
+
+def make_cfg(head: str = "softmax", scheme: str = "BIOES", **train_overrides) -> dict:
+    """A tiny scratch experiment with a high learning rate (memorises in seconds)."""
+    train_cfg = {
+        "epochs": 2,
+        "batch_size": 4,
+        "lr": 3e-3,
+        "head_lr": 1e-2,
+        "warmup_ratio": 0.0,
+        "weight_decay": 0.0,
+        "grad_clip": 1.0,
+        "seed": 1,
+        "patience": 0,
+        "select_metric": "micro_f1",
+        "amp": "auto",
+        "device": "auto",
+        "eval_every_steps": 0,
+        "max_minutes": 0,
+    }
+    train_cfg.update(train_overrides)
+    return {
+        "encoder": "scratch",
+        "scratch": {"layers": 1, "hidden": 64, "heads": 2, "intermediate": 128, "dropout": 0.0},
+        "head": head,
+        "tokenization": "char",
+        "max_len": 48,
+        "stride": 8,
+        "scheme": scheme,
+        "train": train_cfg,
+    }
+
+
+def run(cfg: dict, records: list[Record], tokenizer, out: Path, **kwargs) -> dict:
+    """Train on ``records`` (also the dev set) into ``out``."""
+    labels = label_list(TYPES, cfg["scheme"])
+    cache = build_cache(records, tokenizer, "char", cfg["max_len"], cfg["scheme"], labels)
+    kwargs.setdefault("checkpoint_dir", out.parent / (out.name + "_ckpt"))
+    return train(
+        cfg, cache, records, tokenizer, labels, out, out / "train_log.jsonl", 1, None, **kwargs
+    )
+
+
+def log_lines(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+
+
+# --------------------------------------------------------------------------- cache
+
+
+@pytest.mark.parametrize("mode", ["char", "wordpiece"])
+def test_cache_shapes_and_ignore_positions(mode: str, tokenizer, tmp_path: Path) -> None:
+    labels = label_list(TYPES, "BIOS")
+    records = [
+        Record("a", "叶老桂在北京", [Span(0, 2, "name"), Span(4, 5, "address")]),
+        Record("b", "我在上海银行了是中有人大学生的呢" * 2, [Span(2, 5, "company")]),
+        Record("c", "我" * 12 + "北京", [Span(12, 13, "address")]),  # cut by max_len
+    ]
+    cache = build_cache(records, tokenizer, mode, 12, "BIOS", labels)
+    assert cache["ids"] == ["a", "b", "c"]
+    assert cache["lost_spans"]["truncated"] == 1 and cache["lost_spans"]["nested"] == 0
+    meta = cache["meta"]
+    assert meta["labels"] == labels and meta["mode"] == mode and meta["max_len"] == 12
+    assert meta["n_records"] == 3 and meta["n_truncated"] == 2 and len(meta["tokenizer"]) == 64
+    for ids, labs, offsets in zip(
+        cache["input_ids"], cache["labels"], cache["offsets"], strict=True
+    ):
+        assert ids.dtype == labs.dtype == offsets.dtype == torch.long
+        assert ids.ndim == 1 and labs.shape == ids.shape and offsets.shape == (len(ids), 2)
+        assert len(ids) <= 12
+        assert ids[0].item() == tokenizer.cls_token_id and ids[-1].item() == tokenizer.sep_token_id
+        assert labs[0].item() == -100 and labs[-1].item() == -100
+        assert (labs[1:-1] >= 0).all()  # one token per character here: all labelled
+    first = [labels[i] for i in cache["labels"][0][1:-1].tolist()]
+    assert first == spans_to_tags(6, records[0].spans, "BIOS")
+    assert cache["offsets"][0][1].tolist() == [0, 1]
+
+    save_cache(tmp_path / "train.pt", cache)
+    loaded = load_cache(tmp_path / "train.pt")  # weights_only=True inside
+    assert loaded["meta"] == meta and loaded["ids"] == cache["ids"]
+    assert all(torch.equal(a, b) for a, b in zip(loaded["labels"], cache["labels"], strict=True))
+    check_cache(loaded, tokenizer, labels, "BIOS")
+    with pytest.raises(ValueError, match="labels"):
+        check_cache(loaded, tokenizer, label_list(TYPES, "BIO"), "BIOS")
+
+
+def test_make_batches_are_deterministic_buckets() -> None:
+    lengths = [random.Random(i).randint(3, 60) for i in range(230)]
+    batches = make_batches(lengths, 8, seed=3, epoch=0)
+    assert sorted(i for batch in batches for i in batch) == list(range(230))
+    assert batches == make_batches(lengths, 8, seed=3, epoch=0)
+    assert batches != make_batches(lengths, 8, seed=3, epoch=1)
+    assert all(len(batch) <= 8 for batch in batches)
+    spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches)
+    assert spread / len(batches) < 10  # sorted within chunks: little padding
+
+
+# --------------------------------------------------------------------------- learning
+
+
+@pytest.mark.parametrize(("head", "epochs"), [("softmax", 20), ("crf", 8)])
+def test_memorises_a_tiny_data_set(head: str, epochs: int, tokenizer, tmp_path: Path) -> None:
+    records = make_records(24)
+    cfg = make_cfg(head, "BIOES", epochs=epochs, batch_size=8)
+    summary = run(cfg, records, tokenizer, tmp_path / "out")
+    assert summary["best_metric"] > 0.9
+    assert summary["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert summary["epochs_run"] == epochs and summary["stop_reason"] == "completed"
+    assert summary["params"] > 0 and summary["sentences_per_s"] > 0
+    lines = log_lines(tmp_path / "out")
+    assert len(lines) == epochs
+    assert all(LOG_KEYS <= set(line) for line in lines)
+    assert [line["epoch"] for line in lines] == list(range(1, epochs + 1))
+    best = [line for line in lines if line["best"]]
+    assert best[-1]["dev_micro_f1"] == summary["best_metric"]
+    assert best[-1]["step"] == summary["best_step"]
+    assert not (tmp_path / "out_ckpt").exists()  # removed after success
+
+    model, tokenizer_back, meta = load_model(tmp_path / "out" / "model", "cpu")
+    assert meta["training"]["best_metric"] == summary["best_metric"]
+    labels = label_list(TYPES, "BIOES")
+    predictions = predict_records(
+        model, tokenizer_back, records, "char", 48, 8, "BIOES", labels, 16, "cpu"
+    )
+    assert score(records, predictions, TYPES)["micro"]["f1"] == summary["best_metric"]
+
+
+def test_encoder_from_local_directory_trains(tokenizer, tmp_path: Path) -> None:
+    from transformers import AutoModelForTokenClassification, BertConfig, BertModel
+
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+    )
+    BertModel(config).save_pretrained(str(tmp_path / "encoder"))
+    records = make_records(6)
+    cfg = {**make_cfg("crf", epochs=1, batch_size=8), "encoder": str(tmp_path / "encoder")}
+    summary = run(cfg, records, tokenizer, tmp_path / "out")
+    assert summary["steps"] == 1 and summary["epochs_run"] == 1
+    saved = AutoModelForTokenClassification.from_pretrained(str(tmp_path / "out" / "model"))
+    assert saved.config.id2label == dict(enumerate(label_list(TYPES, "BIOES")))
+
+
+# --------------------------------------------------------------------------- schedule
+
+
+def test_eval_every_steps_and_final_evaluation(tokenizer, tmp_path: Path) -> None:
+    summary = run(make_cfg(epochs=1, eval_every_steps=2), make_records(12), tokenizer, tmp_path)
+    assert summary["steps"] == 3
+    assert [line["step"] for line in log_lines(tmp_path)] == [2, 3]
+
+
+def test_time_budget_stops_after_an_evaluation(tokenizer, tmp_path: Path) -> None:
+    summary = run(make_cfg(epochs=5, max_minutes=1e-9), make_records(12), tokenizer, tmp_path)
+    assert summary["stop_reason"] == "time_budget" and summary["stopped_early"]
+    assert summary["steps"] == 1
+    assert [line["step"] for line in log_lines(tmp_path)] == [1]
+    assert (tmp_path / "model" / "config.json").exists()
+
+
+def test_patience_stops_training(tokenizer, tmp_path: Path) -> None:
+    cfg = make_cfg(epochs=10, lr=0.0, head_lr=0.0, patience=2)
+    summary = run(cfg, make_records(12), tokenizer, tmp_path)
+    assert summary["stop_reason"] == "patience" and summary["stopped_early"]
+    assert summary["epochs_run"] == 3 and summary["best_epoch"] == 1
+    assert [line["best"] for line in log_lines(tmp_path)] == [True, False, False]
+
+
+# --------------------------------------------------------------------------- resume
+
+
+class SimulatedCrash(RuntimeError):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("eval_every", "resumed_from", "steps"),
+    [
+        (0, {"epoch": 1, "step_in_epoch": 0, "global_step": 3}, [3, 6]),
+        (2, {"epoch": 0, "step_in_epoch": 2, "global_step": 2}, [2, 4, 6]),  # mid-epoch
+    ],
+)
+def test_resume_after_a_crash_matches_an_uninterrupted_run(
+    eval_every: int,
+    resumed_from: dict,
+    steps: list[int],
+    tokenizer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    records = make_records(12)
+    cfg = make_cfg("crf", epochs=2, eval_every_steps=eval_every)
+    reference = run(cfg, records, tokenizer, tmp_path / "reference")
+
+    original = training._Trainer.save_checkpoint
+
+    def crash_after_first_checkpoint(self: training._Trainer) -> None:
+        original(self)
+        raise SimulatedCrash
+
+    monkeypatch.setattr(training._Trainer, "save_checkpoint", crash_after_first_checkpoint)
+    checkpoints = tmp_path / "checkpoints"
+    with pytest.raises(SimulatedCrash):
+        run(cfg, records, tokenizer, tmp_path / "out", checkpoint_dir=checkpoints)
+    monkeypatch.undo()
+    assert (checkpoints / training.CHECKPOINT_FILE).exists()
+    shutil.rmtree(tmp_path / "out")  # Snakemake removes the outputs of a failed job
+
+    summary = run(cfg, records, tokenizer, tmp_path / "out", checkpoint_dir=checkpoints)
+    assert summary["resumed_from"] == resumed_from
+    assert summary["epochs_run"] == 2 and summary["steps"] == reference["steps"] == 6
+    lines, expected = log_lines(tmp_path / "out"), log_lines(tmp_path / "reference")
+    assert [line["step"] for line in lines] == steps
+    for got, want in zip(lines, expected, strict=True):
+        for key in ("step", "loss", "dev_micro_f1", "lr", "best"):
+            assert got[key] == pytest.approx(want[key], rel=1e-5), key
+    assert summary["best_metric"] == pytest.approx(reference["best_metric"])
+    assert not checkpoints.exists()
+
+
+def test_more_epochs_resume_from_a_kept_checkpoint(tokenizer, tmp_path: Path) -> None:
+    records = make_records(12)
+    out, checkpoints = tmp_path / "out", tmp_path / "checkpoints"
+    kept = {"checkpoint_dir": checkpoints, "keep_checkpoint": True}
+    first = run(make_cfg(epochs=1), records, tokenizer, out, **kept)
+    assert first["resumed_from"] is None and checkpoints.exists()
+    second = run(make_cfg(epochs=2), records, tokenizer, out, checkpoint_dir=checkpoints)
+    assert second["resumed_from"]["epoch"] == 1
+    assert [line["epoch"] for line in log_lines(out)] == [1, 2]
+    assert second["steps"] == 6 and not checkpoints.exists()
+
+
+def test_patience_stop_is_reconsidered_on_resume(tokenizer, tmp_path: Path) -> None:
+    records = make_records(12)
+    out, kept = tmp_path / "out", {"checkpoint_dir": tmp_path / "ckpt", "keep_checkpoint": True}
+    frozen = {"lr": 0.0, "head_lr": 0.0}
+    first = run(make_cfg(epochs=6, patience=1, **frozen), records, tokenizer, out, **kept)
+    assert first["stop_reason"] == "patience" and first["epochs_run"] == 2
+    again = run(make_cfg(epochs=6, patience=1, **frozen), records, tokenizer, out, **kept)
+    assert again["stop_reason"] == "patience" and again["steps"] == first["steps"]
+    longer = run(make_cfg(epochs=6, patience=3, **frozen), records, tokenizer, out, **kept)
+    assert longer["stop_reason"] == "patience" and longer["epochs_run"] == 4
+
+
+def test_checkpoint_of_another_config_is_ignored(tokenizer, tmp_path: Path) -> None:
+    records = make_records(12)
+    kept = {"checkpoint_dir": tmp_path / "checkpoints", "keep_checkpoint": True}
+    run(make_cfg(epochs=1), records, tokenizer, tmp_path / "a", **kept)
+    summary = run(make_cfg(epochs=1, lr=1e-3), records, tokenizer, tmp_path / "b", **kept)
+    assert summary["resumed_from"] is None
+    assert [line["epoch"] for line in log_lines(tmp_path / "b")] == [1]
