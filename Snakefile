@@ -18,6 +18,7 @@ wildcard_constraints:
 
 include: "workflow/rules/data.smk"
 include: "workflow/rules/tagging.smk"
+include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 
 

@@ -1,3 +1,4 @@
+import re
 import sys
 from pathlib import Path
 
@@ -15,6 +16,13 @@ LABELLED_SPLITS = [split for split in SPLITS if split != "test"]
 SCHEME = config["tagging"]["scheme"]
 CHECKS = config["checks"]
 EXPERIMENTS = config["experiments"]
+RUN_EXPERIMENTS = config["run_experiments"] or list(EXPERIMENTS)
+_unknown = sorted(set(RUN_EXPERIMENTS) - set(EXPERIMENTS))
+if _unknown:
+    raise ValueError(f"run_experiments names unknown experiments: {_unknown}")
+PRETRAINED_PREFIX = "pretrained:"
+# Wildcard pattern of experiment names (keeps the oracle run out of the training rules).
+EXPERIMENT_PATTERN = "|".join(re.escape(name) for name in EXPERIMENTS) or "(?!)"
 
 
 def code(*modules):
@@ -34,6 +42,33 @@ def validation_labels(wildcards):
     return ["results/data/labels.json"]
 
 
+def experiment(name):
+    """An experiment's config as the package expects it (scheme included)."""
+    return dict(EXPERIMENTS[name], scheme=SCHEME)
+
+
+def from_scratch(encoder):
+    return encoder in ("scratch", "bilstm")
+
+
+def encoder_input(wildcards):
+    """Files behind an experiment's encoder: a local folder or a pretraining stage's model.
+    Hub ids and from-scratch encoders have none."""
+    encoder = EXPERIMENTS.get(wildcards.run, {}).get("encoder", "scratch")
+    if encoder.startswith(PRETRAINED_PREFIX):
+        return [f"results/pretrain/{encoder[len(PRETRAINED_PREFIX):]}/model"]
+    if not from_scratch(encoder) and Path(encoder).is_dir():
+        return [encoder]
+    return []
+
+
+def encoder_source(wildcards):
+    """Where the experiment's weights and tokenizer come from (hub id, folder or scratch)."""
+    encoder = EXPERIMENTS.get(wildcards.run, {}).get("encoder", "scratch")
+    inputs = encoder_input(wildcards)
+    return inputs[0] if inputs else encoder
+
+
 def checks_tokenizer():
     """Tokenizer folder of the round-trip and oracle runs."""
     if CHECKS["tokenizer"] == "auto":
@@ -50,4 +85,8 @@ def all_targets():
         for mode in CHECKS["roundtrip_modes"]
     ]
     targets.append("results/oracle/dev_scores.json")
+    if RUN_EXPERIMENTS:
+        targets.append("results/dev_scores.json")
+    if "test" in SPLITS:
+        targets += [f"results/submission/{name}.zip" for name in RUN_EXPERIMENTS]
     return targets

@@ -15,9 +15,10 @@ rule char_tags:
         "../scripts/char_tags.py"
 
 
-rule char_tokenizer:
+rule tokenizer:
     input:
-        "results/data/train.jsonl",
+        train="results/data/train.jsonl",
+        encoder=encoder_input,
     output:
         directory("results/{run}/tokenizer"),
     log:
@@ -27,9 +28,13 @@ rule char_tokenizer:
     conda:
         "../envs/core.yaml"
     params:
+        encoder=encoder_source,
+        features=lambda wildcards: EXPERIMENTS.get(wildcards.run, {}).get(
+            "features", {}
+        ),
         code=code("vocab"),
     script:
-        "../scripts/char_tokenizer.py"
+        "../scripts/tokenizer.py"
 
 
 rule roundtrip:

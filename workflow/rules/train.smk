@@ -1,0 +1,116 @@
+rule tensor_cache:
+    input:
+        records="results/data/{split}.jsonl",
+        labels="results/data/labels.json",
+        tokenizer="results/{run}/tokenizer",
+    output:
+        "results/{run}/cache/{split}.pt",
+    log:
+        "logs/{run}/cache_{split}.log",
+    benchmark:
+        "benchmarks/{run}/cache_{split}.tsv"
+    wildcard_constraints:
+        run=EXPERIMENT_PATTERN,
+    conda:
+        "../envs/train.yaml"
+    params:
+        mode=lambda wildcards: EXPERIMENTS[wildcards.run]["tokenization"],
+        max_len=lambda wildcards: EXPERIMENTS[wildcards.run]["max_len"],
+        features=lambda wildcards: EXPERIMENTS[wildcards.run].get("features", {}),
+        scheme=SCHEME,
+        code=code("cache"),
+    script:
+        "../scripts/tensor_cache.py"
+
+
+rule train:
+    input:
+        cache="results/{run}/cache/train.pt",
+        dev="results/data/dev.jsonl",
+        labels="results/data/labels.json",
+        tokenizer="results/{run}/tokenizer",
+        encoder=encoder_input,
+    output:
+        model=directory("results/{run}/model"),
+        log="results/{run}/train_log.jsonl",
+        summary="results/{run}/train_summary.json",
+    log:
+        "logs/{run}/train.log",
+    benchmark:
+        "benchmarks/{run}/train.tsv"
+    wildcard_constraints:
+        run=EXPERIMENT_PATTERN,
+    conda:
+        "../envs/train.yaml"
+    threads: 8
+    resources:
+        gpu=1,
+    params:
+        experiment=lambda wildcards: experiment(wildcards.run),
+        encoder=encoder_source,
+        checkpoint_dir=lambda wildcards: f"results/{wildcards.run}/checkpoints",
+        code=code("training"),
+    script:
+        "../scripts/train.py"
+
+
+rule predict:
+    input:
+        model="results/{run}/model",
+        records="results/data/{split}.jsonl",
+    output:
+        "results/{run}/predictions/{split}.json",
+    log:
+        "logs/{run}/predict_{split}.log",
+    benchmark:
+        "benchmarks/{run}/predict_{split}.tsv"
+    wildcard_constraints:
+        run=EXPERIMENT_PATTERN,
+    conda:
+        "../envs/train.yaml"
+    threads: 4
+    resources:
+        gpu=1,
+    params:
+        batch_size=64,
+        device=lambda wildcards: EXPERIMENTS[wildcards.run]["train"]["device"],
+        code=code("predict"),
+    script:
+        "../scripts/predict.py"
+
+
+rule dev_scores_table:
+    input:
+        expand("results/{run}/dev_scores.json", run=RUN_EXPERIMENTS),
+    output:
+        "results/dev_scores.json",
+    log:
+        "logs/dev_scores_table.log",
+    benchmark:
+        "benchmarks/dev_scores_table.tsv"
+    conda:
+        "../envs/core.yaml"
+    params:
+        runs=RUN_EXPERIMENTS,
+        code=code("records"),
+    script:
+        "../scripts/dev_scores_table.py"
+
+
+rule submission:
+    input:
+        predictions="results/{run}/predictions/test.json",
+        textcheck="results/{run}/textcheck/test.json",
+    output:
+        json="results/submission/{run}/cluener_predict.json",
+        archive="results/submission/{run}.zip",
+    log:
+        "logs/{run}/submission.log",
+    benchmark:
+        "benchmarks/{run}/submission.tsv"
+    conda:
+        "../envs/core.yaml"
+    params:
+        code=code("submission"),
+    script:
+        "../scripts/submission.py"

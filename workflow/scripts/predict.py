@@ -1,0 +1,19 @@
+"""Predict one split with a trained model (sliding windows, spans on the original text)."""
+
+import torch
+
+from nerflow import stage
+from nerflow.predict import predict_file
+
+smk = snakemake  # noqa: F821
+log = stage.start(smk)
+torch.set_num_threads(smk.threads)
+count = predict_file(
+    smk.input.model,
+    smk.input.records,
+    smk.output[0],
+    batch_size=smk.params.batch_size,
+    device=smk.params.device,
+)
+log.info("%d records predicted", count)
+stage.finish(smk, ["nerflow.predict"])

@@ -1,0 +1,29 @@
+"""Tensor cache of one split: token ids, aligned label ids, offsets, record ids."""
+
+import json
+
+from nerflow import stage
+from nerflow.cache import build_cache, save_cache
+from nerflow.records import read_records
+from nerflow.tagging import label_list
+from nerflow.vocab import load_tokenizer
+
+smk = snakemake  # noqa: F821
+log = stage.start(smk)
+with open(smk.input.labels, encoding="utf-8") as handle:
+    labels = label_list(json.load(handle)["labels"], smk.params.scheme)
+feature_options = {}
+if smk.params.features:
+    feature_options = {"features": smk.params.features, "feature_dir": smk.input.tokenizer}
+cache = build_cache(
+    read_records(smk.input.records),
+    load_tokenizer(smk.input.tokenizer),
+    smk.params.mode,
+    smk.params.max_len,
+    smk.params.scheme,
+    labels,
+    **feature_options,
+)
+save_cache(smk.output[0], cache)
+log.info("%d sequences; spans lost to tokenisation: %s", len(cache["ids"]), cache["lost_spans"])
+stage.finish(smk, ["nerflow.cache"])

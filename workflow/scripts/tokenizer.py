@@ -1,0 +1,26 @@
+"""An experiment's tokenizer folder: a character vocabulary of train for encoders trained
+from scratch (plus feature vocabularies), else a copy of the encoder's own tokenizer."""
+
+from nerflow import stage
+from nerflow.records import read_records
+from nerflow.vocab import build_char_vocab, load_tokenizer, save_char_tokenizer
+
+smk = snakemake  # noqa: F821
+log = stage.start(smk)
+encoder = smk.params.encoder
+modules = ["nerflow.vocab"]
+if encoder in ("scratch", "bilstm"):
+    texts = [record.text for record in read_records(smk.input.train)]
+    vocab = build_char_vocab(texts)
+    save_char_tokenizer(vocab, smk.output[0])
+    log.info("character vocabulary of %d tokens from %d train texts", len(vocab), len(texts))
+    if smk.params.features:
+        from nerflow.features import build_feature_assets
+
+        build_feature_assets(texts, smk.params.features, smk.output[0])
+        modules.append("nerflow.features")
+else:
+    tokenizer = load_tokenizer(encoder)
+    tokenizer.save_pretrained(smk.output[0])
+    log.info("tokenizer of %s (%d tokens)", encoder, len(tokenizer))
+stage.finish(smk, modules)

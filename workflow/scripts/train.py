@@ -1,0 +1,32 @@
+"""Train one experiment; the best model by dev span F1 goes to results/{exp}/model."""
+
+import json
+from pathlib import Path
+
+from nerflow import stage
+from nerflow.records import read_records, write_json
+from nerflow.tagging import label_list
+from nerflow.training import train
+from nerflow.vocab import load_tokenizer
+
+smk = snakemake  # noqa: F821
+log = stage.start(smk)
+experiment = dict(smk.params.experiment, encoder=smk.params.encoder)
+with open(smk.input.labels, encoding="utf-8") as handle:
+    labels = label_list(json.load(handle)["labels"], experiment["scheme"])
+model_dir = Path(smk.output.model)
+assert model_dir.name == "model", "train() writes the best model to out_dir/model"
+summary = train(
+    experiment,
+    smk.input.cache,
+    read_records(smk.input.dev),
+    load_tokenizer(smk.input.tokenizer),
+    labels,
+    out_dir=model_dir.parent,
+    log_path=smk.output.log,
+    threads=smk.threads,
+    checkpoint_dir=smk.params.checkpoint_dir,
+)
+write_json(smk.output.summary, summary)
+log.info("training summary: %s", json.dumps(summary))
+stage.finish(smk, ["nerflow.training"])
