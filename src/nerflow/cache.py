@@ -11,7 +11,11 @@ A cache is a plain dict of lists, tensors, strings and numbers, so it is saved w
 - ``ids``: the record ids;
 - ``lost_spans``: ``{reason: count}`` of gold spans that the token labels cannot carry
   (see :mod:`nerflow.alignment`; ``truncated`` counts spans cut by ``max_len``);
-- ``meta``: tokenizer fingerprint, labels, scheme, mode, max_len, n_records, n_truncated.
+- ``features``: ``{name: [tensor per record]}`` per-token feature tensors aligned with
+  ``input_ids`` (``bigram_ids [n, 2]``, ``lexicon_bits [n]``, zeros on specials; see
+  :mod:`nerflow.features`), empty without features;
+- ``meta``: tokenizer fingerprint, labels, scheme, mode, max_len, n_records, n_truncated,
+  ``features`` (the featurizer's description with its asset fingerprint, or None).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 import torch
 
 from nerflow.alignment import REASONS, token_labels_from_spans, tokenize
+from nerflow.features import Featurizer, load_featurizer
 from nerflow.records import Record
 from nerflow.vocab import tokenizer_fingerprint
 
@@ -38,10 +43,22 @@ def build_cache(
     max_len: int,
     scheme: str,
     labels: Sequence[str],
+    features: dict | Featurizer | None = None,
+    feature_dir: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Tokenise (truncating to ``max_len`` tokens) and label every record (see module doc)."""
+    """Tokenise (truncating to ``max_len`` tokens) and label every record (see module doc).
+
+    ``features``: the experiment's ``features`` block (its assets are read from
+    ``feature_dir``, see :func:`nerflow.features.build_feature_assets`) or a ready
+    :class:`~nerflow.features.Featurizer`; None or a block enabling nothing: no features.
+    Features are computed on each record's full text, then gathered per token.
+    """
+    featurizer = (
+        features if isinstance(features, Featurizer) else load_featurizer(features, feature_dir)
+    )
     label2id = {label: i for i, label in enumerate(labels)}
     cache: dict[str, Any] = {"input_ids": [], "labels": [], "offsets": [], "ids": []}
+    cache["features"] = {name: [] for name in (featurizer.tensor_names if featurizer else [])}
     lost: Counter[str] = Counter(dict.fromkeys(REASONS, 0))
     n_truncated = 0
     for record in records:
@@ -57,6 +74,9 @@ def build_cache(
         cache["labels"].append(torch.tensor(ids, dtype=torch.long))
         cache["offsets"].append(torch.tensor(tok.offsets, dtype=torch.long).reshape(-1, 2))
         cache["ids"].append(record.id)
+        if featurizer is not None:
+            for name, tensor in featurizer.encode(record.text, tok).items():
+                cache["features"][name].append(tensor)
     cache["lost_spans"] = dict(lost)
     cache["meta"] = {
         "format": CACHE_FORMAT,
@@ -67,6 +87,7 @@ def build_cache(
         "max_len": int(max_len),
         "n_records": len(cache["ids"]),
         "n_truncated": n_truncated,
+        "features": featurizer.describe() if featurizer is not None else None,
     }
     return cache
 
@@ -88,10 +109,27 @@ def load_cache(path: str | Path) -> dict[str, Any]:
     return cache
 
 
-def check_cache(cache: dict[str, Any], tokenizer: Any, labels: Sequence[str], scheme: str) -> None:
-    """Raise ``ValueError`` if the cache was built with another tokenizer, labels or scheme."""
+def cache_features_fingerprint(cache: dict[str, Any]) -> str | None:
+    """Fingerprint of the feature assets a cache was built with (None: no features)."""
+    described = cache["meta"].get("features")
+    return described["fingerprint"] if described else None
+
+
+def check_cache(
+    cache: dict[str, Any],
+    tokenizer: Any,
+    labels: Sequence[str],
+    scheme: str,
+    featurizer: Featurizer | None | bool = False,
+) -> None:
+    """Raise ``ValueError`` if the cache was built with another tokenizer, labels or scheme
+    (or, when ``featurizer`` is given -- None meaning "no features" -- other features)."""
     meta = cache["meta"]
     problems = []
+    if featurizer is not False:
+        wanted = featurizer.fingerprint() if isinstance(featurizer, Featurizer) else None
+        if cache_features_fingerprint(cache) != wanted:
+            problems.append("input features differ (rebuild the cache with the same assets)")
     if meta["tokenizer"] != tokenizer_fingerprint(tokenizer):
         problems.append("tokenizer fingerprint differs")
     if list(meta["labels"]) != list(labels):

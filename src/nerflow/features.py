@@ -66,8 +66,11 @@ FEATURE_DEFAULTS: dict[str, Any] = {
     "bigram_min_freq": 2,
     "lexicon_max_len": 8,
     "lexicon_path": None,
+    "bigram_dim": 64,
+    "lexicon_dim": 32,
 }
-"""Keys of an experiment's ``features`` block and their defaults."""
+"""Keys of an experiment's ``features`` block and their defaults (``*_dim``: the sizes of
+the model's bigram embedding, used twice per character, and lexicon projection)."""
 ASSET_KEYS = ("bigram", "lexicon", "bigram_min_freq", "lexicon_max_len")
 """Settings the saved assets depend on (``lexicon_path`` only says where words came from)."""
 
@@ -119,8 +122,11 @@ def normalize_features(features: Mapping[str, Any] | None) -> dict[str, Any]:
     spec["bigram"], spec["lexicon"] = bool(spec["bigram"]), bool(spec["lexicon"])
     spec["bigram_min_freq"] = int(spec["bigram_min_freq"])
     spec["lexicon_max_len"] = int(spec["lexicon_max_len"])
-    if spec["bigram_min_freq"] < 1 or spec["lexicon_max_len"] < 1:
+    spec["bigram_dim"], spec["lexicon_dim"] = int(spec["bigram_dim"]), int(spec["lexicon_dim"])
+    if min(spec["bigram_min_freq"], spec["lexicon_max_len"]) < 1:
         raise ValueError("bigram_min_freq and lexicon_max_len must be >= 1")
+    if min(spec["bigram_dim"], spec["lexicon_dim"]) < 1:
+        raise ValueError("bigram_dim and lexicon_dim must be >= 1")
     return spec
 
 
@@ -193,7 +199,9 @@ def jieba_dictionary_path() -> Path:
     try:
         import jieba
     except ImportError as error:  # pragma: no cover - depends on the environment
-        raise ImportError("the lexicon feature needs jieba (pip install 'nerflow[lexicon]')") from error
+        raise ImportError(
+            "the lexicon feature needs jieba (pip install 'nerflow[lexicon]')"
+        ) from error
     path = Path(jieba.__file__).parent / "dict.txt"
     if not path.exists():  # pragma: no cover
         raise FileNotFoundError(f"jieba dictionary not found at {path}")
@@ -333,7 +341,10 @@ class Featurizer:
         """
         special = tok.special or [offset == (0, 0) for offset in tok.offsets]
         index = torch.tensor(
-            [0 if is_special else int(start) for (start, _), is_special in zip(tok.offsets, special, strict=True)],
+            [
+                0 if is_special else int(start)
+                for (start, _), is_special in zip(tok.offsets, special, strict=True)
+            ],
             dtype=torch.long,
         )
         keep = ~torch.tensor(special, dtype=torch.bool)
@@ -349,7 +360,7 @@ class Featurizer:
         return out
 
     def encode(self, text: str, tok: Any) -> dict[str, torch.Tensor]:
-        """``token_features(tok, char_features(text))``: ``tok`` must be a tokenisation of ``text``."""
+        """``token_features(tok, char_features(text))`` (``tok`` tokenises ``text``)."""
         return self.token_features(tok, self.char_features(text))
 
     # ------------------------------------------------------------------ io

@@ -1,9 +1,21 @@
 """Tagging models: an emission model (any :class:`Emitter`) plus a softmax or CRF head.
 
-The emission model of the transformer family is a plain
-``AutoModelForTokenClassification`` (BERT-like), so a saved model folder loads with
-``AutoModelForTokenClassification.from_pretrained(folder)``; the CRF parameters live
-next to it in ``crf.safetensors`` and the head description in ``nerflow_head.json``.
+Emitters:
+
+- ``transformers`` (``encoder: scratch``, a hub id or a local folder): a plain
+  ``AutoModelForTokenClassification`` (BERT-like), so a saved model folder loads with
+  ``AutoModelForTokenClassification.from_pretrained(folder)`` -- unless the experiment
+  uses input ``features``: their embeddings (``emitter_features.safetensors``) are added
+  to the word embeddings by :class:`TransformerEmitter` only, a plain AutoModel ignores them;
+- ``bilstm`` (``encoder: bilstm``): :class:`BiLSTMEmitter`, character (token id)
+  embeddings, optionally concatenated with bigram and lexicon features
+  (:mod:`nerflow.features`), a bidirectional LSTM and a linear classifier. It is NOT a
+  transformers model: its weights are ``bilstm.safetensors`` and its sizes
+  ``nerflow_bilstm.json``; load it with :func:`load_model` only.
+
+The CRF parameters live next to the emitter in ``crf.safetensors``, the head
+description in ``nerflow_head.json`` and, for experiments with features, the feature
+assets (bigram vocabulary, lexicon) next to them, so a model folder is self-contained.
 
 Label positions: training labels are ``-100`` on special tokens, padding and tokens that
 carry no label (non-first sub-tokens). The CRF only ever sees the LABELLED positions,
@@ -28,11 +40,26 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from nerflow.features import Featurizer, load_featurizer, normalize_features, unpack_bits
 from nerflow.tagging import check_scheme, is_valid_sequence, label_list, parse_tag
 
 HEADS = ("softmax", "crf")
 HEAD_FILE = "nerflow_head.json"
 CRF_FILE = "crf.safetensors"
+BILSTM_CONFIG_FILE = "nerflow_bilstm.json"
+BILSTM_WEIGHTS_FILE = "bilstm.safetensors"
+EMITTER_FEATURES_CONFIG = "emitter_features.json"
+EMITTER_FEATURES_FILE = "emitter_features.safetensors"
+BILSTM_DEFAULTS: dict[str, Any] = {
+    "embedding_dim": 128,
+    "hidden": 256,
+    "layers": 1,
+    "dropout": 0.5,
+    "embedding_dropout": None,
+}
+"""Sizes of ``encoder: bilstm`` (``hidden`` per direction; ``embedding_dropout`` defaults
+to ``dropout``: it applies to the concatenated inputs, ``dropout`` to the LSTM outputs
+and between LSTM layers)."""
 TRAIN_PENALTY = -1.0e4
 """Score added to forbidden CRF transitions in the training likelihood (finite: no NaNs)."""
 
@@ -119,12 +146,16 @@ class Emitter(nn.Module):
 
     Subclasses set :attr:`kind` (the name stored in ``nerflow_head.json``), implement
     :meth:`forward`, :meth:`head_parameters`, :meth:`save` and :meth:`load`, and register
-    themselves in :data:`EMITTERS` so :func:`load_model` can rebuild them.
+    themselves in :data:`EMITTERS` so :func:`load_model` can rebuild them. Emitters that
+    use input features (:mod:`nerflow.features`) take them as keyword tensors
+    (``bigram_ids``, ``lexicon_bits``) after ``attention_mask``.
     """
 
     kind: ClassVar[str] = ""
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **features: torch.Tensor
+    ) -> torch.Tensor:
         """Emission scores ``[batch, seq, num_labels]``."""
         raise NotImplementedError
 
@@ -142,17 +173,104 @@ class Emitter(nn.Module):
         raise NotImplementedError
 
 
+class FeatureInputs(nn.Module):
+    """Embeddings of the input features: ``[batch, seq, output_dim]``.
+
+    Bigrams: one embedding table, the left and right bigram of each position
+    concatenated (``2 * bigram_dim``); lexicon: the BMES multi-hot bits through a linear
+    layer (``lexicon_dim``). Sizes of 0 switch a feature off.
+    """
+
+    def __init__(
+        self, bigram_vocab_size: int, bigram_dim: int, lexicon_bits: int, lexicon_dim: int
+    ) -> None:
+        super().__init__()
+        self.sizes = {
+            "bigram_vocab_size": int(bigram_vocab_size),
+            "bigram_dim": int(bigram_dim) if bigram_vocab_size else 0,
+            "lexicon_bits": int(lexicon_bits),
+            "lexicon_dim": int(lexicon_dim) if lexicon_bits else 0,
+        }
+        self.bigram = (
+            nn.Embedding(bigram_vocab_size, bigram_dim, padding_idx=0)
+            if bigram_vocab_size
+            else None
+        )
+        self.lexicon = nn.Linear(lexicon_bits, lexicon_dim) if lexicon_bits else None
+
+    @classmethod
+    def for_featurizer(cls, featurizer: Featurizer | None) -> FeatureInputs | None:
+        """The inputs module of a featurizer (None when it has no features)."""
+        if featurizer is None or not featurizer.tensor_names:
+            return None
+        return cls(
+            featurizer.bigram_vocab_size,
+            featurizer.spec["bigram_dim"],
+            featurizer.lexicon_bits,
+            featurizer.spec["lexicon_dim"],
+        )
+
+    @property
+    def names(self) -> list[str]:
+        return (["bigram_ids"] if self.bigram is not None else []) + (
+            ["lexicon_bits"] if self.lexicon is not None else []
+        )
+
+    @property
+    def output_dim(self) -> int:
+        return 2 * self.sizes["bigram_dim"] + self.sizes["lexicon_dim"]
+
+    def forward(self, **features: torch.Tensor) -> torch.Tensor:
+        unexpected = sorted(set(features) - set(self.names))
+        missing = sorted(set(self.names) - set(features))
+        if unexpected or missing:
+            raise ValueError(
+                f"feature tensors: missing {missing}, unexpected {unexpected} (the model "
+                f"uses {self.names}; pass the featurizer's tensors to forward/decode)"
+            )
+        parts = []
+        if self.bigram is not None:
+            parts.append(self.bigram(features["bigram_ids"]).flatten(-2))
+        if self.lexicon is not None:
+            parts.append(
+                self.lexicon(unpack_bits(features["lexicon_bits"], self.sizes["lexicon_bits"]))
+            )
+        return torch.cat(parts, dim=-1)
+
+
+def _no_features(kind: str, features: dict) -> None:
+    if features:
+        raise ValueError(f"{kind} emitter without feature inputs got {sorted(features)}")
+
+
 class TransformerEmitter(Emitter):
-    """A Hugging Face ``*ForTokenClassification`` model used as emission model."""
+    """A Hugging Face ``*ForTokenClassification`` model used as emission model.
+
+    With ``feature_inputs``, the projected feature embeddings are added to the word
+    embeddings (``inputs_embeds``); they are saved next to the transformers files.
+    """
 
     kind: ClassVar[str] = "transformers"
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, feature_inputs: FeatureInputs | None = None) -> None:
         super().__init__()
         self.model = model
+        self.feature_inputs = feature_inputs
+        self.feature_proj: nn.Linear | None = None
+        if feature_inputs is not None:
+            hidden = model.get_input_embeddings().embedding_dim
+            self.feature_proj = nn.Linear(feature_inputs.output_dim, hidden)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **features: torch.Tensor
+    ) -> torch.Tensor:
+        if self.feature_inputs is None:
+            _no_features(self.kind, features)
+            return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+        assert self.feature_proj is not None
+        embeds = self.model.get_input_embeddings()(input_ids)
+        embeds = embeds + self.feature_proj(self.feature_inputs(**features)).to(embeds.dtype)
+        return self.model(inputs_embeds=embeds, attention_mask=attention_mask).logits
 
     def head_parameters(self) -> list[nn.Parameter]:
         head = getattr(self.model, "classifier", None)
@@ -163,16 +281,138 @@ class TransformerEmitter(Emitter):
         return list(head.parameters())
 
     def save(self, out_dir: Path) -> None:
+        from safetensors.torch import save_file
+
         self.model.save_pretrained(str(out_dir))
+        config, weights = out_dir / EMITTER_FEATURES_CONFIG, out_dir / EMITTER_FEATURES_FILE
+        if self.feature_inputs is None:
+            config.unlink(missing_ok=True)
+            weights.unlink(missing_ok=True)
+            return
+        assert self.feature_proj is not None
+        state = {f"feature_proj.{k}": v for k, v in self.feature_proj.state_dict().items()}
+        for key, value in self.feature_inputs.state_dict().items():
+            state[f"feature_inputs.{key}"] = value
+        save_file(_contiguous(state), str(weights))
+        config.write_text(json.dumps(self.feature_inputs.sizes, indent=2) + "\n", encoding="utf-8")
 
     @classmethod
     def load(cls, model_dir: Path) -> TransformerEmitter:
+        from safetensors.torch import load_file
         from transformers import AutoModelForTokenClassification
 
-        return cls(AutoModelForTokenClassification.from_pretrained(str(model_dir)))
+        model = AutoModelForTokenClassification.from_pretrained(str(model_dir))
+        config = model_dir / EMITTER_FEATURES_CONFIG
+        if not config.exists():
+            return cls(model)
+        emitter = cls(model, FeatureInputs(**json.loads(config.read_text(encoding="utf-8"))))
+        state = load_file(str(model_dir / EMITTER_FEATURES_FILE))
+        missing, unexpected = emitter.load_state_dict(state, strict=False)
+        if unexpected or any(not k.startswith("model.") for k in missing):
+            raise ValueError(f"{model_dir}: feature weights do not match ({missing}, {unexpected})")
+        return emitter
 
 
-EMITTERS: dict[str, type[Emitter]] = {TransformerEmitter.kind: TransformerEmitter}
+class BiLSTMEmitter(Emitter):
+    """Token (character) embeddings [+ feature embeddings] -> BiLSTM -> linear classifier.
+
+    ``config``: ``vocab_size``, ``pad_id``, ``num_labels``, ``embedding_dim``, ``hidden``
+    (per direction), ``layers``, ``dropout``, ``embedding_dropout`` and the
+    :class:`FeatureInputs` sizes (``bigram_vocab_size``, ``bigram_dim``, ``lexicon_bits``,
+    ``lexicon_dim``; zeros without features). Padding positions (attention mask 0; the
+    mask must be right-padded) are packed away, so they never reach the LSTM states.
+    """
+
+    kind: ClassVar[str] = "bilstm"
+    CONFIG_KEYS: ClassVar[tuple[str, ...]] = (
+        "vocab_size",
+        "pad_id",
+        "num_labels",
+        "embedding_dim",
+        "hidden",
+        "layers",
+        "dropout",
+        "embedding_dropout",
+        "bigram_vocab_size",
+        "bigram_dim",
+        "lexicon_bits",
+        "lexicon_dim",
+    )
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__()
+        missing = [key for key in self.CONFIG_KEYS if key not in config]
+        if missing:
+            raise ValueError(f"bilstm config lacks {missing}")
+        self.config = {key: config[key] for key in self.CONFIG_KEYS}
+        cfg = self.config
+        self.embeddings = nn.Embedding(cfg["vocab_size"], cfg["embedding_dim"], cfg["pad_id"])
+        inputs = FeatureInputs(
+            cfg["bigram_vocab_size"], cfg["bigram_dim"], cfg["lexicon_bits"], cfg["lexicon_dim"]
+        )
+        self.feature_inputs = inputs if inputs.names else None
+        in_dim = cfg["embedding_dim"] + (inputs.output_dim if inputs.names else 0)
+        self.embedding_dropout = nn.Dropout(float(cfg["embedding_dropout"]))
+        self.lstm = nn.LSTM(
+            in_dim,
+            cfg["hidden"],
+            num_layers=cfg["layers"],
+            batch_first=True,
+            bidirectional=True,
+            dropout=float(cfg["dropout"]) if cfg["layers"] > 1 else 0.0,
+        )
+        self.dropout = nn.Dropout(float(cfg["dropout"]))
+        self.classifier = nn.Linear(2 * cfg["hidden"], cfg["num_labels"])
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **features: torch.Tensor
+    ) -> torch.Tensor:
+        x = self.embeddings(input_ids)
+        if self.feature_inputs is not None:
+            x = torch.cat([x, self.feature_inputs(**features).to(x.dtype)], dim=-1)
+        else:
+            _no_features(self.kind, features)
+        x = self.embedding_dropout(x)
+        batch, width = input_ids.shape
+        if batch == 0 or width == 0:
+            return x.new_zeros(batch, width, self.config["num_labels"])
+        lengths = attention_mask.sum(dim=1).clamp(min=1).cpu()
+        packed = nn.utils.rnn.pack_padded_sequence(
+            x, lengths, batch_first=True, enforce_sorted=False
+        )
+        out, _ = self.lstm(packed)
+        out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=width)
+        return self.classifier(self.dropout(out))
+
+    def head_parameters(self) -> list[nn.Parameter]:
+        return list(self.classifier.parameters())
+
+    def save(self, out_dir: Path) -> None:
+        from safetensors.torch import save_file
+
+        save_file(_contiguous(self.state_dict()), str(out_dir / BILSTM_WEIGHTS_FILE))
+        (out_dir / BILSTM_CONFIG_FILE).write_text(
+            json.dumps(self.config, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
+
+    @classmethod
+    def load(cls, model_dir: Path) -> BiLSTMEmitter:
+        from safetensors.torch import load_file
+
+        config = json.loads((model_dir / BILSTM_CONFIG_FILE).read_text(encoding="utf-8"))
+        emitter = cls(config)
+        emitter.load_state_dict(load_file(str(model_dir / BILSTM_WEIGHTS_FILE)))
+        return emitter
+
+
+def _contiguous(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().float().cpu().contiguous() for k, v in state.items()}
+
+
+EMITTERS: dict[str, type[Emitter]] = {
+    TransformerEmitter.kind: TransformerEmitter,
+    BiLSTMEmitter.kind: BiLSTMEmitter,
+}
 """Emitter classes by :attr:`Emitter.kind`, used by :func:`load_model`."""
 
 
@@ -195,13 +435,24 @@ def left_align(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 class TaggerModel(nn.Module):
     """Emission model + softmax or CRF head over a fixed label list.
 
-    ``forward(input_ids, attention_mask, labels=None) -> (loss or None, logits)``; labels
-    use ``-100`` for positions without a label. ``decode`` returns, per sequence, the label
-    ids of the labelled positions in order.
+    ``forward(input_ids, attention_mask, labels=None, **features) -> (loss or None,
+    logits)``; labels use ``-100`` for positions without a label; ``features`` are the
+    per-token feature tensors of :attr:`featurizer` (none without features). ``decode``
+    returns, per sequence, the label ids of the labelled positions in order.
+    ``featurizer`` (a :class:`nerflow.features.Featurizer` or None) is a plain attribute:
+    it computes those tensors for new texts and is saved with the model.
     """
 
-    def __init__(self, emitter: Emitter, labels: Sequence[str], scheme: str, head: str) -> None:
+    def __init__(
+        self,
+        emitter: Emitter,
+        labels: Sequence[str],
+        scheme: str,
+        head: str,
+        featurizer: Featurizer | None = None,
+    ) -> None:
         super().__init__()
+        self.featurizer = featurizer
         if head not in HEADS:
             raise ValueError(f"unknown head {head!r}; expected one of {HEADS}")
         if not labels or labels[0] != "O":
@@ -269,9 +520,10 @@ class TaggerModel(nn.Module):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
         labels: torch.Tensor | None = None,
+        **features: torch.Tensor,
     ) -> tuple[torch.Tensor | None, torch.Tensor]:
         """Emission logits ``[batch, seq, C]`` and, given ``labels``, the mean loss."""
-        logits = self.emitter(input_ids, attention_mask)
+        logits = self.emitter(input_ids, attention_mask, **features)
         if labels is None:
             return None, logits
         if self.crf is None:
@@ -316,14 +568,18 @@ class TaggerModel(nn.Module):
 
     @torch.no_grad()
     def decode(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, label_mask: torch.Tensor
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        label_mask: torch.Tensor,
+        **features: torch.Tensor,
     ) -> list[list[int]]:
         """Label ids of the labelled positions (``label_mask`` True), per sequence, in order.
 
         Softmax: per-position argmax. CRF: constrained Viterbi over the labelled positions
         only, so the result is always a valid sequence of the scheme.
         """
-        _, logits = self.forward(input_ids, attention_mask)
+        _, logits = self.forward(input_ids, attention_mask, **features)
         label_mask = label_mask.to(device=logits.device, dtype=torch.bool)
         lengths = label_mask.sum(dim=1).tolist()
         if logits.size(0) == 0 or max(lengths, default=0) == 0:
@@ -379,17 +635,37 @@ def label_maps(labels: Sequence[str]) -> tuple[dict[int, str], dict[str, int]]:
     return dict(enumerate(labels)), {label: i for i, label in enumerate(labels)}
 
 
-def build_emitter(exp_cfg: dict, labels: Sequence[str], tokenizer) -> Emitter:
-    """The emission model of an experiment (transformer family: scratch, hub id or folder).
+def feature_dir_of(exp_cfg: dict, tokenizer) -> str | None:
+    """Folder holding an experiment's feature assets: ``exp_cfg["feature_dir"]`` or, by
+    default, the folder the tokenizer was loaded from (``tokenizer.name_or_path``)."""
+    explicit = exp_cfg.get("feature_dir")
+    if explicit:
+        return str(explicit)
+    name = getattr(tokenizer, "name_or_path", None)
+    return str(name) if name and Path(str(name)).is_dir() else None
 
-    Other emitter families (e.g. a BiLSTM over character/bigram embeddings) plug in here:
-    build their :class:`Emitter` from ``exp_cfg`` and register the class in :data:`EMITTERS`.
+
+def experiment_featurizer(exp_cfg: dict, tokenizer) -> Featurizer | None:
+    """The featurizer of an experiment's ``features`` block (None when it enables none)."""
+    return load_featurizer(exp_cfg.get("features"), feature_dir_of(exp_cfg, tokenizer))
+
+
+def build_emitter(
+    exp_cfg: dict, labels: Sequence[str], tokenizer, featurizer: Featurizer | None = None
+) -> Emitter:
+    """The emission model of an experiment: ``encoder: bilstm`` or the transformer family
+    (``scratch``, hub id or folder); ``featurizer`` adds its feature inputs.
+
+    Other emitter families plug in here: build their :class:`Emitter` from ``exp_cfg``
+    and register the class in :data:`EMITTERS`.
     """
     from transformers import AutoModelForTokenClassification, BertConfig
 
     id2label, label2id = label_maps(labels)
     encoder = str(exp_cfg["encoder"])
     max_len = int(exp_cfg["max_len"])
+    if encoder == BiLSTMEmitter.kind:
+        return BiLSTMEmitter(bilstm_config(exp_cfg, len(labels), tokenizer, featurizer))
     if encoder == "scratch":
         scratch = exp_cfg.get("scratch") or {}
         dropout = float(scratch.get("dropout", 0.1))
@@ -416,24 +692,65 @@ def build_emitter(exp_cfg: dict, labels: Sequence[str], tokenizer) -> Emitter:
     positions = getattr(model.config, "max_position_embeddings", None)
     if positions is not None and max_len > positions:
         raise ValueError(f"max_len {max_len} exceeds the encoder's {positions} positions")
-    return TransformerEmitter(model)
+    return TransformerEmitter(model, FeatureInputs.for_featurizer(featurizer))
 
 
-def build_model(exp_cfg: dict, labels: Sequence[str], tokenizer) -> TaggerModel:
-    """A fresh :class:`TaggerModel` for an experiment config (random init for ``scratch``)."""
-    emitter = build_emitter(exp_cfg, labels, tokenizer)
-    return TaggerModel(emitter, labels, exp_cfg["scheme"], exp_cfg["head"])
+def bilstm_config(
+    exp_cfg: dict, num_labels: int, tokenizer, featurizer: Featurizer | None
+) -> dict[str, Any]:
+    """The :class:`BiLSTMEmitter` config of an experiment (``bilstm`` block + features)."""
+    given = dict(exp_cfg.get("bilstm") or {})
+    unknown = sorted(set(given) - set(BILSTM_DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown bilstm settings {unknown}; known: {sorted(BILSTM_DEFAULTS)}")
+    sizes = {**BILSTM_DEFAULTS, **given}
+    if sizes["embedding_dropout"] is None:
+        sizes["embedding_dropout"] = sizes["dropout"]
+    spec = featurizer.spec if featurizer is not None else normalize_features(None)
+    bigrams = featurizer.bigram_vocab_size if featurizer is not None else 0
+    lexicon = featurizer.lexicon_bits if featurizer is not None else 0
+    return {
+        "vocab_size": len(tokenizer),
+        "pad_id": int(tokenizer.pad_token_id or 0),
+        "num_labels": int(num_labels),
+        "embedding_dim": int(sizes["embedding_dim"]),
+        "hidden": int(sizes["hidden"]),
+        "layers": int(sizes["layers"]),
+        "dropout": float(sizes["dropout"]),
+        "embedding_dropout": float(sizes["embedding_dropout"]),
+        "bigram_vocab_size": bigrams,
+        "bigram_dim": int(spec["bigram_dim"]) if bigrams else 0,
+        "lexicon_bits": lexicon,
+        "lexicon_dim": int(spec["lexicon_dim"]) if lexicon else 0,
+    }
+
+
+def build_model(
+    exp_cfg: dict, labels: Sequence[str], tokenizer, featurizer: Featurizer | None = None
+) -> TaggerModel:
+    """A fresh :class:`TaggerModel` for an experiment config (random init for ``scratch``
+    and ``bilstm``).
+
+    With a ``features`` block, the featurizer is loaded from ``exp_cfg["feature_dir"]``
+    (default: the tokenizer's folder, see :func:`feature_dir_of`) unless given.
+    """
+    if featurizer is None:
+        featurizer = experiment_featurizer(exp_cfg, tokenizer)
+    emitter = build_emitter(exp_cfg, labels, tokenizer, featurizer)
+    return TaggerModel(emitter, labels, exp_cfg["scheme"], exp_cfg["head"], featurizer)
 
 
 def save_model(
     model: TaggerModel, out_dir: str | Path, tokenizer, extra_meta: dict | None = None
 ) -> Path:
-    """Save the emitter (``save_pretrained`` folder), tokenizer files, CRF and head meta.
+    """Save the emitter, tokenizer files, CRF, feature assets and head meta.
 
     ``extra_meta`` must hold ``tokenization`` and ``max_len`` (what prediction needs) and
     may hold anything JSON-serialisable (``stride``, training summary, ...).
     """
     from safetensors.torch import save_file
+
+    from nerflow.features import BIGRAM_FILE, LEXICON_FILE, SPEC_FILE
 
     meta = dict(extra_meta or {})
     missing = [key for key in ("tokenization", "max_len") if key not in meta]
@@ -445,18 +762,22 @@ def save_model(
     tokenizer.save_pretrained(str(out))
     crf_path = out / CRF_FILE
     if model.crf is not None:
-        state = {
-            k: v.detach().float().cpu().contiguous() for k, v in model.crf.state_dict().items()
-        }
-        save_file(state, str(crf_path))
+        save_file(_contiguous(model.crf.state_dict()), str(crf_path))
     elif crf_path.exists():
         crf_path.unlink()
+    featurizer = model.featurizer
+    if featurizer is not None:
+        featurizer.save(out)
+    else:
+        for name in (SPEC_FILE, BIGRAM_FILE, LEXICON_FILE):
+            (out / name).unlink(missing_ok=True)
     meta.update(
         {
             "emitter": model.emitter.kind,
             "head": model.head,
             "scheme": model.scheme,
             "labels": model.labels,
+            "features": featurizer.describe() if featurizer is not None else None,
         }
     )
     (out / HEAD_FILE).write_text(
@@ -468,7 +789,10 @@ def save_model(
 def load_model(
     model_dir: str | Path, device: str | torch.device | None = "auto"
 ) -> tuple[TaggerModel, Any, dict]:
-    """Load a folder written by :func:`save_model`: ``(model in eval mode, tokenizer, meta)``."""
+    """Load a folder written by :func:`save_model`: ``(model in eval mode, tokenizer, meta)``.
+
+    Feature assets saved with the model are loaded into ``model.featurizer``.
+    """
     from safetensors.torch import load_file
 
     from nerflow.vocab import load_tokenizer
@@ -478,8 +802,13 @@ def load_model(
     kind = meta.get("emitter", TransformerEmitter.kind)
     if kind not in EMITTERS:
         raise ValueError(f"{directory}: unknown emitter {kind!r}; known: {sorted(EMITTERS)}")
+    featurizer = None
+    if meta.get("features"):
+        featurizer = Featurizer.load(directory)
+        if featurizer.fingerprint() != meta["features"]["fingerprint"]:
+            raise ValueError(f"{directory}: feature assets differ from those the model saved")
     emitter = EMITTERS[kind].load(directory)
-    model = TaggerModel(emitter, meta["labels"], meta["scheme"], meta["head"])
+    model = TaggerModel(emitter, meta["labels"], meta["scheme"], meta["head"], featurizer)
     if model.crf is not None:
         model.crf.load_state_dict(load_file(str(directory / CRF_FILE)))
     config = getattr(getattr(emitter, "model", None), "config", None)

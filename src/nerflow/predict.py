@@ -7,6 +7,10 @@ token labels become character tags (:func:`nerflow.alignment.char_tags_from_toke
 the windows of a record are merged (:func:`nerflow.alignment.merge_window_tags`) and the
 spans decoded with :func:`nerflow.tagging.tags_to_spans`. Output records carry the
 source id and text unchanged: text is never rebuilt from tokens.
+
+Models with input features (``model.featurizer``): the features of a record's characters
+are computed once on its FULL text and gathered per window, so a window's features equal
+those of the same characters in the whole text.
 """
 
 from __future__ import annotations
@@ -40,14 +44,30 @@ def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Te
     return input_ids, attention_mask
 
 
+def pad_features(rows: Sequence[dict[str, torch.Tensor]], width: int) -> dict[str, torch.Tensor]:
+    """Zero-pad per-window feature tensors (``{name: [n, ...]}`` per row) to ``[B, width, ...]``."""
+    out: dict[str, torch.Tensor] = {}
+    for name in rows[0] if rows else {}:
+        first = rows[0][name]
+        padded = torch.zeros((len(rows), width, *first.shape[1:]), dtype=first.dtype)
+        for row, features in enumerate(rows):
+            padded[row, : len(features[name])] = features[name]
+        out[name] = padded
+    return out
+
+
 def decode_windows(
     model: TaggerModel,
     toks: Sequence[TokenizedText],
     pad_id: int,
     batch_size: int,
     device: torch.device,
+    features: Sequence[dict[str, torch.Tensor]] | None = None,
 ) -> list[list[str | None]]:
-    """Token labels (None on unlabelled tokens) of every window, in the input order."""
+    """Token labels (None on unlabelled tokens) of every window, in the input order.
+
+    ``features``: per window, its per-token feature tensors (models with a featurizer).
+    """
     order = sorted(range(len(toks)), key=lambda i: len(toks[i]))
     results: list[list[str | None]] = [[] for _ in toks]
     for begin in range(0, len(order), batch_size):
@@ -56,7 +76,13 @@ def decode_windows(
         label_mask = torch.zeros_like(attention_mask, dtype=torch.bool)
         for row, i in enumerate(chunk):
             label_mask[row, : len(toks[i])] = torch.tensor(toks[i].labelled, dtype=torch.bool)
-        decoded = model.decode(input_ids.to(device), attention_mask.to(device), label_mask)
+        batch_features = {}
+        if features is not None:
+            padded = pad_features([features[i] for i in chunk], input_ids.size(1))
+            batch_features = {name: t.to(device) for name, t in padded.items()}
+        decoded = model.decode(
+            input_ids.to(device), attention_mask.to(device), label_mask, **batch_features
+        )
         for i, label_ids in zip(chunk, decoded, strict=True):
             labels: list[str | None] = [None] * len(toks[i])
             for position, label_id in zip(toks[i].label_positions(), label_ids, strict=True):
@@ -90,17 +116,22 @@ def predict_records(
     device = resolve_device(device)
     model.to(device)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    featurizer = getattr(model, "featurizer", None)
     owners: list[int] = []
     toks: list[TokenizedText] = []
+    features: list[dict[str, torch.Tensor]] | None = [] if featurizer is not None else None
     for index, record in enumerate(records):
+        char_features = featurizer.char_features(record.text) if featurizer else None
         for tok in windows(record.text, tokenizer, mode, max_len, stride):
             owners.append(index)
             toks.append(tok)
+            if features is not None and char_features is not None:
+                features.append(featurizer.token_features(tok, char_features))
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode():
-            token_labels = decode_windows(model, toks, pad_id, batch_size, device)
+            token_labels = decode_windows(model, toks, pad_id, batch_size, device, features)
     finally:
         model.train(was_training)
     per_record: list[tuple[list[TokenizedText], list[list[str]]]] = [([], []) for _ in records]

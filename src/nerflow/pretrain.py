@@ -177,9 +177,7 @@ def mask_tokens(
     candidates = _ordinary_ids(tokenizer, ids.device)
     n_random = int(to_random.sum())
     if n_random:
-        pick = torch.randint(
-            len(candidates), (n_random,), generator=generator, device=ids.device
-        )
+        pick = torch.randint(len(candidates), (n_random,), generator=generator, device=ids.device)
         masked[sel_rows[to_random], sel_cols[to_random]] = candidates[pick]
     return masked, labels
 
@@ -228,7 +226,9 @@ def encode_texts(
 ) -> list[Example]:
     """Tokenise texts into examples of at most ``max_len`` tokens.
 
-    A longer text gives several consecutive, non-overlapping windows. Word ids number the
+    A longer text gives several consecutive windows (:func:`nerflow.alignment.windows`
+    with ``stride=0``: no overlap, except that the last window is moved back to end on
+    the last token). Word ids number the
     words of ``whole_word_spans(text, lexicon)`` (or, without a lexicon, the characters);
     a token's word is the word of its first character. Texts without content tokens are
     skipped.
@@ -392,9 +392,7 @@ def evaluate_mlm(
         _, logits = _mlm_loss(model, masked.to(device), mask.to(device), labels, amp_dtype)
         target = labels[labels != IGNORE_INDEX]
         if target.numel():
-            loss_sum += float(
-                torch.nn.functional.cross_entropy(logits, target, reduction="sum")
-            )
+            loss_sum += float(torch.nn.functional.cross_entropy(logits, target, reduction="sum"))
             correct += int((logits.argmax(dim=-1) == target).sum())
             total += int(target.numel())
     model.train(was_training)
@@ -429,9 +427,7 @@ def pretrain_mlm(
     random.seed(seed)
     torch.manual_seed(seed)
     device = _resolve_device(cfg["device"])
-    amp_dtype = (
-        torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
-    )
+    amp_dtype = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
     tokenizer = load_tokenizer(tokenizer_dir)
     if tokenizer.mask_token_id is None:
         raise ValueError(f"{tokenizer_dir}: the tokenizer has no mask token")
@@ -515,7 +511,7 @@ def pretrain_mlm(
                     torch.nn.utils.clip_grad_norm_(model.parameters(), float(cfg["grad_clip"]))
                 optimizer.step()
                 scheduler.step()
-                loss_value = float(loss)
+                loss_value = float(loss.detach())
                 spent = time.perf_counter() - tick
                 state["step"] += 1
                 state["sentences"] += len(batch)

@@ -38,7 +38,7 @@ from typing import Any, TextIO
 
 import torch
 
-from nerflow.cache import IGNORE_INDEX, check_cache, load_cache
+from nerflow.cache import IGNORE_INDEX, cache_features_fingerprint, check_cache, load_cache
 from nerflow.models import TaggerModel, build_model, count_parameters, resolve_device, save_model
 from nerflow.predict import predict_records
 from nerflow.records import Record
@@ -115,6 +115,25 @@ def collate(
         mask_out[row, : len(ids)] = 1
         labels_out[row, : len(labs)] = labs
     return ids_out, mask_out, labels_out
+
+
+def collate_features(
+    features: dict[str, Sequence[Sequence[torch.Tensor]]] | None, rows: Sequence[int], width: int
+) -> dict[str, torch.Tensor]:
+    """Zero-pad the per-token feature tensors of records ``rows`` to ``[batch, width, ...]``.
+
+    ``features`` is a cache's ``{name: [tensor per record]}`` (zero is every feature's
+    padding value: the ``[PAD]`` bigram id, no lexicon bits).
+    """
+    out: dict[str, torch.Tensor] = {}
+    for name, per_record in (features or {}).items():
+        tensors = [per_record[i] for i in rows]
+        first = tensors[0]
+        padded = torch.zeros((len(tensors), width, *first.shape[1:]), dtype=first.dtype)
+        for row, tensor in enumerate(tensors):
+            padded[row, : len(tensor)] = tensor
+        out[name] = padded
+    return out
 
 
 def entity_types_of(labels: Sequence[str]) -> list[str]:
@@ -231,6 +250,14 @@ class _Trainer:
 
         torch.manual_seed(int(self.cfg["seed"]))
         self.model: TaggerModel = build_model(exp_cfg, self.labels, tokenizer).to(self.device)
+        featurizer = self.model.featurizer
+        wanted = featurizer.fingerprint() if featurizer is not None else None
+        if cache_features_fingerprint(cache) != wanted:
+            raise ValueError(
+                "the training cache was built with other input features than the experiment's"
+                " (build it with build_cache(..., features=..., feature_dir=...) from the"
+                " same feature assets)"
+            )
         self.optimizer = torch.optim.AdamW(
             self.model.param_groups(
                 float(self.cfg["lr"]), float(self.cfg["head_lr"]), float(self.cfg["weight_decay"])
@@ -384,6 +411,12 @@ class _Trainer:
             [self.cache["labels"][i] for i in batch],
             self.pad_id,
         )
+        features = {
+            name: tensor.to(self.device, non_blocking=True)
+            for name, tensor in collate_features(
+                self.cache.get("features"), batch, input_ids.size(1)
+            ).items()
+        }
         input_ids = input_ids.to(self.device, non_blocking=True)
         attention_mask = attention_mask.to(self.device, non_blocking=True)
         labels = labels.to(self.device, non_blocking=True)
@@ -393,7 +426,7 @@ class _Trainer:
             else contextlib.nullcontext()
         )
         with autocast:
-            loss, _ = self.model(input_ids, attention_mask, labels)
+            loss, _ = self.model(input_ids, attention_mask, labels, **features)
         assert loss is not None
         self.scaler.scale(loss).backward()
         clip = float(self.cfg["grad_clip"])
@@ -517,6 +550,11 @@ def train(
     keep_checkpoint: bool = False,
 ) -> dict[str, Any]:
     """Train a tagger on a cache (dict or path) and keep the best model by dev span score.
+
+    Input features: with a ``features`` block in ``exp_cfg`` the model loads its feature
+    assets from ``exp_cfg["feature_dir"]`` (default: the tokenizer's folder) and the cache
+    must have been built from the same assets (``build_cache(..., features=...,
+    feature_dir=...)``); the model folder then holds a copy of the assets.
 
     Writes ``out_dir/"model"`` (see :func:`nerflow.models.save_model`) and ``log_path``
     (one JSON line per evaluation: epoch, step, loss, dev_micro_f1, dev_macro_f1,

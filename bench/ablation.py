@@ -1,0 +1,253 @@
+"""Train a list of experiment configurations on CLUENER and print a comparison table.
+
+Each configuration is an experiment block in the schema's key names (``encoder``,
+``bilstm``, ``features``, ``head``, ``max_len``, ``train``, ...). The script builds the
+character tokenizer from TRAIN, the feature assets of each configuration from TRAIN,
+the tensor cache, trains with :func:`nerflow.training.train` (``train.max_minutes`` is
+the time budget of a run), reloads the saved model folder, predicts dev with
+:func:`nerflow.predict.predict_records` and scores it with :func:`nerflow.scoring.score`.
+
+Usage (from the repository root)::
+
+    python bench/ablation.py --runs char bigram lexicon both --minutes 7
+    python bench/ablation.py --config my_runs.yaml --minutes 30   # {name: experiment}
+    python bench/ablation.py --list
+
+Results: one JSON line per run appended to ``<work>/results.jsonl`` and the table
+(markdown) printed at the end (and written to ``<work>/table.md``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from nerflow.cache import build_cache
+from nerflow.features import build_feature_assets
+from nerflow.models import count_parameters, load_model
+from nerflow.predict import predict_records
+from nerflow.records import entity_types
+from nerflow.scoring import score
+from nerflow.tagging import label_list
+from nerflow.training import train
+from nerflow.validate import validate_file
+from nerflow.vocab import build_char_vocab, load_tokenizer, save_char_tokenizer
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cluener"
+
+TRAIN = {
+    "epochs": 30,
+    "batch_size": 32,
+    "lr": 2.0e-3,
+    "head_lr": 1.0e-2,
+    "warmup_ratio": 0.02,
+    "weight_decay": 0.01,
+    "grad_clip": 5.0,
+    "seed": 42,
+    "patience": 0,
+    "select_metric": "micro_f1",
+    "amp": "off",
+    "device": "cpu",
+    "eval_every_steps": 0,
+    "max_minutes": 7,
+}
+BASE = {
+    "encoder": "bilstm",
+    "bilstm": {"embedding_dim": 128, "hidden": 256, "layers": 1, "dropout": 0.5},
+    "head": "crf",
+    "tokenization": "char",
+    "max_len": 64,
+    "stride": 16,
+    "train": TRAIN,
+}
+PRESETS: dict[str, dict] = {
+    "char": {**BASE, "features": {"bigram": False, "lexicon": False}},
+    "bigram": {**BASE, "features": {"bigram": True, "lexicon": False}},
+    "lexicon": {**BASE, "features": {"bigram": False, "lexicon": True}},
+    "both": {**BASE, "features": {"bigram": True, "lexicon": True}},
+}
+
+
+def merge(base: dict, override: dict) -> dict:
+    """Recursive dict merge (override wins)."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def load_split(path: Path, split: str):
+    result = validate_file(path, split=split, labels=None, overlap_policy="keep_longest")
+    if result.rejected:
+        raise SystemExit(f"{path}: {len(result.rejected)} rejected records")
+    return result.records
+
+
+def run_one(
+    name: str,
+    exp: dict,
+    train_records,
+    dev_records,
+    tokenizer_dir: Path,
+    types: list[str],
+    scheme: str,
+    work: Path,
+    threads: int,
+) -> dict:
+    tokenizer = load_tokenizer(tokenizer_dir)
+    labels = label_list(types, scheme)
+    run_dir = work / name
+    feature_dir = run_dir / "features"
+    exp = {**exp, "scheme": scheme, "feature_dir": str(feature_dir)}
+    started = time.perf_counter()
+    build_feature_assets([r.text for r in train_records], exp.get("features"), feature_dir)
+    cache = build_cache(
+        train_records,
+        tokenizer,
+        exp["tokenization"],
+        exp["max_len"],
+        scheme,
+        labels,
+        features=exp.get("features"),
+        feature_dir=feature_dir,
+    )
+    prep_s = time.perf_counter() - started
+    summary = train(
+        exp,
+        cache,
+        dev_records,
+        tokenizer,
+        labels,
+        run_dir / "out",
+        run_dir / "train_log.jsonl",
+        threads=threads,
+        progress_stream=sys.stderr,
+        checkpoint_dir=run_dir / "checkpoint",
+    )
+    model, model_tokenizer, meta = load_model(run_dir / "out" / "model", "cpu")
+    started = time.perf_counter()
+    predictions = predict_records(
+        model,
+        model_tokenizer,
+        dev_records,
+        meta["tokenization"],
+        int(meta["max_len"]),
+        int(meta["stride"]),
+        meta["scheme"],
+        meta["labels"],
+        64,
+        "cpu",
+    )
+    predict_s = time.perf_counter() - started
+    result = score(dev_records, predictions, types)
+    log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
+    row = {
+        "name": name,
+        "config": exp,
+        "dev_micro_f1": result["micro"]["f1"],
+        "dev_precision": result["micro"]["precision"],
+        "dev_recall": result["micro"]["recall"],
+        "dev_macro_f1": result["macro_f1"],
+        "dev_clue_macro_f1": result["clue_macro_f1"],
+        "per_type_f1": {t: v["f1"] for t, v in result["per_type"].items()},
+        "train_minutes": summary["train_minutes"],
+        "sentences_per_s": summary["sentences_per_s"],
+        "params": count_parameters(model),
+        "epochs_run": summary["epochs_run"],
+        "best_epoch": summary["best_epoch"],
+        "stop_reason": summary["stop_reason"],
+        "prep_s": round(prep_s, 1),
+        "dev_predict_s": round(predict_s, 1),
+        "curve": [round(line["dev_micro_f1"], 4) for line in log],
+        "summary_best_metric": summary["best_metric"],
+    }
+    return row
+
+
+def table(rows: list[dict]) -> str:
+    head = (
+        "| config | dev micro F1 | macro F1 | CLUE macro F1 | P | R | train min | sent/s "
+        "| params | epochs (best) |\n|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+    lines = [
+        f"| {r['name']} | {r['dev_micro_f1']:.4f} | {r['dev_macro_f1']:.4f} "
+        f"| {r['dev_clue_macro_f1']:.4f} | {r['dev_precision']:.4f} | {r['dev_recall']:.4f} "
+        f"| {r['train_minutes']:.1f} | {r['sentences_per_s']:.0f} | {r['params']:,} "
+        f"| {r['epochs_run']} ({r['best_epoch']}) |"
+        for r in rows
+    ]
+    return head + "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", nargs="*", default=[], help="preset names (see --list)")
+    parser.add_argument("--config", help="YAML/JSON file {name: experiment} (merged on BASE)")
+    parser.add_argument("--minutes", type=float, help="train.max_minutes of every run")
+    parser.add_argument("--epochs", type=int, help="train.epochs of every run")
+    parser.add_argument("--data", default=str(DATA), help="folder with train.json, dev.json")
+    parser.add_argument("--scheme", default="BIOS")
+    parser.add_argument("--work", default="results/bench/ablation")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--list", action="store_true")
+    args = parser.parse_args(argv)
+    if args.list:
+        print(json.dumps(PRESETS, indent=2))
+        return 0
+    configs: dict[str, dict] = {name: PRESETS[name] for name in args.runs}
+    if args.config:
+        import yaml
+
+        loaded = yaml.safe_load(Path(args.config).read_text(encoding="utf-8"))
+        configs.update({name: merge(BASE, exp) for name, exp in loaded.items()})
+    if not configs:
+        parser.error("nothing to run: give --runs and/or --config")
+    for exp in configs.values():
+        if args.minutes is not None:
+            exp.setdefault("train", {})["max_minutes"] = args.minutes
+        if args.epochs is not None:
+            exp.setdefault("train", {})["epochs"] = args.epochs
+
+    torch.set_num_threads(args.threads)
+    data = Path(args.data)
+    train_records = load_split(data / "train.json", "train")
+    dev_records = load_split(data / "dev.json", "dev")
+    types = entity_types(train_records)
+    work = Path(args.work)
+    tokenizer_dir = work / "tokenizer"
+    save_char_tokenizer(build_char_vocab(r.text for r in train_records), tokenizer_dir)
+    rows = []
+    for name, exp in configs.items():
+        print(f"=== {name}: {json.dumps(exp)}", file=sys.stderr, flush=True)
+        row = run_one(
+            name,
+            exp,
+            train_records,
+            dev_records,
+            tokenizer_dir,
+            types,
+            args.scheme,
+            work,
+            args.threads,
+        )
+        rows.append(row)
+        with open(work / "results.jsonl", "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        print(table([row]), file=sys.stderr, flush=True)
+    text = table(rows)
+    (work / "table.md").write_text(text, encoding="utf-8")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

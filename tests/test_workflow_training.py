@@ -1,0 +1,145 @@
+"""Integration: the whole DAG with tiny scratch encoders (both heads) and a local encoder."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+from workflow_helpers import (
+    copy_workflow,
+    load_json,
+    planned_rules,
+    snakemake,
+    tiny_data_config,
+    write_config,
+)
+
+TINY_SCRATCH = {"layers": 1, "hidden": 32, "heads": 2, "intermediate": 64}
+TINY_TRAIN = {"epochs": 2, "batch_size": 8, "lr": 5.0e-3, "head_lr": 5.0e-2}
+
+
+def experiments(local_encoder: Path) -> dict:
+    return {
+        "tiny_crf": {
+            "encoder": "scratch",
+            "scratch": TINY_SCRATCH,
+            "head": "crf",
+            "max_len": 64,
+            "train": TINY_TRAIN,
+        },
+        # max_len 16 is shorter than most fixture texts: prediction needs sliding windows.
+        "tiny_softmax": {
+            "encoder": "scratch",
+            "scratch": TINY_SCRATCH,
+            "head": "softmax",
+            "max_len": 16,
+            "stride": 4,
+            "train": TINY_TRAIN,
+        },
+        "local_encoder": {
+            "encoder": str(local_encoder),
+            "head": "crf",
+            "max_len": 64,
+            "train": dict(TINY_TRAIN, epochs=1),
+        },
+    }
+
+
+@pytest.fixture(scope="module")
+def local_encoder(tmp_path_factory: pytest.TempPathFactory, tokenizer_dir: Path) -> Path:
+    """A tiny random BERT saved with save_pretrained: the hub/local-folder encoder path."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    folder = tmp_path_factory.mktemp("local_bert")
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+    )
+    BertModel(config).save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory, local_encoder: Path) -> Path:
+    workdir = copy_workflow(tmp_path_factory.mktemp("training"))
+    write_config(workdir, tiny_data_config(experiments=experiments(local_encoder)))
+    snakemake(workdir, "--cores", "2", "--resources", "gpu=1", snakefile=workdir / "Snakefile")
+    return workdir
+
+
+def test_every_experiment_is_scored_side_by_side(trained: Path) -> None:
+    table = load_json(trained / "results/dev_scores.json")["experiments"]
+    assert sorted(table) == ["local_encoder", "tiny_crf", "tiny_softmax"]
+    for scores in table.values():
+        assert scores["text_mismatch_lines"] == 0
+        assert scores["n_records"] == 16
+        assert 0.0 <= scores["micro"]["f1"] <= 1.0
+        assert scores["seqeval_micro_f1"] == pytest.approx(scores["micro"]["f1"])
+    # Two epochs on 48 templated sentences: the CRF model must have learnt something.
+    assert table["tiny_crf"]["micro"]["tp"] > 0
+
+
+def test_training_log_and_summary(trained: Path) -> None:
+    lines = (trained / "results/tiny_crf/train_log.jsonl").read_text("utf-8").splitlines()
+    assert len(lines) == 2
+    for line in map(json.loads, lines):
+        for key in (
+            "epoch",
+            "step",
+            "loss",
+            "dev_micro_f1",
+            "dev_macro_f1",
+            "lr",
+            "sentences_per_s",
+        ):
+            assert key in line
+    summary = load_json(trained / "results/tiny_crf/train_summary.json")
+    assert summary["params"] > 0 and summary["device"] == "cpu"
+    assert not (trained / "results/tiny_crf/checkpoints").exists()
+
+
+def test_saved_model_is_a_standard_folder(trained: Path) -> None:
+    from transformers import AutoModelForTokenClassification
+
+    model = AutoModelForTokenClassification.from_pretrained(str(trained / "results/tiny_crf/model"))
+    head = load_json(trained / "results/tiny_crf/model/nerflow_head.json")
+    assert model.config.id2label[0] == "O"
+    assert head["head"] == "crf" and head["labels"][0] == "O"
+
+
+def test_submission_file_and_zip(trained: Path) -> None:
+    lines = (trained / "results/submission/tiny_crf/cluener_predict.json").read_text("utf-8")
+    records = [json.loads(line) for line in lines.splitlines()]
+    assert [record["id"] for record in records] == list(range(12))
+    assert all(set(record) == {"id", "label"} for record in records)
+    with zipfile.ZipFile(trained / "results/submission/tiny_crf.zip") as archive:
+        assert archive.namelist() == ["cluener_predict.json"]
+        assert archive.read("cluener_predict.json").decode("utf-8") == lines
+
+
+def test_predictions_copy_the_source_text(trained: Path) -> None:
+    source = (trained / "results/data/dev.jsonl").read_text("utf-8").splitlines()
+    predicted = (trained / "results/tiny_softmax/predictions/dev.json").read_text("utf-8")
+    assert [json.loads(line)["text"] for line in predicted.splitlines()] == [
+        json.loads(line)["text"] for line in source
+    ]
+
+
+def test_nothing_to_do_then_a_train_change_reruns_only_training_onwards(
+    trained: Path, local_encoder: Path
+) -> None:
+    snakefile = trained / "Snakefile"
+    assert planned_rules(trained, snakefile=snakefile) == []
+    changed = experiments(local_encoder)
+    changed["tiny_crf"]["train"] = dict(TINY_TRAIN, lr=1.0e-3)
+    write_config(trained, tiny_data_config(experiments=changed))
+    rules = planned_rules(trained, snakefile=snakefile)
+    assert "train" in rules and "predict" in rules and "score" in rules
+    assert not {"validate_split", "char_tags", "tokenizer", "tensor_cache"} & set(rules)

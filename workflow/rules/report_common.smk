@@ -1,0 +1,55 @@
+# Helpers of the report rules (workflow/rules/report.smk). Include this file before
+# report.smk; add report_targets() to the inputs of the default target.
+import re
+
+# Experiments the report aggregates: RUN_EXPERIMENTS of common.smk, else every experiment.
+REPORT_RUNS = list(globals().get("RUN_EXPERIMENTS") or EXPERIMENTS)
+# Runs of the length plot: the experiments plus the oracle (the checks tokenizer).
+REPORT_LENGTH_RUNS = "|".join(re.escape(name) for name in ["oracle", *EXPERIMENTS])
+REPORT_EXPERIMENT_RUNS = "|".join(re.escape(name) for name in EXPERIMENTS) or "(?!)"
+
+
+def report_targets():
+    """Every report output: data figures, the leaderboard, per-experiment figures."""
+    targets = [
+        "results/plots/label_distribution.svg",
+        "results/oracle/plots/text_lengths.svg",
+        "results/leaderboard.tsv",
+        "results/leaderboard.html",
+    ]
+    for run in REPORT_RUNS:
+        targets += [
+            f"results/{run}/plots/{name}"
+            for name in (
+                "per_type_f1.svg",
+                "errors.html",
+                "training_curves.svg",
+                "confusion.svg",
+                "text_lengths.svg",
+            )
+        ]
+    return targets
+
+
+def length_settings(run):
+    """Tokenizer folder, tokenisation mode and max_len of a run's length plot."""
+    if run == "oracle":
+        return {
+            "tokenizer": checks_tokenizer(),
+            "mode": CHECKS["oracle_mode"],
+            "max_len": CHECKS["max_len"],
+        }
+    return {
+        "tokenizer": f"results/{run}/tokenizer",
+        "mode": EXPERIMENTS[run]["tokenization"],
+        "max_len": EXPERIMENTS[run]["max_len"],
+    }
+
+
+def report_category(wildcards):
+    """The oracle's figures describe the data; an experiment's figures its own section."""
+    return "Data" if wildcards.run == "oracle" else "Experiments"
+
+
+def report_subcategory(wildcards):
+    return "Text lengths" if wildcards.run == "oracle" else wildcards.run

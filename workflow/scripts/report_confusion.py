@@ -1,0 +1,19 @@
+"""Type confusion matrix of one experiment on dev (gold vs predicted type, overlapping spans)."""
+
+import json
+
+from nerflow import stage
+from nerflow.plots import confusion_figure, save_figure
+from nerflow.records import read_records, write_json
+from nerflow.scoring import confusion
+
+smk = snakemake  # noqa: F821
+log = stage.start(smk)
+with open(smk.input.labels, encoding="utf-8") as handle:
+    types = json.load(handle)["labels"]
+matrix = confusion(read_records(smk.input.gold), read_records(smk.input.predictions), types)
+write_json(smk.output.matrix, matrix)
+title = f"{smk.wildcards.run}: type confusion on dev"
+save_figure(confusion_figure(matrix, title=title), smk.output.figure)
+log.info("%d x %d confusion matrix", len(matrix), len(next(iter(matrix.values()), {})))
+stage.finish(smk, ["nerflow.plots", "nerflow.scoring"])
