@@ -14,10 +14,12 @@ wildcard_constraints:
     scheme="BIO|BIOS|BIOES",
     mode="char|wordpiece",
     run="[A-Za-z0-9][A-Za-z0-9_.-]*",
+    name="[A-Za-z0-9][A-Za-z0-9_.-]*",
 
 
 include: "workflow/rules/data.smk"
 include: "workflow/rules/tagging.smk"
+include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -220,15 +221,15 @@ def test_pretrain_saves_an_encoder_that_loads_for_tagging(
 
     texts = [text for _ in range(6) for text in TEXTS]  # 36 texts
     out, log = tmp_path / "model", tmp_path / "log.jsonl"
-    config = dict(TINY, epochs=2, batch_size=8, lr=1e-3, lexicon="jieba", seed=3)
-    if pytest.importorskip("jieba") is None:  # pragma: no cover
-        config["whole_word"] = False
+    config = dict(TINY, epochs=2, batch_size=8, lr=1e-3, eval_every_steps=5, seed=3)
+    config["whole_word"] = importlib.util.find_spec("jieba") is not None
     summary = pretrain_mlm(texts, char_tokenizer_dir, out, config, threads=1, log_path=log)
 
     assert summary["steps"] == summary["planned_steps"] == 2 * 5  # 35 train texts, batch 8
     assert summary["n_heldout_texts"] == 1 and summary["stop_reason"] == "epochs"
     assert 0.0 <= summary["heldout_accuracy"] <= 1.0
     lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [line["step"] for line in lines] == [5, 10]  # every 5 steps = epoch ends, once
     assert [line["epoch"] for line in lines] == [1, 2]
     for key in ("step", "loss", "heldout_accuracy", "elapsed_s", "sentences_per_s"):
         assert all(line[key] is not None for line in lines), key

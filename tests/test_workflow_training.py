@@ -18,6 +18,9 @@ from workflow_helpers import (
 
 TINY_SCRATCH = {"layers": 1, "hidden": 32, "heads": 2, "intermediate": 64}
 TINY_TRAIN = {"epochs": 2, "batch_size": 8, "lr": 5.0e-3, "head_lr": 5.0e-2}
+TINY_PRETRAINING = {
+    "tiny_mlm": {"layers": 1, "hidden": 32, "heads": 2, "intermediate": 64, "epochs": 2}
+}
 
 
 def experiments(local_encoder: Path) -> dict:
@@ -37,6 +40,12 @@ def experiments(local_encoder: Path) -> dict:
             "max_len": 16,
             "stride": 4,
             "train": TINY_TRAIN,
+        },
+        "mlm_pretrained": {
+            "encoder": "pretrained:tiny_mlm",
+            "head": "softmax",
+            "max_len": 64,
+            "train": dict(TINY_TRAIN, epochs=1),
         },
         "local_encoder": {
             "encoder": str(local_encoder),
@@ -69,14 +78,17 @@ def local_encoder(tmp_path_factory: pytest.TempPathFactory, tokenizer_dir: Path)
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory, local_encoder: Path) -> Path:
     workdir = copy_workflow(tmp_path_factory.mktemp("training"))
-    write_config(workdir, tiny_data_config(experiments=experiments(local_encoder)))
+    write_config(
+        workdir,
+        tiny_data_config(experiments=experiments(local_encoder), pretraining=TINY_PRETRAINING),
+    )
     snakemake(workdir, "--cores", "2", "--resources", "gpu=1", snakefile=workdir / "Snakefile")
     return workdir
 
 
 def test_every_experiment_is_scored_side_by_side(trained: Path) -> None:
     table = load_json(trained / "results/dev_scores.json")["experiments"]
-    assert sorted(table) == ["local_encoder", "tiny_crf", "tiny_softmax"]
+    assert sorted(table) == ["local_encoder", "mlm_pretrained", "tiny_crf", "tiny_softmax"]
     for scores in table.values():
         assert scores["text_mismatch_lines"] == 0
         assert scores["n_records"] == 16
@@ -139,7 +151,31 @@ def test_nothing_to_do_then_a_train_change_reruns_only_training_onwards(
     assert planned_rules(trained, snakefile=snakefile) == []
     changed = experiments(local_encoder)
     changed["tiny_crf"]["train"] = dict(TINY_TRAIN, lr=1.0e-3)
-    write_config(trained, tiny_data_config(experiments=changed))
+    write_config(trained, tiny_data_config(experiments=changed, pretraining=TINY_PRETRAINING))
     rules = planned_rules(trained, snakefile=snakefile)
     assert "train" in rules and "predict" in rules and "score" in rules
     assert not {"validate_split", "char_tags", "tokenizer", "tensor_cache"} & set(rules)
+
+
+def test_mlm_pretraining_never_reads_dev_and_feeds_the_encoder(trained: Path) -> None:
+    import torch
+    from transformers import AutoModelForTokenClassification
+
+    meta = load_json(trained / "results/pretrain/tiny_mlm/model.meta.json")
+    assert sorted(Path(path).name for path in meta["inputs"] if path.endswith(".jsonl")) == [
+        "test.jsonl",
+        "train.jsonl",
+    ]
+    pretrained = AutoModelForTokenClassification.from_pretrained(
+        str(trained / "results/pretrain/tiny_mlm/model")
+    )
+    head = load_json(trained / "results/mlm_pretrained/model/nerflow_head.json")
+    assert head["head"] == "softmax"
+    fine_tuned = AutoModelForTokenClassification.from_pretrained(
+        str(trained / "results/mlm_pretrained/model")
+    )
+    # Fine-tuning starts from the pretrained embeddings (same vocabulary and shape).
+    assert torch.equal(
+        torch.tensor(pretrained.config.vocab_size), torch.tensor(fine_tuned.config.vocab_size)
+    )
+    assert (trained / "results/pretrain/tiny_mlm/pretrain_log.jsonl").stat().st_size > 0

@@ -151,9 +151,7 @@ def write_tsv(path: str | Path, columns: Sequence[str], rows: Iterable[Mapping[s
     return count
 
 
-def best_values(
-    columns: Sequence[str], rows: Sequence[Mapping[str, Any]]
-) -> dict[str, float]:
+def best_values(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
     """Per score column (overall and per type), the best value among experiment rows."""
     best: dict[str, float] = {}
     for column in columns:
@@ -213,7 +211,7 @@ def html_table(
         body.append(f"<tr{row_class}>{''.join(cells)}</tr>")
     caption = html.escape(title) + (f"<br><small>{html.escape(note)}</small>" if note else "")
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{TABLE_STYLE}</style></head><body>\n"
         f"<table><caption>{caption}</caption>\n<thead><tr>{head}</tr></thead>\n<tbody>\n"
         + "\n".join(body)

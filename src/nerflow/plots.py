@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +94,7 @@ def per_type_f1_figure(
         return figure
     positions = list(range(len(names)))[::-1]  # first type on top
     bars = axes.barh(positions, f1, color="#4C72B0", height=0.7)
-    for bar, value in zip(bars, f1):
+    for bar, value in zip(bars, f1, strict=True):
         inside = value > 0.88  # no room right of the bar: write the value inside it
         axes.text(
             value - 0.01 if inside else value + 0.01,
@@ -104,7 +105,7 @@ def per_type_f1_figure(
             color="white" if inside else "black",
             fontsize=9,
         )
-    axes.set_yticks(positions, [f"{name} (n={n})" for name, n in zip(names, support)])
+    axes.set_yticks(positions, [f"{name} (n={n})" for name, n in zip(names, support, strict=True)])
     micro = float(scores.get("micro", {}).get("f1", 0.0))
     macro = float(scores.get("macro_f1", 0.0))
     axes.axvline(micro, color="#C44E52", linestyle="--", label=f"micro F1 {micro:.3f}")
@@ -190,7 +191,7 @@ def training_curves_figure(rows: Sequence[Mapping[str, Any]], title: str = "") -
     loss_axes.grid(alpha=0.3)
     epochs = [row.get("epoch") for row in rows]
     if len(set(epochs)) < len(epochs):  # several evaluations per epoch: mark epoch ends
-        for row, following in zip(rows, rows[1:]):
+        for row, following in pairwise(rows):
             if row.get("epoch") != following.get("epoch"):
                 loss_axes.axvline(float(row.get("step", 0)), color="#999999", linewidth=0.6)
     for key, label, colour in F1_SERIES:
@@ -301,7 +302,9 @@ def label_distribution_figure(
 
     Splits without any entity (an unlabelled test set) are left out and named in the title.
     """
-    labelled = {split: counts for split, counts in entities_by_split.items() if sum(counts.values())}
+    labelled = {
+        split: counts for split, counts in entities_by_split.items() if sum(counts.values())
+    }
     names = list(types) if types is not None else sorted({t for c in labelled.values() for t in c})
     figure = Figure(figsize=(max(8.0, 1.2 + 0.9 * len(names)), 7.0))
     count_axes, share_axes = figure.subplots(2, 1, sharex=True)

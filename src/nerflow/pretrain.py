@@ -79,7 +79,12 @@ dictionary file (``word [freq [tag]]`` per line); used only when ``whole_word`` 
 
 def load_lexicon(spec: str | Path = "jieba") -> Any:
     """A jieba tokenizer over jieba's dictionary (``"jieba"``) or a dictionary file."""
-    import jieba
+    try:
+        import jieba
+    except ImportError as error:  # pragma: no cover - jieba is the ``lexicon`` extra
+        raise ImportError(
+            "whole-word masking needs jieba (pip install 'nerflow[lexicon]')"
+        ) from error
 
     tokenizer = jieba.Tokenizer() if str(spec) == "jieba" else jieba.Tokenizer(str(spec))
     tokenizer.initialize()
@@ -440,7 +445,7 @@ def pretrain_mlm(
     held_ex = encode_texts([texts[i] for i in held_idx], tokenizer, max_len, mode, lexicon)
     if not train_ex:
         raise ValueError("no training text left after the held-out split")
-    maskable = sum(sum(w >= 0 for w in ex.word_ids) for ex in train_ex)
+    content = sum(sum(w >= 0 for w in ex.word_ids) for ex in train_ex)
     words = sum(len({w for w in ex.word_ids if w >= 0}) for ex in train_ex)
 
     model = build_mlm_model(cfg, tokenizer).to(device)
@@ -530,8 +535,9 @@ def pretrain_mlm(
                     log_eval(done)
             if stop_reason == "max_minutes":
                 break
-            log_eval(epoch + 1)
-        if stop_reason == "max_minutes" or not last or last["step"] != state["step"]:
+            if last.get("step") != state["step"]:  # not evaluated at this step yet
+                log_eval(epoch + 1)
+        if last.get("step") != state["step"]:
             log_eval(state["step"] / steps_per_epoch)
     finally:
         if log_file is not None:
@@ -556,8 +562,8 @@ def pretrain_mlm(
         "n_train_texts": len(train_idx),
         "n_heldout_texts": len(held_idx),
         "n_train_sequences": len(train_ex),
-        "maskable_tokens": maskable,
-        "mean_word_len": round(maskable / words, 4) if words else None,
+        "content_tokens": content,
+        "mean_word_len": round(content / words, 4) if words else None,
         "device": str(device),
         "amp": str(amp_dtype).replace("torch.", "") if amp_dtype else "off",
     }

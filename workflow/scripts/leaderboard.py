@@ -23,9 +23,11 @@ log = stage.start(smk)
 types = load(smk.input.labels)["labels"]
 rows = [
     leaderboard_row(name, load(scores), types, load(summary), smk.params.experiments[name])
-    for name, scores, summary in zip(smk.params.runs, smk.input.scores, smk.input.summaries)
+    for name, scores, summary in zip(
+        smk.params.runs, smk.input.scores, smk.input.summaries, strict=True
+    )
 ]
-for name, scores in zip(smk.params.references, smk.input.references):
+for name, scores in zip(smk.params.references, smk.input.references, strict=True):
     rows.append(leaderboard_row(name, load(scores), types, kind=REFERENCE))
 rows = rank_rows(rows)
 columns = leaderboard_columns(types)

@@ -8,7 +8,7 @@ from nerflow.plots import entity_counts, label_distribution_figure, save_figure
 smk = snakemake  # noqa: F821
 log = stage.start(smk)
 reports = {}
-for split, path in zip(smk.params.splits, smk.input.reports):
+for split, path in zip(smk.params.splits, smk.input.reports, strict=True):
     with open(path, encoding="utf-8") as handle:
         reports[split] = json.load(handle)
 with open(smk.input.labels, encoding="utf-8") as handle:

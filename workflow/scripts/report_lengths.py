@@ -11,7 +11,7 @@ tokenizer = load_tokenizer(smk.input.tokenizer)
 mode, max_len = smk.params.mode, smk.params.max_len
 lengths = {
     split: token_lengths((r.text for r in read_records(path)), tokenizer, mode)
-    for split, path in zip(smk.params.splits, smk.input.records)
+    for split, path in zip(smk.params.splits, smk.input.records, strict=True)
 }
 stats = {split: length_stats(values, max_len) for split, values in lengths.items()}
 stats["all"] = length_stats([x for values in lengths.values() for x in values], max_len)

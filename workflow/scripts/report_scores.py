@@ -14,7 +14,9 @@ with open(smk.input.scores, encoding="utf-8") as handle:
 with open(smk.input.labels, encoding="utf-8") as handle:
     types = json.load(handle)["labels"]
 types += [t for t in scores.get("extra_types", []) if t not in types]
-save_figure(per_type_f1_figure(scores, types, title=f"{run}: dev F1 per entity type"), smk.output.f1)
+save_figure(
+    per_type_f1_figure(scores, types, title=f"{run}: dev F1 per entity type"), smk.output.f1
+)
 columns, rows = error_table(scores["errors"], types)
 write_tsv(smk.output.errors_tsv, columns, rows)
 with open(smk.output.errors, "w", encoding="utf-8") as handle:
@@ -28,5 +30,7 @@ with open(smk.output.errors, "w", encoding="utf-8") as handle:
             highlight_best=False,
         )
     )
-log.info("micro F1 %.4f; errors by category %s", scores["micro"]["f1"], scores["errors"]["by_category"])
+log.info(
+    "micro F1 %.4f; errors by category %s", scores["micro"]["f1"], scores["errors"]["by_category"]
+)
 stage.finish(smk, ["nerflow.plots", "nerflow.leaderboard"])

@@ -1,0 +1,261 @@
+"""Input features: bigram vocabularies, lexicon BMES matching, window-invariant gathering,
+feature assets and caches with features."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from nerflow.alignment import tokenize, windows
+from nerflow.cache import build_cache, check_cache, load_cache, save_cache
+from nerflow.features import (
+    BIGRAM_FILE,
+    BIT_INDEX,
+    LEXICON_BITS,
+    LEXICON_FILE,
+    SPEC_FILE,
+    UNK_ID,
+    Featurizer,
+    Lexicon,
+    build_bigram_vocab,
+    build_feature_assets,
+    build_featurizer,
+    features_enabled,
+    load_featurizer,
+    normalize_features,
+    read_word_list,
+    text_bigrams,
+    unpack_bits,
+)
+from nerflow.records import Record, Span
+from nerflow.tagging import label_list
+
+WORDS = {"北京": "loc", "北京银行": "org", "银行": "noun", "京": "other", "叶老桂": "per"}
+
+
+def write_word_list(path: Path) -> Path:
+    """A tiny jieba-format dictionary (word freq pos), with a mixed-case word."""
+    lines = ["北京 100 ns", "北京银行 5 nt", "银行 80 n", "京 3 j", "叶老桂 1 nr", "ABC 2 nz"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def bit(position: str, name: str) -> int:
+    return 1 << BIT_INDEX[(position, name)]
+
+
+# --------------------------------------------------------------------------- spec
+
+
+def test_normalize_features_defaults_and_errors() -> None:
+    spec = normalize_features(None)
+    assert spec["bigram"] is False and spec["lexicon"] is False
+    assert not features_enabled(None) and not features_enabled({"bigram": False})
+    assert features_enabled({"lexicon": True})
+    with pytest.raises(ValueError, match="unknown"):
+        normalize_features({"trigram": True})
+    with pytest.raises(ValueError, match=">= 1"):
+        normalize_features({"bigram_min_freq": 0})
+
+
+# --------------------------------------------------------------------------- bigrams
+
+
+def test_text_bigrams_and_vocab() -> None:
+    assert text_bigrams("北京") == ["\x02北", "北京", "京\x03"]
+    assert text_bigrams("") == ["\x02\x03"]
+    vocab = build_bigram_vocab(["北京北京", "北京上海"], min_freq=2)
+    assert vocab[:2] == ["[PAD]", "[UNK]"]
+    assert vocab[2] == "北京" and "\x02北" in vocab  # 3 times, then twice
+    assert "京上" not in vocab  # seen once
+    assert len(build_bigram_vocab(["北京北京", "北京上海"], min_freq=1)) > len(vocab)
+
+
+def test_bigram_ids_per_character() -> None:
+    vocab = build_bigram_vocab(["北京北京", "北京上海"], min_freq=1)
+    featurizer = Featurizer({"bigram": True}, vocab, None)
+    ids = featurizer.char_features("北京天")["bigram_ids"]
+    index = {b: i for i, b in enumerate(vocab)}
+    assert ids.shape == (3, 2)
+    assert ids[0].tolist() == [index["\x02北"], index["北京"]]
+    assert ids[1].tolist() == [index["北京"], UNK_ID]  # "京天" unseen
+    assert ids[2].tolist() == [UNK_ID, UNK_ID]
+    assert featurizer.char_features("")["bigram_ids"].shape == (0, 2)
+
+
+# --------------------------------------------------------------------------- lexicon
+
+
+def test_read_word_list(tmp_path: Path) -> None:
+    words = read_word_list(write_word_list(tmp_path / "dict.txt"), max_len=3)
+    assert words == {"北京": "loc", "银行": "noun", "京": "abbr", "叶老桂": "per", "abc": "nz"}
+
+
+def test_lexicon_bmes_sets_overlaps_and_single_chars() -> None:
+    lexicon = Lexicon(WORDS, max_len=4)
+    sets = lexicon.match_sets("在北京银行")
+    assert sets[0] == {"B": set(), "M": set(), "E": set(), "S": set()}
+    assert sets[1] == {"B": {"北京", "北京银行"}, "M": set(), "E": set(), "S": set()}
+    assert sets[2] == {"B": set(), "M": {"北京银行"}, "E": {"北京"}, "S": {"京"}}
+    assert sets[3] == {"B": {"银行"}, "M": {"北京银行"}, "E": set(), "S": set()}
+    assert sets[4] == {"B": set(), "M": set(), "E": {"银行", "北京银行"}, "S": set()}
+    assert Lexicon(WORDS, max_len=3).match_sets("北京银行")[3]["E"] == {"银行"}  # too long
+
+
+def test_lexicon_bits_classes_and_lengths() -> None:
+    bits = Lexicon(WORDS, max_len=4).char_bits("在北京银行")
+    assert bits[0] == 0
+    assert bits[1] == bit("B", "loc") | bit("B", "len2") | bit("B", "org") | bit("B", "len4")
+    assert bits[2] == (
+        bit("M", "org") | bit("M", "len4") | bit("E", "loc") | bit("E", "len2") | bit("S", "other")
+    )
+    assert bits[4] == bit("E", "noun") | bit("E", "len2") | bit("E", "org") | bit("E", "len4")
+    long_words = Lexicon({"一二三四五六": "nz"}, max_len=8).char_bits("一二三四五六")
+    assert long_words[0] == bit("B", "nz") | bit("B", "len5")  # 5+ bucket
+    assert long_words[3] == bit("M", "nz") | bit("M", "len5")
+    multi_hot = unpack_bits(torch.tensor(bits))
+    assert multi_hot.shape == (5, LEXICON_BITS)
+    assert multi_hot[1].sum() == 4 and multi_hot[0].sum() == 0
+
+
+def test_lexicon_matching_is_case_insensitive_and_keeps_offsets() -> None:
+    lexicon = Lexicon({"abc": "nz", "İx": "other"}, max_len=3)
+    assert lexicon.matches("xABCx") == [(1, 4, "nz")]
+    assert lexicon.matches("İxABC") == [(2, 5, "nz")]  # İ lower-cases to 2 code points
+
+
+# --------------------------------------------------------------------------- tokens
+
+
+def make_featurizer(tmp_path: Path, texts: list[str], **features) -> Featurizer:
+    spec = {"bigram": True, "lexicon": True, "bigram_min_freq": 1, **features}
+    spec["lexicon_path"] = str(write_word_list(tmp_path / "dict.txt"))
+    return build_featurizer(texts, spec)
+
+
+def test_token_features_zero_on_specials_and_follow_characters(tokenizer, tmp_path) -> None:
+    featurizer = make_featurizer(tmp_path, ["北京银行在上海", "叶老桂认为"])
+    text = "北京 银行"
+    tok = tokenize(text, tokenizer, "char")
+    feats = featurizer.encode(text, tok)
+    chars = featurizer.char_features(text)
+    assert feats["bigram_ids"].shape == (len(tok), 2) and feats["lexicon_bits"].shape == (len(tok),)
+    for i, ((start, _), special) in enumerate(zip(tok.offsets, tok.special, strict=True)):
+        if special:
+            assert feats["bigram_ids"][i].tolist() == [0, 0] and feats["lexicon_bits"][i] == 0
+        else:
+            assert torch.equal(feats["bigram_ids"][i], chars["bigram_ids"][start])
+            assert feats["lexicon_bits"][i] == chars["lexicon_bits"][start]
+    empty = featurizer.encode("", tokenize("", tokenizer, "char"))
+    assert empty["bigram_ids"].shape == (2, 2) and empty["bigram_ids"].sum() == 0
+
+
+def test_windows_see_the_features_of_the_full_text(tokenizer, tmp_path: Path) -> None:
+    text = "叶老桂在北京银行上海北京银行了" * 3
+    featurizer = make_featurizer(tmp_path, [text])
+    full_tok = tokenize(text, tokenizer, "char")
+    full = featurizer.encode(text, full_tok)
+    by_char = {
+        start: {name: tensor[i] for name, tensor in full.items()}
+        for i, (start, _) in enumerate(full_tok.offsets)
+        if not full_tok.special[i]
+    }
+    chars = featurizer.char_features(text)
+    parts = windows(text, tokenizer, "char", max_len=10, stride=3)
+    assert len(parts) > 3
+    for tok in parts:
+        feats = featurizer.token_features(tok, chars)
+        for i, (start, _) in enumerate(tok.offsets):
+            if tok.special[i]:
+                continue
+            for name, tensor in feats.items():
+                assert torch.equal(tensor[i], by_char[start][name])
+    # a window-local computation would differ at the edges (the bigram leaves the window)
+    first = parts[1]
+    local_text = text[first.char_start : first.char_end]
+    local = featurizer.char_features(local_text)["bigram_ids"]
+    assert not torch.equal(local[0], chars["bigram_ids"][first.char_start])
+
+
+# --------------------------------------------------------------------------- assets
+
+
+def test_feature_assets_round_trip(tmp_path: Path) -> None:
+    texts = ["北京银行在上海", "叶老桂认为北京"]
+    words = str(write_word_list(tmp_path / "dict.txt"))
+    assert build_feature_assets(texts, {"bigram": False}, tmp_path / "none") is None
+    assert not (tmp_path / "none").exists()
+    spec = {"bigram": True, "lexicon": True, "bigram_min_freq": 1, "lexicon_path": words}
+    built = build_feature_assets(texts, spec, tmp_path / "assets")
+    assert built is not None
+    for name in (SPEC_FILE, BIGRAM_FILE, LEXICON_FILE):
+        assert (tmp_path / "assets" / name).exists()
+    loaded = Featurizer.load(tmp_path / "assets", spec)
+    assert loaded.fingerprint() == built.fingerprint()
+    assert loaded.bigram_vocab == built.bigram_vocab and loaded.lexicon.words == built.lexicon.words
+    text = "叶老桂在北京银行"
+    for name, tensor in built.char_features(text).items():
+        assert torch.equal(tensor, loaded.char_features(text)[name])
+    assert json.loads((tmp_path / "assets" / SPEC_FILE).read_text())["fingerprint"] == (
+        built.fingerprint()
+    )
+    with pytest.raises(ValueError, match="built for"):
+        Featurizer.load(tmp_path / "assets", {**spec, "bigram_min_freq": 2})
+    assert load_featurizer({"bigram": False}, None) is None
+    with pytest.raises(ValueError, match="feature_dir"):
+        load_featurizer(spec, None)
+    with pytest.raises(FileNotFoundError):
+        load_featurizer(spec, tmp_path / "none")
+    only_bigrams = build_feature_assets(texts, {"bigram": True}, tmp_path / "assets")
+    assert not (tmp_path / "assets" / LEXICON_FILE).exists()
+    assert only_bigrams.tensor_names == ["bigram_ids"]
+
+
+def test_jieba_dictionary_lexicon() -> None:
+    pytest.importorskip("jieba")
+    featurizer = build_featurizer([], {"lexicon": True})
+    assert len(featurizer.lexicon) > 300_000
+    sets = featurizer.lexicon.match_sets("北京天安门")
+    assert "北京" in sets[0]["B"] and "天安门" in sets[4]["E"]
+    assert featurizer.lexicon.words["北京"] == "loc"
+
+
+# --------------------------------------------------------------------------- cache
+
+
+def test_cache_with_features(tokenizer, tmp_path: Path) -> None:
+    records = [
+        Record(0, "叶老桂在北京银行", [Span(0, 2, "name"), Span(4, 7, "company")]),
+        Record(1, "上海 北京", [Span(0, 1, "address"), Span(3, 4, "address")]),
+        Record(2, "", []),
+    ]
+    labels = label_list(["address", "company", "name"], "BIOS")
+    words = str(write_word_list(tmp_path / "dict.txt"))
+    spec = {"bigram": True, "lexicon": True, "bigram_min_freq": 1, "lexicon_path": words}
+    featurizer = build_feature_assets([r.text for r in records], spec, tmp_path / "assets")
+    plain = build_cache(records, tokenizer, "char", 6, "BIOS", labels)
+    assert plain["features"] == {} and plain["meta"]["features"] is None
+    cache = build_cache(
+        records, tokenizer, "char", 6, "BIOS", labels, features=spec, feature_dir=tmp_path / "assets"
+    )
+    assert cache["meta"]["features"]["fingerprint"] == featurizer.fingerprint()
+    assert set(cache["features"]) == {"bigram_ids", "lexicon_bits"}
+    chars = featurizer.char_features(records[0].text)
+    for name, per_record in cache["features"].items():
+        assert [len(t) for t in per_record] == [len(t) for t in cache["input_ids"]]
+        assert per_record[0][0].abs().sum() == 0 and per_record[0][-1].abs().sum() == 0
+        # truncated to 4 content tokens: still the full text's features
+        assert torch.equal(per_record[0][1:5], chars[name][:4])
+    save_cache(tmp_path / "cache.pt", cache)
+    again = load_cache(tmp_path / "cache.pt")
+    assert torch.equal(again["features"]["bigram_ids"][1], cache["features"]["bigram_ids"][1])
+    check_cache(again, tokenizer, labels, "BIOS", featurizer)
+    with pytest.raises(ValueError, match="features"):
+        check_cache(again, tokenizer, labels, "BIOS", None)
+    with pytest.raises(ValueError, match="features"):
+        check_cache(plain, tokenizer, labels, "BIOS", featurizer)
+    same = build_cache(records, tokenizer, "char", 6, "BIOS", labels, features=featurizer)
+    assert torch.equal(same["features"]["lexicon_bits"][0], cache["features"]["lexicon_bits"][0])
