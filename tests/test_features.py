@@ -124,7 +124,7 @@ def test_lexicon_bits_classes_and_lengths() -> None:
 def test_lexicon_matching_is_case_insensitive_and_keeps_offsets() -> None:
     lexicon = Lexicon({"abc": "nz", "İx": "other"}, max_len=3)
     assert lexicon.matches("xABCx") == [(1, 4, "nz")]
-    assert lexicon.matches("İxABC") == [(2, 5, "nz")]  # İ lower-cases to 2 code points
+    assert lexicon.matches("İxABC") == [(0, 2, "other"), (2, 5, "nz")]  # İ kept as is
 
 
 # --------------------------------------------------------------------------- tokens
@@ -239,7 +239,14 @@ def test_cache_with_features(tokenizer, tmp_path: Path) -> None:
     plain = build_cache(records, tokenizer, "char", 6, "BIOS", labels)
     assert plain["features"] == {} and plain["meta"]["features"] is None
     cache = build_cache(
-        records, tokenizer, "char", 6, "BIOS", labels, features=spec, feature_dir=tmp_path / "assets"
+        records,
+        tokenizer,
+        "char",
+        6,
+        "BIOS",
+        labels,
+        features=spec,
+        feature_dir=tmp_path / "assets",
     )
     assert cache["meta"]["features"]["fingerprint"] == featurizer.fingerprint()
     assert set(cache["features"]) == {"bigram_ids", "lexicon_bits"}

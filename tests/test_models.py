@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import shutil
 from pathlib import Path
 
 import pytest
@@ -369,3 +370,172 @@ def test_char_tokenizer_round_trip(tmp_path: Path) -> None:
     assert tokenizer_fingerprint(other) != tokenizer_fingerprint(loaded)
     with pytest.raises(ValueError, match="special"):
         save_char_tokenizer(["北", "京"], tmp_path / "bad")
+
+
+# --------------------------------------------------------------------------- bilstm + features
+
+
+def bilstm_cfg(head: str = "crf", scheme: str = "BIOES", **features) -> dict:
+    """A tiny BiLSTM experiment (2 layers so that inter-layer code runs)."""
+    return {
+        "encoder": "bilstm",
+        "bilstm": {"embedding_dim": 16, "hidden": 12, "layers": 2, "dropout": 0.1},
+        "features": features,
+        "head": head,
+        "tokenization": "char",
+        "max_len": 32,
+        "stride": 8,
+        "scheme": scheme,
+    }
+
+
+def tiny_featurizer(tmp_path: Path, **overrides):
+    from nerflow.features import build_feature_assets
+
+    words = tmp_path / "words.txt"
+    words.write_text("北京 9 ns\n银行 9 n\n北京银行 3 nt\n叶老桂 1 nr\n", encoding="utf-8")
+    texts = ["叶老桂在北京银行", "上海银行", "北京的大学生"]
+    spec = {"bigram": True, "lexicon": True, "bigram_min_freq": 1, "lexicon_path": str(words)}
+    spec.update(overrides)
+    return build_feature_assets(texts, spec, tmp_path / "assets"), spec
+
+
+def feature_batch(featurizer, tokenizer, texts: list[str]):
+    """Padded ids, mask, label mask and feature tensors of ``texts`` (char mode)."""
+    from nerflow.alignment import tokenize
+    from nerflow.predict import pad_batch, pad_features
+
+    toks = [tokenize(text, tokenizer, "char") for text in texts]
+    input_ids, attention_mask = pad_batch([t.input_ids for t in toks], tokenizer.pad_token_id)
+    label_mask = torch.zeros_like(attention_mask, dtype=torch.bool)
+    for row, tok in enumerate(toks):
+        label_mask[row, : len(tok)] = torch.tensor(tok.labelled)
+    rows = [featurizer.encode(text, tok) for text, tok in zip(texts, toks, strict=True)]
+    return input_ids, attention_mask, label_mask, pad_features(rows, input_ids.size(1))
+
+
+@pytest.mark.parametrize("head", ["softmax", "crf"])
+def test_bilstm_forward_backward(head: str, tokenizer) -> None:
+    from nerflow.models import BiLSTMEmitter
+
+    labels = label_list(TYPES, "BIOES")
+    torch.manual_seed(0)
+    model = build_model(bilstm_cfg(head), labels, tokenizer)
+    assert isinstance(model.emitter, BiLSTMEmitter) and model.featurizer is None
+    input_ids, attention_mask, gold = random_batch(len(tokenizer), len(labels))
+    gold = torch.where(gold >= 0, torch.zeros_like(gold), gold)  # all "O": valid
+    loss, logits = model(input_ids, attention_mask, gold)
+    assert logits.shape == (4, 12, len(labels))
+    assert loss is not None and torch.isfinite(loss) and loss > 0
+    loss.backward()
+    assert model.emitter.classifier.weight.grad.abs().sum() > 0
+    assert model.emitter.embeddings.weight.grad.abs().sum() > 0
+    for lstm in (*model.emitter.forward_lstms, *model.emitter.backward_lstms):
+        assert lstm.weight_hh_l0.grad.abs().sum() > 0
+    groups = {g["name"]: g for g in model.param_groups(1e-3, 1e-2, 0.01)}
+    head_ids = {id(p) for p in groups["head"]["params"] + groups["head_no_decay"]["params"]}
+    assert id(model.emitter.classifier.weight) in head_ids
+    assert (id(model.crf.transitions) in head_ids) == (head == "crf")
+    with pytest.raises(ValueError, match="feature"):
+        model(input_ids, attention_mask, bigram_ids=torch.zeros(4, 12, 2, dtype=torch.long))
+
+
+def test_bilstm_ignores_padding(tokenizer) -> None:
+    """Right padding changes nothing for the real positions, in both directions."""
+    labels = label_list(TYPES, "BIO")
+    torch.manual_seed(0)
+    model = build_model(bilstm_cfg("crf", "BIO"), labels, tokenizer).eval()
+    ids = torch.randint(5, len(tokenizer), (1, 7))
+    padded = torch.cat([ids, torch.zeros(1, 5, dtype=torch.long)], dim=1)
+    mask = torch.cat([torch.ones(1, 7), torch.zeros(1, 5)], dim=1).long()
+    with torch.no_grad():
+        alone = model(ids, torch.ones_like(ids))[1]
+        batched = model(padded, mask)[1][:, :7]
+        both = model(
+            torch.cat([padded, torch.randint(5, 30, (1, 12))]),
+            torch.cat([mask, torch.ones(1, 12).long()]),
+        )[1]
+    assert torch.allclose(alone, batched, atol=1e-5)
+    assert torch.allclose(alone, both[:1, :7], atol=1e-5)
+
+
+def test_bilstm_with_features_save_load_round_trip(tokenizer, tmp_path: Path) -> None:
+    from nerflow.features import BIGRAM_FILE, LEXICON_FILE, SPEC_FILE
+    from nerflow.models import BILSTM_CONFIG_FILE, BILSTM_WEIGHTS_FILE
+
+    featurizer, spec = tiny_featurizer(tmp_path)
+    labels = label_list(TYPES, "BIOS")
+    cfg = {**bilstm_cfg("crf", "BIOS", **spec), "feature_dir": str(tmp_path / "assets")}
+    torch.manual_seed(4)
+    model = build_model(cfg, labels, tokenizer).eval()
+    assert model.featurizer is not None
+    assert model.featurizer.fingerprint() == featurizer.fingerprint()
+    texts = ["叶老桂在北京银行", "上海", "北京的大学生在上海银行", ""]
+    input_ids, attention_mask, label_mask, feats = feature_batch(featurizer, tokenizer, texts)
+    with pytest.raises(ValueError, match="missing"):
+        model(input_ids, attention_mask)
+    out = save_model(model, tmp_path / "model", tokenizer, {"tokenization": "char", "max_len": 32})
+    for name in (BILSTM_CONFIG_FILE, BILSTM_WEIGHTS_FILE, CRF_FILE, SPEC_FILE, BIGRAM_FILE):
+        assert (out / name).exists(), name
+    assert (out / LEXICON_FILE).exists() and not (out / "config.json").exists()
+    meta = json.loads((out / HEAD_FILE).read_text(encoding="utf-8"))
+    assert (
+        meta["emitter"] == "bilstm" and meta["features"]["fingerprint"] == featurizer.fingerprint()
+    )
+
+    shutil.rmtree(tmp_path / "assets")  # the model folder must be self-contained
+    loaded, loaded_tokenizer, _ = load_model(out, "cpu")
+    assert loaded.featurizer.fingerprint() == featurizer.fingerprint()
+    again = feature_batch(loaded.featurizer, loaded_tokenizer, texts)
+    for name, tensor in feats.items():
+        assert torch.equal(tensor, again[3][name])
+    with torch.no_grad():
+        assert torch.equal(
+            model(input_ids, attention_mask, **feats)[1], loaded(*again[:2], **again[3])[1]
+        )
+    assert loaded.decode(*again) == model.decode(input_ids, attention_mask, label_mask, **feats)
+
+    plain = build_model(bilstm_cfg("softmax", "BIOS"), labels, tokenizer)
+    save_model(plain, out, tokenizer, {"tokenization": "char", "max_len": 32})  # overwrite
+    assert not (out / SPEC_FILE).exists() and not (out / CRF_FILE).exists()
+    assert load_model(out, "cpu")[0].featurizer is None
+
+
+def test_features_are_found_in_the_tokenizer_folder(tmp_path: Path) -> None:
+    from nerflow.features import build_feature_assets
+
+    tokenizer_dir = tmp_path / "tokenizer"
+    texts = ["叶老桂在北京银行", "上海银行"]
+    save_char_tokenizer(build_char_vocab(texts), tokenizer_dir)
+    spec = {"bigram": True, "bigram_min_freq": 1}
+    featurizer = build_feature_assets(texts, spec, tokenizer_dir)
+    tokenizer = load_tokenizer(tokenizer_dir)
+    model = build_model(bilstm_cfg("crf", "BIOS", **spec), label_list(TYPES, "BIOS"), tokenizer)
+    assert model.featurizer.fingerprint() == featurizer.fingerprint()
+    assert model.emitter.config["bigram_vocab_size"] == len(featurizer.bigram_vocab)
+    with pytest.raises(ValueError, match="built for"):
+        build_model(bilstm_cfg("crf", "BIOS", bigram=True, lexicon=True), ["O"], tokenizer)
+
+
+def test_scratch_transformer_with_features_round_trip(tokenizer, tmp_path: Path) -> None:
+    from nerflow.models import EMITTER_FEATURES_FILE
+
+    featurizer, spec = tiny_featurizer(tmp_path)
+    labels = label_list(TYPES, "BIO")
+    cfg = {**tiny_cfg("crf", "BIO"), "features": spec, "feature_dir": str(tmp_path / "assets")}
+    torch.manual_seed(5)
+    model = build_model(cfg, labels, tokenizer)
+    texts = ["叶老桂在北京银行", "上海"]
+    input_ids, attention_mask, label_mask, feats = feature_batch(featurizer, tokenizer, texts)
+    gold = torch.where(label_mask, 0, -100)
+    loss, _ = model(input_ids, attention_mask, gold, **feats)
+    loss.backward()
+    assert model.emitter.feature_inputs.bigram.weight.grad.abs().sum() > 0
+    assert model.emitter.feature_inputs.lexicon.weight.grad.abs().sum() > 0
+    model.eval()
+    out = save_model(model, tmp_path / "model", tokenizer, {"tokenization": "char", "max_len": 32})
+    assert (out / EMITTER_FEATURES_FILE).exists()
+    loaded, _, _ = load_model(out, "cpu")
+    with torch.no_grad():
+        expected = model(input_ids, attention_mask, **feats)[1]
+        assert torch.equal(loaded(input_ids, attention_mask, **feats)[1], expected)

@@ -147,3 +147,65 @@ def test_predict_file_uses_saved_settings(tokenizer, tmp_path: Path) -> None:
     assert [r.spans for r in out] == [r.spans for r in expected]
     first = json.loads((tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()[0])
     assert set(first) == {"id", "text", "label"}
+
+
+class SpyEmitter(Emitter):
+    """Records the ids, mask and feature tensors it is called with; emits "O" everywhere."""
+
+    kind = "spy"
+
+    def __init__(self, n_labels: int) -> None:
+        super().__init__()
+        self.n_labels = n_labels
+        self.calls: list[tuple[torch.Tensor, torch.Tensor, dict]] = []
+
+    def forward(self, input_ids, attention_mask, **features):
+        self.calls.append((input_ids.clone(), attention_mask.clone(), features))
+        logits = torch.zeros(*input_ids.shape, self.n_labels)
+        logits[..., 0] = 1.0
+        return logits
+
+    def head_parameters(self) -> list[torch.nn.Parameter]:
+        return []
+
+
+def test_windows_get_the_features_of_the_full_text(tokenizer, tmp_path: Path) -> None:
+    from nerflow.alignment import windows
+    from nerflow.features import build_featurizer
+
+    words = tmp_path / "words.txt"
+    words.write_text("浙商银行 5 nt\n叶老桂 3 nr\n北京 9 ns\n那不勒斯 2 ns\n", encoding="utf-8")
+    records = [long_record(i, 12, seed=10 + i) for i in range(3)]
+    featurizer = build_featurizer(
+        [r.text for r in records],
+        {"bigram": True, "lexicon": True, "bigram_min_freq": 1, "lexicon_path": str(words)},
+    )
+    labels = label_list(TYPES, "BIOS")
+    emitter = SpyEmitter(len(labels))
+    model = TaggerModel(emitter, labels, "BIOS", "softmax", featurizer)
+    out = predict_records(model, tokenizer, records, "char", 12, 3, "BIOS", labels, 4, "cpu")
+    assert all(not r.spans for r in out)
+    expected = {}
+    differs = 0
+    for record in records:
+        full = featurizer.char_features(record.text)
+        for tok in windows(record.text, tokenizer, "char", 12, 3):
+            want = featurizer.token_features(tok, full)
+            expected.setdefault(tuple(tok.input_ids), []).append(want)
+            local = featurizer.encode(
+                record.text[tok.char_start : tok.char_end],
+                windows(record.text[tok.char_start : tok.char_end], tokenizer, "char", 12, 3)[0],
+            )
+            differs += any(not torch.equal(local[k], want[k]) for k in want)
+    assert differs > 0  # window-local features would differ at the edges
+    n_rows = 0
+    for input_ids, attention_mask, features in emitter.calls:
+        assert set(features) == {"bigram_ids", "lexicon_bits"}
+        for row in range(input_ids.size(0)):
+            n = int(attention_mask[row].sum())
+            candidates = expected[tuple(input_ids[row, :n].tolist())]
+            got = {name: tensor[row, :n] for name, tensor in features.items()}
+            assert any(all(torch.equal(got[k], c[k]) for k in c) for c in candidates)
+            assert all(tensor[row, n:].abs().sum() == 0 for tensor in features.values())
+            n_rows += 1
+    assert n_rows == sum(len(v) for v in expected.values())

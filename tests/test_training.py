@@ -318,3 +318,93 @@ def test_checkpoint_of_another_config_is_ignored(tokenizer, tmp_path: Path) -> N
     summary = run(make_cfg(epochs=1, lr=1e-3), records, tokenizer, tmp_path / "b", **kept)
     assert summary["resumed_from"] is None
     assert [line["epoch"] for line in log_lines(tmp_path / "b")] == [1]
+
+
+# --------------------------------------------------------------------------- bilstm + features
+
+
+def bilstm_setup(tmp_path: Path, records: list[Record], **features) -> tuple[dict, Path]:
+    """A small BiLSTM-CRF experiment with features whose assets come from ``records``."""
+    from nerflow.features import build_feature_assets
+
+    words = tmp_path / "words.txt"
+    words.write_text(
+        "".join(
+            f"{w} 5 {tag}\n"
+            for tag, ws in (("nr", ENTITIES["name"]), ("nt", ENTITIES["company"]))
+            for w in ws
+        ),
+        encoding="utf-8",
+    )
+    spec = {"bigram": True, "lexicon": True, "bigram_min_freq": 1, "lexicon_path": str(words)}
+    spec.update(features)
+    assets = tmp_path / "assets"
+    build_feature_assets([r.text for r in records], spec, assets)
+    cfg = make_cfg("crf", "BIOES", epochs=12, batch_size=8, lr=1e-2, head_lr=5e-2, grad_clip=5.0)
+    cfg.update(
+        encoder="bilstm",
+        bilstm={"embedding_dim": 32, "hidden": 32, "layers": 1, "dropout": 0.0},
+        features=spec,
+        feature_dir=str(assets),
+    )
+    del cfg["scratch"]
+    return cfg, assets
+
+
+def test_bilstm_with_features_memorises_a_toy_set(tokenizer, tmp_path: Path) -> None:
+    records = make_records(24)
+    cfg, assets = bilstm_setup(tmp_path, records)
+    labels = label_list(TYPES, "BIOES")
+    cache = build_cache(
+        records,
+        tokenizer,
+        "char",
+        48,
+        "BIOES",
+        labels,
+        features=cfg["features"],
+        feature_dir=assets,
+    )
+    assert set(cache["features"]) == {"bigram_ids", "lexicon_bits"}
+    out = tmp_path / "out"
+    summary = train(cfg, cache, records, tokenizer, labels, out, out / "log.jsonl", 1, None)
+    assert summary["best_metric"] >= 0.9, summary
+    model, tokenizer_back, meta = load_model(out / "model", "cpu")
+    assert meta["emitter"] == "bilstm" and model.featurizer is not None
+    assert meta["features"]["fingerprint"] == cache["meta"]["features"]["fingerprint"]
+    predictions = predict_records(
+        model, tokenizer_back, records, "char", 16, 4, "BIOES", labels, 16, "cpu"
+    )  # windows of 14 characters: features still come from the full texts
+    assert score(records, predictions, TYPES)["micro"]["f1"] >= 0.8
+
+
+def test_cache_features_must_match_the_experiment(tokenizer, tmp_path: Path) -> None:
+    records = make_records(6)
+    cfg, assets = bilstm_setup(tmp_path, records)
+    labels = label_list(TYPES, "BIOES")
+    plain = build_cache(records, tokenizer, "char", 48, "BIOES", labels)
+    with pytest.raises(ValueError, match="features"):
+        train(cfg, plain, records, tokenizer, labels, tmp_path / "a", tmp_path / "a.jsonl", 1, None)
+    with_features = build_cache(
+        records,
+        tokenizer,
+        "char",
+        48,
+        "BIOES",
+        labels,
+        features=cfg["features"],
+        feature_dir=assets,
+    )
+    no_features = {**cfg, "features": {}}
+    with pytest.raises(ValueError, match="features"):
+        train(
+            no_features,
+            with_features,
+            records,
+            tokenizer,
+            labels,
+            tmp_path / "b",
+            tmp_path / "b.jsonl",
+            1,
+            None,
+        )

@@ -319,8 +319,9 @@ class BiLSTMEmitter(Emitter):
     ``config``: ``vocab_size``, ``pad_id``, ``num_labels``, ``embedding_dim``, ``hidden``
     (per direction), ``layers``, ``dropout``, ``embedding_dropout`` and the
     :class:`FeatureInputs` sizes (``bigram_vocab_size``, ``bigram_dim``, ``lexicon_bits``,
-    ``lexicon_dim``; zeros without features). Padding positions (attention mask 0; the
-    mask must be right-padded) are packed away, so they never reach the LSTM states.
+    ``lexicon_dim``; zeros without features). The LSTM is bidirectional per layer (one
+    forward and one backward ``nn.LSTM``); the attention mask must be right-padded, and
+    padding never reaches the state of a real position in either direction.
     """
 
     kind: ClassVar[str] = "bilstm"
@@ -353,16 +354,12 @@ class BiLSTMEmitter(Emitter):
         self.feature_inputs = inputs if inputs.names else None
         in_dim = cfg["embedding_dim"] + (inputs.output_dim if inputs.names else 0)
         self.embedding_dropout = nn.Dropout(float(cfg["embedding_dropout"]))
-        self.lstm = nn.LSTM(
-            in_dim,
-            cfg["hidden"],
-            num_layers=cfg["layers"],
-            batch_first=True,
-            bidirectional=True,
-            dropout=float(cfg["dropout"]) if cfg["layers"] > 1 else 0.0,
-        )
+        hidden, layers = int(cfg["hidden"]), int(cfg["layers"])
+        sizes = [in_dim] + [2 * hidden] * (layers - 1)
+        self.forward_lstms = nn.ModuleList(nn.LSTM(n, hidden, batch_first=True) for n in sizes)
+        self.backward_lstms = nn.ModuleList(nn.LSTM(n, hidden, batch_first=True) for n in sizes)
         self.dropout = nn.Dropout(float(cfg["dropout"]))
-        self.classifier = nn.Linear(2 * cfg["hidden"], cfg["num_labels"])
+        self.classifier = nn.Linear(2 * hidden, cfg["num_labels"])
 
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **features: torch.Tensor
@@ -373,16 +370,16 @@ class BiLSTMEmitter(Emitter):
         else:
             _no_features(self.kind, features)
         x = self.embedding_dropout(x)
-        batch, width = input_ids.shape
-        if batch == 0 or width == 0:
-            return x.new_zeros(batch, width, self.config["num_labels"])
-        lengths = attention_mask.sum(dim=1).clamp(min=1).cpu()
-        packed = nn.utils.rnn.pack_padded_sequence(
-            x, lengths, batch_first=True, enforce_sorted=False
-        )
-        out, _ = self.lstm(packed)
-        out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=width)
-        return self.classifier(self.dropout(out))
+        reverse = _reverse_index(attention_mask.sum(dim=1), input_ids.size(1))
+        for layer, (forward_lstm, backward_lstm) in enumerate(
+            zip(self.forward_lstms, self.backward_lstms, strict=True)
+        ):
+            if layer > 0:
+                x = self.dropout(x)
+            ahead, _ = forward_lstm(x)
+            behind, _ = backward_lstm(_gather_time(x, reverse))
+            x = torch.cat([ahead, _gather_time(behind, reverse)], dim=-1)
+        return self.classifier(self.dropout(x))
 
     def head_parameters(self) -> list[nn.Parameter]:
         return list(self.classifier.parameters())
@@ -403,6 +400,22 @@ class BiLSTMEmitter(Emitter):
         emitter = cls(config)
         emitter.load_state_dict(load_file(str(model_dir / BILSTM_WEIGHTS_FILE)))
         return emitter
+
+
+def _reverse_index(lengths: torch.Tensor, width: int) -> torch.Tensor:
+    """``[batch, width]`` time indices reversing each row's first ``lengths`` positions.
+
+    Padding (right of the length) stays in place, so running an LSTM over the reversed
+    rows reads every sequence backwards from its true end (an exact bidirectional LSTM on
+    right-padded batches, about twice as fast on CPU as packed sequences).
+    """
+    steps = torch.arange(width, device=lengths.device)[None, :]
+    ends = lengths[:, None].to(steps.dtype)
+    return torch.where(steps < ends, ends - 1 - steps, steps)
+
+
+def _gather_time(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    return x.gather(1, index[:, :, None].expand(-1, -1, x.size(-1)))
 
 
 def _contiguous(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

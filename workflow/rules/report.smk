@@ -28,7 +28,7 @@ rule report_scores:
     benchmark:
         "benchmarks/{run}/report_scores.tsv"
     wildcard_constraints:
-        run=REPORT_EXPERIMENT_RUNS,
+        run=EXPERIMENT_PATTERN,
     conda:
         "../envs/report.yaml"
     params:
@@ -53,7 +53,7 @@ rule report_training:
     benchmark:
         "benchmarks/{run}/report_training.tsv"
     wildcard_constraints:
-        run=REPORT_EXPERIMENT_RUNS,
+        run=EXPERIMENT_PATTERN,
     conda:
         "../envs/report.yaml"
     params:
@@ -81,7 +81,7 @@ rule report_confusion:
     benchmark:
         "benchmarks/{run}/report_confusion.tsv"
     wildcard_constraints:
-        run=REPORT_EXPERIMENT_RUNS,
+        run=EXPERIMENT_PATTERN,
     conda:
         "../envs/report.yaml"
     params:

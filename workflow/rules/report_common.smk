@@ -1,12 +1,10 @@
-# Helpers of the report rules (workflow/rules/report.smk). Include this file before
-# report.smk; add report_targets() to the inputs of the default target.
-import re
+# Helpers of the report rules (workflow/rules/report.smk). Include this file after
+# common.smk and before report.smk; add report_targets() to the inputs of rule all.
 
-# Experiments the report aggregates: RUN_EXPERIMENTS of common.smk, else every experiment.
-REPORT_RUNS = list(globals().get("RUN_EXPERIMENTS") or EXPERIMENTS)
-# Runs of the length plot: the experiments plus the oracle (the checks tokenizer).
-REPORT_LENGTH_RUNS = "|".join(re.escape(name) for name in ["oracle", *EXPERIMENTS])
-REPORT_EXPERIMENT_RUNS = "|".join(re.escape(name) for name in EXPERIMENTS) or "(?!)"
+# Experiments the report shows: those rule all runs (RUN_EXPERIMENTS of common.smk).
+REPORT_RUNS = list(RUN_EXPERIMENTS)
+# Runs with a text-length figure: every experiment, and the oracle (checks tokenizer).
+REPORT_LENGTH_RUNS = f"oracle|{EXPERIMENT_PATTERN}"
 
 
 def report_targets():

@@ -1,6 +1,7 @@
 """Train one experiment; the best model by dev span F1 goes to results/{exp}/model."""
 
 import json
+import sys
 from pathlib import Path
 
 from nerflow import stage
@@ -26,6 +27,7 @@ summary = train(
     log_path=smk.output.log,
     threads=smk.threads,
     checkpoint_dir=smk.params.checkpoint_dir,
+    progress_stream=sys.stderr,  # the job log (bound after stage.start redirected it)
 )
 write_json(smk.output.summary, summary)
 log.info("training summary: %s", json.dumps(summary))
