@@ -32,7 +32,7 @@ rule tokenizer:
         features=lambda wildcards: EXPERIMENTS.get(wildcards.run, {}).get(
             "features", {}
         ),
-        code=code("vocab"),
+        code=code("vocab", "features"),
     script:
         "../scripts/tokenizer.py"
 

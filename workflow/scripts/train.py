@@ -12,7 +12,10 @@ from nerflow.vocab import load_tokenizer
 
 smk = snakemake  # noqa: F821
 log = stage.start(smk)
-experiment = dict(smk.params.experiment, encoder=smk.params.encoder)
+# Feature assets (bigram vocabulary, lexicon) live in the experiment's tokenizer folder.
+experiment = dict(
+    smk.params.experiment, encoder=smk.params.encoder, feature_dir=smk.input.tokenizer
+)
 with open(smk.input.labels, encoding="utf-8") as handle:
     labels = label_list(json.load(handle)["labels"], experiment["scheme"])
 model_dir = Path(smk.output.model)
