@@ -361,3 +361,10 @@ def test_documented_rulegraph_matches_the_workflow(tmp_path: Path) -> None:
     assert rulegraph_edges(result.stdout) == documented, (
         "docs/rulegraph.md is stale: regenerate it as it describes"
     )
+
+
+def test_readme_embeds_the_current_rule_graph() -> None:
+    def mermaid(path: Path) -> str:
+        return re.search(r"```mermaid\n.*?```", path.read_text("utf-8"), re.S).group(0)
+
+    assert mermaid(REPO / "README.md") == mermaid(REPO / "docs/rulegraph.md")
