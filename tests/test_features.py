@@ -266,3 +266,47 @@ def test_cache_with_features(tokenizer, tmp_path: Path) -> None:
         check_cache(plain, tokenizer, labels, "BIOS", featurizer)
     same = build_cache(records, tokenizer, "char", 6, "BIOS", labels, features=featurizer)
     assert torch.equal(same["features"]["lexicon_bits"][0], cache["features"]["lexicon_bits"][0])
+
+
+# --------------------------------------------------------------------------- lexicon words
+
+
+def test_lexicon_word_ids_per_bme_set(tmp_path: Path) -> None:
+    words = write_word_list(tmp_path / "dict.txt")
+    spec = {"lexicon_words": True, "lexicon_word_k": 1, "lexicon_path": str(words)}
+    featurizer = build_featurizer(["北京银行", "在北京"], spec)
+    assert featurizer.tensor_names == ["lexicon_word_ids"]
+    assert featurizer.word_vocab == ["[PAD]", "[UNK]", "北京", "北京银行", "银行"]
+    index = featurizer.word_index
+    ids = featurizer.char_features("叶老桂在北京银行")["lexicon_word_ids"]
+    assert ids.shape == (8, 3, 1)
+    assert ids[0, :, 0].tolist() == [UNK_ID, 0, 0]  # 叶老桂: a lexicon word unseen in train
+    assert ids[1, :, 0].tolist() == [0, UNK_ID, 0]
+    assert ids[2, :, 0].tolist() == [0, 0, UNK_ID]
+    assert ids[3].sum() == 0  # 在: no multi-character word
+    assert ids[4, :, 0].tolist() == [index["北京银行"], 0, 0]  # k=1: the longest of 北京银行/北京
+    assert ids[5, :, 0].tolist() == [0, index["北京银行"], index["北京"]]
+    assert ids[7, :, 0].tolist() == [0, 0, index["北京银行"]]
+    wide = build_featurizer(["北京银行"], {**spec, "lexicon_word_k": 3})
+    both = wide.char_features("北京银行")["lexicon_word_ids"][0, 0].tolist()
+    assert both == [wide.word_index["北京银行"], wide.word_index["北京"], 0]
+    assets = build_feature_assets(["北京银行", "在北京"], spec, tmp_path / "assets")
+    loaded = Featurizer.load(tmp_path / "assets", spec)
+    assert loaded.word_vocab == assets.word_vocab and loaded.fingerprint() == assets.fingerprint()
+    assert torch.equal(loaded.char_features("叶老桂在北京银行")["lexicon_word_ids"], ids)
+    with pytest.raises(ValueError, match="built for"):
+        Featurizer.load(tmp_path / "assets", {**spec, "lexicon_word_k": 2})
+    dims = Featurizer.load(tmp_path / "assets", {**spec, "lexicon_word_dim": 7})
+    assert dims.spec["lexicon_word_dim"] == 7  # model sizes come from the experiment
+
+
+def test_feature_inputs_average_word_embeddings() -> None:
+    from nerflow.models import FeatureInputs
+
+    inputs = FeatureInputs(0, 0, 0, 0, word_vocab_size=6, word_dim=4)
+    assert inputs.names == ["lexicon_word_ids"] and inputs.output_dim == 12
+    ids = torch.tensor([[[[2, 3], [0, 0], [5, 0]]]])  # [batch 1, seq 1, 3 sets, k 2]
+    out = inputs(lexicon_word_ids=ids)
+    table = inputs.words.weight
+    expected = torch.cat([(table[2] + table[3]) / 2, torch.zeros(4), table[5]])
+    assert torch.allclose(out[0, 0], expected)

@@ -395,7 +395,13 @@ def tiny_featurizer(tmp_path: Path, **overrides):
     words = tmp_path / "words.txt"
     words.write_text("北京 9 ns\n银行 9 n\n北京银行 3 nt\n叶老桂 1 nr\n", encoding="utf-8")
     texts = ["叶老桂在北京银行", "上海银行", "北京的大学生"]
-    spec = {"bigram": True, "lexicon": True, "bigram_min_freq": 1, "lexicon_path": str(words)}
+    spec = {
+        "bigram": True,
+        "lexicon": True,
+        "lexicon_words": True,
+        "bigram_min_freq": 1,
+        "lexicon_path": str(words),
+    }
     spec.update(overrides)
     return build_feature_assets(texts, spec, tmp_path / "assets"), spec
 
@@ -435,7 +441,8 @@ def test_bilstm_forward_backward(head: str, tokenizer) -> None:
     groups = {g["name"]: g for g in model.param_groups(1e-3, 1e-2, 0.01)}
     head_ids = {id(p) for p in groups["head"]["params"] + groups["head_no_decay"]["params"]}
     assert id(model.emitter.classifier.weight) in head_ids
-    assert (id(model.crf.transitions) in head_ids) == (head == "crf")
+    if head == "crf":
+        assert id(model.crf.transitions) in head_ids
     with pytest.raises(ValueError, match="feature"):
         model(input_ids, attention_mask, bigram_ids=torch.zeros(4, 12, 2, dtype=torch.long))
 
@@ -460,7 +467,7 @@ def test_bilstm_ignores_padding(tokenizer) -> None:
 
 
 def test_bilstm_with_features_save_load_round_trip(tokenizer, tmp_path: Path) -> None:
-    from nerflow.features import BIGRAM_FILE, LEXICON_FILE, SPEC_FILE
+    from nerflow.features import BIGRAM_FILE, LEXICON_FILE, SPEC_FILE, WORDS_FILE
     from nerflow.models import BILSTM_CONFIG_FILE, BILSTM_WEIGHTS_FILE
 
     featurizer, spec = tiny_featurizer(tmp_path)
@@ -475,9 +482,10 @@ def test_bilstm_with_features_save_load_round_trip(tokenizer, tmp_path: Path) ->
     with pytest.raises(ValueError, match="missing"):
         model(input_ids, attention_mask)
     out = save_model(model, tmp_path / "model", tokenizer, {"tokenization": "char", "max_len": 32})
-    for name in (BILSTM_CONFIG_FILE, BILSTM_WEIGHTS_FILE, CRF_FILE, SPEC_FILE, BIGRAM_FILE):
+    for name in (BILSTM_CONFIG_FILE, BILSTM_WEIGHTS_FILE, CRF_FILE, SPEC_FILE, WORDS_FILE):
         assert (out / name).exists(), name
-    assert (out / LEXICON_FILE).exists() and not (out / "config.json").exists()
+    assert (out / LEXICON_FILE).exists() and (out / BIGRAM_FILE).exists()
+    assert not (out / "config.json").exists()
     meta = json.loads((out / HEAD_FILE).read_text(encoding="utf-8"))
     assert (
         meta["emitter"] == "bilstm" and meta["features"]["fingerprint"] == featurizer.fingerprint()
@@ -493,7 +501,9 @@ def test_bilstm_with_features_save_load_round_trip(tokenizer, tmp_path: Path) ->
         assert torch.equal(
             model(input_ids, attention_mask, **feats)[1], loaded(*again[:2], **again[3])[1]
         )
-    assert loaded.decode(*again) == model.decode(input_ids, attention_mask, label_mask, **feats)
+    assert loaded.decode(*again[:3], **again[3]) == model.decode(
+        input_ids, attention_mask, label_mask, **feats
+    )
 
     plain = build_model(bilstm_cfg("softmax", "BIOS"), labels, tokenizer)
     save_model(plain, out, tokenizer, {"tokenization": "char", "max_len": 32})  # overwrite
@@ -532,6 +542,7 @@ def test_scratch_transformer_with_features_round_trip(tokenizer, tmp_path: Path)
     loss.backward()
     assert model.emitter.feature_inputs.bigram.weight.grad.abs().sum() > 0
     assert model.emitter.feature_inputs.lexicon.weight.grad.abs().sum() > 0
+    assert model.emitter.feature_inputs.words.weight.grad.abs().sum() > 0
     model.eval()
     out = save_model(model, tmp_path / "model", tokenizer, {"tokenization": "char", "max_len": 32})
     assert (out / EMITTER_FEATURES_FILE).exists()

@@ -26,6 +26,13 @@ initialised embedding; two cheap, well-known inputs give it word-level evidence:
   The model unpacks the bits into a ``LEXICON_BITS``-dim multi-hot vector. Matching is
   case-insensitive (the text is lower-cased character by character, so offsets never
   move) and limited to words of at most ``lexicon_max_len`` characters.
+- **Lexicon word embeddings** (``features.lexicon_words``, the SoftLexicon set
+  embeddings): per character, the ids of up to ``lexicon_word_k`` matched multi-character
+  words in each of its B, M and E sets (longest first), in a word vocabulary of the
+  lexicon words found in the TRAIN texts (``lexicon_word_min_freq``; other lexicon words
+  are ``[UNK]``). The model averages the embeddings of each set (``3 *
+  lexicon_word_dim``). Without pretrained word vectors these embeddings are learnt from
+  the train set only: they identify frequent words, the bits above generalise.
 
 Features are computed per CHARACTER of the full original text (:meth:`Featurizer.char_features`)
 and gathered per token by the token's first character (:meth:`Featurizer.token_features`);
@@ -34,8 +41,9 @@ exactly the features the full text gives its characters: the bigram at a window 
 still looks at the neighbour outside the window.
 
 Assets: :func:`build_feature_assets` writes ``nerflow_features.json`` (the feature spec),
-``bigrams.json`` (the bigram vocabulary, train only) and ``lexicon.tsv.gz`` (the lexicon
-as ``word<TAB>class``) into a folder (the experiment's tokenizer folder); ``save_model``
+``bigrams.json`` (the bigram vocabulary, train only), ``lexicon.tsv.gz`` (the lexicon
+as ``word<TAB>class``) and ``lexicon_words.json`` (the word vocabulary, train only) into a
+folder (the experiment's tokenizer folder); ``save_model``
 copies them into the model folder, so prediction needs nothing else.
 """
 
@@ -56,6 +64,7 @@ import torch
 SPEC_FILE = "nerflow_features.json"
 BIGRAM_FILE = "bigrams.json"
 LEXICON_FILE = "lexicon.tsv.gz"
+WORDS_FILE = "lexicon_words.json"
 BIGRAM_SPECIALS: tuple[str, ...] = ("[PAD]", "[UNK]")
 PAD_ID, UNK_ID = 0, 1
 TEXT_START, TEXT_END = "\x02", "\x03"
@@ -68,11 +77,25 @@ FEATURE_DEFAULTS: dict[str, Any] = {
     "lexicon_path": None,
     "bigram_dim": 64,
     "lexicon_dim": 32,
+    "lexicon_words": False,
+    "lexicon_word_min_freq": 1,
+    "lexicon_word_k": 4,
+    "lexicon_word_dim": 50,
 }
 """Keys of an experiment's ``features`` block and their defaults (``*_dim``: the sizes of
-the model's bigram embedding, used twice per character, and lexicon projection)."""
-ASSET_KEYS = ("bigram", "lexicon", "bigram_min_freq", "lexicon_max_len")
-"""Settings the saved assets depend on (``lexicon_path`` only says where words came from)."""
+the model's bigram embedding, used twice per character, lexicon projection and lexicon
+word embedding)."""
+ASSET_KEYS = (
+    "bigram",
+    "lexicon",
+    "bigram_min_freq",
+    "lexicon_max_len",
+    "lexicon_words",
+    "lexicon_word_min_freq",
+    "lexicon_word_k",
+)
+"""Settings the saved assets and feature tensors depend on (``lexicon_path`` only says
+where the words came from, ``*_dim`` only concern the model)."""
 
 # lexicon word classes from jieba's POS tags
 WORD_CLASSES: tuple[str, ...] = ("per", "loc", "org", "nz", "noun", "abbr", "other")
@@ -119,21 +142,20 @@ def normalize_features(features: Mapping[str, Any] | None) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"unknown feature settings {unknown}; known: {sorted(FEATURE_DEFAULTS)}")
     spec = {**FEATURE_DEFAULTS, **given}
-    spec["bigram"], spec["lexicon"] = bool(spec["bigram"]), bool(spec["lexicon"])
-    spec["bigram_min_freq"] = int(spec["bigram_min_freq"])
-    spec["lexicon_max_len"] = int(spec["lexicon_max_len"])
-    spec["bigram_dim"], spec["lexicon_dim"] = int(spec["bigram_dim"]), int(spec["lexicon_dim"])
-    if min(spec["bigram_min_freq"], spec["lexicon_max_len"]) < 1:
-        raise ValueError("bigram_min_freq and lexicon_max_len must be >= 1")
-    if min(spec["bigram_dim"], spec["lexicon_dim"]) < 1:
-        raise ValueError("bigram_dim and lexicon_dim must be >= 1")
+    for key in ("bigram", "lexicon", "lexicon_words"):
+        spec[key] = bool(spec[key])
+    numbers = [k for k in FEATURE_DEFAULTS if k.endswith(("_dim", "_freq", "_len", "_k"))]
+    for key in numbers:
+        spec[key] = int(spec[key])
+        if spec[key] < 1:
+            raise ValueError(f"features.{key} must be >= 1, got {spec[key]}")
     return spec
 
 
 def features_enabled(features: Mapping[str, Any] | None) -> bool:
     """True when the ``features`` block asks for any input feature."""
     spec = normalize_features(features)
-    return spec["bigram"] or spec["lexicon"]
+    return spec["bigram"] or spec["lexicon"] or spec["lexicon_words"]
 
 
 def _asset_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -252,10 +274,10 @@ class Lexicon:
                 sets[inside]["M"].add(word)
         return sets
 
-    def char_bits(self, text: str) -> list[int]:
+    def char_bits(self, text: str, matches: list[tuple[int, int, str]] | None = None) -> list[int]:
         """Per character, the ``int64`` bit set of its matches (see the module docstring)."""
         bits = [0] * len(text)
-        for start, end, word_cls in self.matches(text):
+        for start, end, word_cls in self.matches(text) if matches is None else matches:
             length = end - start
             if length == 1:
                 bits[start] |= 1 << BIT_INDEX[("S", word_cls)]
@@ -281,7 +303,8 @@ class Featurizer:
     """Computes the per-token feature tensors of one feature spec from its saved assets.
 
     Tensor names (the keyword arguments models receive): ``bigram_ids`` (``LongTensor
-    [n, 2]``: left and right bigram ids) and ``lexicon_bits`` (``LongTensor [n]``).
+    [n, 2]``: left and right bigram ids), ``lexicon_bits`` (``LongTensor [n]``) and
+    ``lexicon_word_ids`` (``LongTensor [n, 3, lexicon_word_k]``: B, M, E word ids, 0-padded).
     """
 
     def __init__(
@@ -289,15 +312,21 @@ class Featurizer:
         features: Mapping[str, Any] | None,
         bigram_vocab: list[str] | None = None,
         lexicon: Lexicon | None = None,
+        word_vocab: list[str] | None = None,
     ) -> None:
         self.spec = normalize_features(features)
         if self.spec["bigram"] and bigram_vocab is None:
             raise ValueError("bigram feature requested without a bigram vocabulary")
-        if self.spec["lexicon"] and lexicon is None:
+        uses_lexicon = self.spec["lexicon"] or self.spec["lexicon_words"]
+        if uses_lexicon and lexicon is None:
             raise ValueError("lexicon feature requested without a lexicon")
+        if self.spec["lexicon_words"] and word_vocab is None:
+            raise ValueError("lexicon word feature requested without a word vocabulary")
         self.bigram_vocab = bigram_vocab if self.spec["bigram"] else None
         self.bigram_index = {b: i for i, b in enumerate(self.bigram_vocab or [])}
-        self.lexicon = lexicon if self.spec["lexicon"] else None
+        self.lexicon = lexicon if uses_lexicon else None
+        self.word_vocab = word_vocab if self.spec["lexicon_words"] else None
+        self.word_index = {w: i for i, w in enumerate(self.word_vocab or [])}
         self._fingerprint: str | None = None
 
     # ------------------------------------------------------------------ sizes
@@ -309,6 +338,8 @@ class Featurizer:
             names.append("bigram_ids")
         if self.spec["lexicon"]:
             names.append("lexicon_bits")
+        if self.spec["lexicon_words"]:
+            names.append("lexicon_word_ids")
         return names
 
     @property
@@ -317,7 +348,11 @@ class Featurizer:
 
     @property
     def lexicon_bits(self) -> int:
-        return LEXICON_BITS if self.lexicon is not None else 0
+        return LEXICON_BITS if self.spec["lexicon"] else 0
+
+    @property
+    def word_vocab_size(self) -> int:
+        return len(self.word_vocab or [])
 
     # ------------------------------------------------------------------ features
 
@@ -329,8 +364,32 @@ class Featurizer:
             pairs = [[ids[i], ids[i + 1]] for i in range(len(text))]
             out["bigram_ids"] = torch.tensor(pairs, dtype=torch.long).reshape(len(text), 2)
         if self.lexicon is not None:
-            out["lexicon_bits"] = torch.tensor(self.lexicon.char_bits(text), dtype=torch.long)
+            matches = self.lexicon.matches(text)
+            if self.spec["lexicon"]:
+                bits = self.lexicon.char_bits(text, matches)
+                out["lexicon_bits"] = torch.tensor(bits, dtype=torch.long)
+            if self.word_vocab is not None:
+                out["lexicon_word_ids"] = self._word_ids(text, matches)
         return out
+
+    def _word_ids(self, text: str, matches: list[tuple[int, int, str]]) -> torch.Tensor:
+        k = self.spec["lexicon_word_k"]
+        sets: list[list[list[str]]] = [[[], [], []] for _ in text]
+        for start, end, _ in matches:
+            if end - start < 2:
+                continue
+            word = _lower(text[start:end])
+            sets[start][0].append(word)
+            sets[end - 1][2].append(word)
+            for inside in range(start + 1, end - 1):
+                sets[inside][1].append(word)
+        ids = torch.zeros((len(text), 3, k), dtype=torch.long)
+        for char, per_position in enumerate(sets):
+            for position, words in enumerate(per_position):
+                chosen = sorted(words, key=lambda w: (-len(w), w))[:k]
+                for slot, word in enumerate(chosen):
+                    ids[char, position, slot] = self.word_index.get(word, UNK_ID)
+        return ids
 
     def token_features(
         self, tok: Any, char_feats: Mapping[str, torch.Tensor]
@@ -372,6 +431,8 @@ class Featurizer:
             digest.update(json.dumps(self.bigram_vocab, ensure_ascii=False).encode())
             if self.lexicon is not None:
                 digest.update(_lexicon_bytes(self.lexicon.words))
+            if self.word_vocab is not None:
+                digest.update(json.dumps(self.word_vocab, ensure_ascii=False).encode())
             self._fingerprint = digest.hexdigest()
         return self._fingerprint
 
@@ -383,13 +444,14 @@ class Featurizer:
             "bigram_vocab_size": self.bigram_vocab_size,
             "lexicon_words": len(self.lexicon) if self.lexicon is not None else 0,
             "lexicon_bits": self.lexicon_bits,
+            "word_vocab_size": self.word_vocab_size,
         }
 
     def save(self, out_dir: str | Path) -> Path:
         """Write the spec and assets into ``out_dir`` (see the module docstring)."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        for name in (BIGRAM_FILE, LEXICON_FILE):
+        for name in (BIGRAM_FILE, LEXICON_FILE, WORDS_FILE):
             (out / name).unlink(missing_ok=True)
         if self.bigram_vocab is not None:
             (out / BIGRAM_FILE).write_text(
@@ -399,9 +461,12 @@ class Featurizer:
             with open(out / LEXICON_FILE, "wb") as raw:
                 with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as handle:
                     handle.write(_lexicon_bytes(self.lexicon.words))
-        spec = {**_asset_spec(self.spec), "lexicon_path": self.spec["lexicon_path"]}
+        if self.word_vocab is not None:
+            (out / WORDS_FILE).write_text(
+                json.dumps(self.word_vocab, ensure_ascii=False) + "\n", encoding="utf-8"
+            )
         (out / SPEC_FILE).write_text(
-            json.dumps({**spec, "fingerprint": self.fingerprint()}, indent=2, sort_keys=True)
+            json.dumps({**self.spec, "fingerprint": self.fingerprint()}, indent=2, sort_keys=True)
             + "\n",
             encoding="utf-8",
         )
@@ -412,7 +477,8 @@ class Featurizer:
         """Load the assets saved in ``directory``.
 
         With ``features``, the saved spec must agree with it on every setting the assets
-        depend on (``ValueError`` otherwise: rebuild the assets).
+        depend on (``ValueError`` otherwise: rebuild the assets); its other settings (the
+        model's ``*_dim`` sizes) are taken from ``features``.
         """
         folder = Path(directory)
         spec_path = folder / SPEC_FILE
@@ -430,13 +496,17 @@ class Featurizer:
                     f"{folder}: feature assets were built for {_asset_spec(spec)}, "
                     f"the experiment wants {wanted}"
                 )
+            spec = normalize_features(features)
         vocab = None
         if spec["bigram"]:
             vocab = json.loads((folder / BIGRAM_FILE).read_text(encoding="utf-8"))
         lexicon = None
-        if spec["lexicon"]:
+        if spec["lexicon"] or spec["lexicon_words"]:
             lexicon = Lexicon(_read_lexicon(folder / LEXICON_FILE), spec["lexicon_max_len"])
-        return cls(spec, vocab, lexicon)
+        words = None
+        if spec["lexicon_words"]:
+            words = json.loads((folder / WORDS_FILE).read_text(encoding="utf-8"))
+        return cls(spec, vocab, lexicon, words)
 
 
 def _lexicon_bytes(words: Mapping[str, str]) -> bytes:
@@ -468,14 +538,30 @@ def build_featurizer(train_texts: Iterable[str], features: Mapping[str, Any] | N
     default, jieba's own dictionary.
     """
     spec = normalize_features(features)
+    train_texts_list = list(train_texts)
     vocab = None
     if spec["bigram"]:
-        vocab = build_bigram_vocab(train_texts, spec["bigram_min_freq"])
+        vocab = build_bigram_vocab(train_texts_list, spec["bigram_min_freq"])
     lexicon = None
-    if spec["lexicon"]:
+    words = None
+    if spec["lexicon"] or spec["lexicon_words"]:
         path = spec["lexicon_path"] or jieba_dictionary_path()
         lexicon = Lexicon(read_word_list(path, spec["lexicon_max_len"]), spec["lexicon_max_len"])
-    return Featurizer(spec, vocab, lexicon)
+    if spec["lexicon_words"]:
+        assert lexicon is not None
+        words = build_word_vocab(train_texts_list, lexicon, spec["lexicon_word_min_freq"])
+    return Featurizer(spec, vocab, lexicon, words)
+
+
+def build_word_vocab(texts: Iterable[str], lexicon: Lexicon, min_freq: int = 1) -> list[str]:
+    """``[PAD]``, ``[UNK]``, then the multi-character lexicon words matched in ``texts``
+    ``min_freq`` times or more (lower-cased, by frequency)."""
+    counts: Counter[str] = Counter()
+    for text in texts:
+        lowered = _lower(text)
+        counts.update(lowered[s:e] for s, e, _ in lexicon.matches(text) if e - s >= 2)
+    kept = sorted((w for w, n in counts.items() if n >= min_freq), key=lambda w: (-counts[w], w))
+    return list(BIGRAM_SPECIALS) + [w for w in kept if w not in BIGRAM_SPECIALS]
 
 
 def build_feature_assets(

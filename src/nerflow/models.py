@@ -40,7 +40,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from nerflow.features import Featurizer, load_featurizer, normalize_features, unpack_bits
+from nerflow.features import Featurizer, load_featurizer, unpack_bits
 from nerflow.tagging import check_scheme, is_valid_sequence, label_list, parse_tag
 
 HEADS = ("softmax", "crf")
@@ -178,11 +178,18 @@ class FeatureInputs(nn.Module):
 
     Bigrams: one embedding table, the left and right bigram of each position
     concatenated (``2 * bigram_dim``); lexicon: the BMES multi-hot bits through a linear
-    layer (``lexicon_dim``). Sizes of 0 switch a feature off.
+    layer (``lexicon_dim``); lexicon words: the mean embedding of the matched words of
+    each of the B, M and E sets (``3 * word_dim``). Sizes of 0 switch a feature off.
     """
 
     def __init__(
-        self, bigram_vocab_size: int, bigram_dim: int, lexicon_bits: int, lexicon_dim: int
+        self,
+        bigram_vocab_size: int,
+        bigram_dim: int,
+        lexicon_bits: int,
+        lexicon_dim: int,
+        word_vocab_size: int = 0,
+        word_dim: int = 0,
     ) -> None:
         super().__init__()
         self.sizes = {
@@ -190,7 +197,12 @@ class FeatureInputs(nn.Module):
             "bigram_dim": int(bigram_dim) if bigram_vocab_size else 0,
             "lexicon_bits": int(lexicon_bits),
             "lexicon_dim": int(lexicon_dim) if lexicon_bits else 0,
+            "word_vocab_size": int(word_vocab_size),
+            "word_dim": int(word_dim) if word_vocab_size else 0,
         }
+        self.words = (
+            nn.Embedding(word_vocab_size, word_dim, padding_idx=0) if word_vocab_size else None
+        )
         self.bigram = (
             nn.Embedding(bigram_vocab_size, bigram_dim, padding_idx=0)
             if bigram_vocab_size
@@ -203,22 +215,21 @@ class FeatureInputs(nn.Module):
         """The inputs module of a featurizer (None when it has no features)."""
         if featurizer is None or not featurizer.tensor_names:
             return None
-        return cls(
-            featurizer.bigram_vocab_size,
-            featurizer.spec["bigram_dim"],
-            featurizer.lexicon_bits,
-            featurizer.spec["lexicon_dim"],
-        )
+        return cls(**feature_sizes(featurizer))
 
     @property
     def names(self) -> list[str]:
-        return (["bigram_ids"] if self.bigram is not None else []) + (
-            ["lexicon_bits"] if self.lexicon is not None else []
+        modules = (
+            ("bigram_ids", self.bigram),
+            ("lexicon_bits", self.lexicon),
+            ("lexicon_word_ids", self.words),
         )
+        return [name for name, module in modules if module is not None]
 
     @property
     def output_dim(self) -> int:
-        return 2 * self.sizes["bigram_dim"] + self.sizes["lexicon_dim"]
+        sizes = self.sizes
+        return 2 * sizes["bigram_dim"] + sizes["lexicon_dim"] + 3 * sizes["word_dim"]
 
     def forward(self, **features: torch.Tensor) -> torch.Tensor:
         unexpected = sorted(set(features) - set(self.names))
@@ -235,7 +246,37 @@ class FeatureInputs(nn.Module):
             parts.append(
                 self.lexicon(unpack_bits(features["lexicon_bits"], self.sizes["lexicon_bits"]))
             )
+        if self.words is not None:
+            ids = features["lexicon_word_ids"]  # [batch, seq, 3, k]
+            counts = (ids != 0).sum(dim=-1, keepdim=True).clamp(min=1)
+            pooled = self.words(ids).sum(dim=-2) / counts.to(self.words.weight.dtype)
+            parts.append(pooled.flatten(-2))
         return torch.cat(parts, dim=-1)
+
+
+FEATURE_SIZE_KEYS = (
+    "bigram_vocab_size",
+    "bigram_dim",
+    "lexicon_bits",
+    "lexicon_dim",
+    "word_vocab_size",
+    "word_dim",
+)
+
+
+def feature_sizes(featurizer: Featurizer | None) -> dict[str, int]:
+    """:class:`FeatureInputs` sizes of a featurizer (all 0 without one)."""
+    if featurizer is None:
+        return {k: 0 for k in FEATURE_SIZE_KEYS}
+    spec = featurizer.spec
+    return {
+        "bigram_vocab_size": featurizer.bigram_vocab_size,
+        "bigram_dim": spec["bigram_dim"] if featurizer.bigram_vocab_size else 0,
+        "lexicon_bits": featurizer.lexicon_bits,
+        "lexicon_dim": spec["lexicon_dim"] if featurizer.lexicon_bits else 0,
+        "word_vocab_size": featurizer.word_vocab_size,
+        "word_dim": spec["lexicon_word_dim"] if featurizer.word_vocab_size else 0,
+    }
 
 
 def _no_features(kind: str, features: dict) -> None:
@@ -318,10 +359,10 @@ class BiLSTMEmitter(Emitter):
 
     ``config``: ``vocab_size``, ``pad_id``, ``num_labels``, ``embedding_dim``, ``hidden``
     (per direction), ``layers``, ``dropout``, ``embedding_dropout`` and the
-    :class:`FeatureInputs` sizes (``bigram_vocab_size``, ``bigram_dim``, ``lexicon_bits``,
-    ``lexicon_dim``; zeros without features). The LSTM is bidirectional per layer (one
-    forward and one backward ``nn.LSTM``); the attention mask must be right-padded, and
-    padding never reaches the state of a real position in either direction.
+    :class:`FeatureInputs` sizes (:data:`FEATURE_SIZE_KEYS`; zeros without features). The
+    LSTM is bidirectional per layer (one forward and one backward ``nn.LSTM``); the
+    attention mask must be right-padded, and padding never reaches the state of a real
+    position in either direction.
     """
 
     kind: ClassVar[str] = "bilstm"
@@ -334,23 +375,19 @@ class BiLSTMEmitter(Emitter):
         "layers",
         "dropout",
         "embedding_dropout",
-        "bigram_vocab_size",
-        "bigram_dim",
-        "lexicon_bits",
-        "lexicon_dim",
+        *FEATURE_SIZE_KEYS,
     )
 
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__()
+        config = {"word_vocab_size": 0, "word_dim": 0, **config}
         missing = [key for key in self.CONFIG_KEYS if key not in config]
         if missing:
             raise ValueError(f"bilstm config lacks {missing}")
         self.config = {key: config[key] for key in self.CONFIG_KEYS}
         cfg = self.config
         self.embeddings = nn.Embedding(cfg["vocab_size"], cfg["embedding_dim"], cfg["pad_id"])
-        inputs = FeatureInputs(
-            cfg["bigram_vocab_size"], cfg["bigram_dim"], cfg["lexicon_bits"], cfg["lexicon_dim"]
-        )
+        inputs = FeatureInputs(**{key: cfg[key] for key in FEATURE_SIZE_KEYS})
         self.feature_inputs = inputs if inputs.names else None
         in_dim = cfg["embedding_dim"] + (inputs.output_dim if inputs.names else 0)
         self.embedding_dropout = nn.Dropout(float(cfg["embedding_dropout"]))
@@ -719,9 +756,6 @@ def bilstm_config(
     sizes = {**BILSTM_DEFAULTS, **given}
     if sizes["embedding_dropout"] is None:
         sizes["embedding_dropout"] = sizes["dropout"]
-    spec = featurizer.spec if featurizer is not None else normalize_features(None)
-    bigrams = featurizer.bigram_vocab_size if featurizer is not None else 0
-    lexicon = featurizer.lexicon_bits if featurizer is not None else 0
     return {
         "vocab_size": len(tokenizer),
         "pad_id": int(tokenizer.pad_token_id or 0),
@@ -731,10 +765,7 @@ def bilstm_config(
         "layers": int(sizes["layers"]),
         "dropout": float(sizes["dropout"]),
         "embedding_dropout": float(sizes["embedding_dropout"]),
-        "bigram_vocab_size": bigrams,
-        "bigram_dim": int(spec["bigram_dim"]) if bigrams else 0,
-        "lexicon_bits": lexicon,
-        "lexicon_dim": int(spec["lexicon_dim"]) if lexicon else 0,
+        **feature_sizes(featurizer),
     }
 
 
