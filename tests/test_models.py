@@ -550,3 +550,22 @@ def test_scratch_transformer_with_features_round_trip(tokenizer, tmp_path: Path)
     with torch.no_grad():
         expected = model(input_ids, attention_mask, **feats)[1]
         assert torch.equal(loaded(input_ids, attention_mask, **feats)[1], expected)
+
+
+def test_bilstm_token_dropout_only_in_training(tokenizer) -> None:
+    labels = label_list(TYPES, "BIOS")
+    cfg = bilstm_cfg("softmax", "BIOS")
+    cfg["bilstm"] = {**cfg["bilstm"], "token_dropout": 1.0}
+    model = build_model(cfg, labels, tokenizer)
+    emitter = model.emitter
+    assert emitter.config["unk_id"] == tokenizer.unk_token_id
+    input_ids, attention_mask, _ = random_batch(len(tokenizer), len(labels))
+    input_ids[:, 0] = tokenizer.cls_token_id
+    bigrams = torch.full((*input_ids.shape, 2), 7)
+    dropped, features = emitter._drop_tokens(input_ids, attention_mask, {"bigram_ids": bigrams})
+    real = attention_mask.bool() & (input_ids != tokenizer.cls_token_id)
+    assert (dropped[real] == tokenizer.unk_token_id).all()
+    assert torch.equal(dropped[~real], input_ids[~real])  # specials and padding stay
+    assert (features["bigram_ids"][real] == 1).all() and (features["bigram_ids"][~real] == 7).all()
+    emitter.eval()
+    assert emitter._drop_tokens(input_ids, attention_mask, {})[0] is input_ids

@@ -41,6 +41,15 @@ def experiments(local_encoder: Path) -> dict:
             "stride": 4,
             "train": TINY_TRAIN,
         },
+        "bilstm_features": {
+            "encoder": "bilstm",
+            "bilstm": {"embedding_dim": 16, "hidden": 16},
+            "features": {"bigram": True, "lexicon": True, "lexicon_words": True},
+            "head": "crf",
+            "max_len": 16,
+            "stride": 4,
+            "train": TINY_TRAIN,
+        },
         "mlm_pretrained": {
             "encoder": "pretrained:tiny_mlm",
             "head": "softmax",
@@ -88,7 +97,13 @@ def trained(tmp_path_factory: pytest.TempPathFactory, local_encoder: Path) -> Pa
 
 def test_every_experiment_is_scored_side_by_side(trained: Path) -> None:
     table = load_json(trained / "results/dev_scores.json")["experiments"]
-    assert sorted(table) == ["local_encoder", "mlm_pretrained", "tiny_crf", "tiny_softmax"]
+    assert sorted(table) == [
+        "bilstm_features",
+        "local_encoder",
+        "mlm_pretrained",
+        "tiny_crf",
+        "tiny_softmax",
+    ]
     for scores in table.values():
         assert scores["text_mismatch_lines"] == 0
         assert scores["n_records"] == 16
@@ -179,3 +194,11 @@ def test_mlm_pretraining_never_reads_dev_and_feeds_the_encoder(trained: Path) ->
         torch.tensor(pretrained.config.vocab_size), torch.tensor(fine_tuned.config.vocab_size)
     )
     assert (trained / "results/pretrain/tiny_mlm/pretrain_log.jsonl").stat().st_size > 0
+
+
+def test_bilstm_model_folder_carries_its_feature_assets(trained: Path) -> None:
+    from nerflow.models import load_model
+
+    model, _tokenizer, meta = load_model(trained / "results/bilstm_features/model", "cpu")
+    assert meta["emitter"] == "bilstm" and model.featurizer is not None
+    assert (trained / "results/bilstm_features/tokenizer/bigrams.json").exists()

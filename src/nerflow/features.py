@@ -1,7 +1,7 @@
 """Richer character inputs for encoders trained from scratch: bigrams and lexicon matches.
 
 Without pretrained weights a character tagger sees each character through one randomly
-initialised embedding; two cheap, well-known inputs give it word-level evidence:
+initialised embedding; three cheap, well-known inputs give it word-level evidence:
 
 - **Character bigrams** (``features.bigram``): every character gets the ids of its LEFT
   bigram ``c[i-1] c[i]`` and its RIGHT bigram ``c[i] c[i+1]`` (``\\x02``/``\\x03`` mark
@@ -43,8 +43,14 @@ still looks at the neighbour outside the window.
 Assets: :func:`build_feature_assets` writes ``nerflow_features.json`` (the feature spec),
 ``bigrams.json`` (the bigram vocabulary, train only), ``lexicon.tsv.gz`` (the lexicon
 as ``word<TAB>class``) and ``lexicon_words.json`` (the word vocabulary, train only) into a
-folder (the experiment's tokenizer folder); ``save_model``
-copies them into the model folder, so prediction needs nothing else.
+folder (the experiment's tokenizer folder); ``save_model`` copies them into the model
+folder, so prediction needs nothing else.
+
+What each adds (CLUENER dev micro F1, char BiLSTM-CRF 128/256, 8 epochs or 8 minutes on
+one CPU thread, ``bench/ablation.py``): characters only 0.675; + bigrams 0.707; + lexicon
+bits 0.707; + both 0.723; + both + lexicon words 0.723 in the same time, ahead at every
+epoch (0.723 after 7 epochs vs 0.721). ``bigram_min_freq: 1`` (117k instead of 44k
+bigrams) is slower and worse (0.708).
 """
 
 from __future__ import annotations

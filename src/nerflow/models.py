@@ -56,10 +56,12 @@ BILSTM_DEFAULTS: dict[str, Any] = {
     "layers": 1,
     "dropout": 0.5,
     "embedding_dropout": None,
+    "token_dropout": 0.0,
 }
 """Sizes of ``encoder: bilstm`` (``hidden`` per direction; ``embedding_dropout`` defaults
 to ``dropout``: it applies to the concatenated inputs, ``dropout`` to the LSTM outputs
-and between LSTM layers)."""
+and between LSTM layers; ``token_dropout``: in training, the probability that a
+character is replaced by ``[UNK]``, its bigrams with the unknown bigram)."""
 TRAIN_PENALTY = -1.0e4
 """Score added to forbidden CRF transitions in the training likelihood (finite: no NaNs)."""
 
@@ -200,15 +202,15 @@ class FeatureInputs(nn.Module):
             "word_vocab_size": int(word_vocab_size),
             "word_dim": int(word_dim) if word_vocab_size else 0,
         }
-        self.words = (
-            nn.Embedding(word_vocab_size, word_dim, padding_idx=0) if word_vocab_size else None
-        )
         self.bigram = (
             nn.Embedding(bigram_vocab_size, bigram_dim, padding_idx=0)
             if bigram_vocab_size
             else None
         )
         self.lexicon = nn.Linear(lexicon_bits, lexicon_dim) if lexicon_bits else None
+        self.words = (
+            nn.Embedding(word_vocab_size, word_dim, padding_idx=0) if word_vocab_size else None
+        )
 
     @classmethod
     def for_featurizer(cls, featurizer: Featurizer | None) -> FeatureInputs | None:
@@ -358,7 +360,8 @@ class BiLSTMEmitter(Emitter):
     """Token (character) embeddings [+ feature embeddings] -> BiLSTM -> linear classifier.
 
     ``config``: ``vocab_size``, ``pad_id``, ``num_labels``, ``embedding_dim``, ``hidden``
-    (per direction), ``layers``, ``dropout``, ``embedding_dropout`` and the
+    (per direction), ``layers``, ``dropout``, ``embedding_dropout``, ``token_dropout``
+    (with ``unk_id`` and the ``special_ids`` it never drops) and the
     :class:`FeatureInputs` sizes (:data:`FEATURE_SIZE_KEYS`; zeros without features). The
     LSTM is bidirectional per layer (one forward and one backward ``nn.LSTM``); the
     attention mask must be right-padded, and padding never reaches the state of a real
@@ -375,12 +378,22 @@ class BiLSTMEmitter(Emitter):
         "layers",
         "dropout",
         "embedding_dropout",
+        "token_dropout",
+        "unk_id",
+        "special_ids",
         *FEATURE_SIZE_KEYS,
     )
+    OPTIONAL: ClassVar[dict[str, Any]] = {
+        "word_vocab_size": 0,
+        "word_dim": 0,
+        "token_dropout": 0.0,
+        "unk_id": 1,
+        "special_ids": [],
+    }
 
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__()
-        config = {"word_vocab_size": 0, "word_dim": 0, **config}
+        config = {**self.OPTIONAL, **config}
         missing = [key for key in self.CONFIG_KEYS if key not in config]
         if missing:
             raise ValueError(f"bilstm config lacks {missing}")
@@ -397,10 +410,33 @@ class BiLSTMEmitter(Emitter):
         self.backward_lstms = nn.ModuleList(nn.LSTM(n, hidden, batch_first=True) for n in sizes)
         self.dropout = nn.Dropout(float(cfg["dropout"]))
         self.classifier = nn.Linear(2 * hidden, cfg["num_labels"])
+        self.register_buffer(
+            "special_ids",
+            torch.tensor(list(cfg["special_ids"]), dtype=torch.long),
+            persistent=False,
+        )
+
+    def _drop_tokens(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, features: dict
+    ) -> tuple[torch.Tensor, dict]:
+        """Training-time token dropout: characters (and their bigrams) -> unknown."""
+        rate = float(self.config["token_dropout"])
+        if not self.training or rate <= 0:
+            return input_ids, features
+        drop = torch.rand(input_ids.shape, device=input_ids.device) < rate
+        drop &= attention_mask.bool() & ~torch.isin(input_ids, self.special_ids)
+        input_ids = input_ids.masked_fill(drop, int(self.config["unk_id"]))
+        if "bigram_ids" in features:
+            from nerflow.features import UNK_ID
+
+            bigrams = features["bigram_ids"].masked_fill(drop[..., None], UNK_ID)
+            features = {**features, "bigram_ids": bigrams}
+        return input_ids, features
 
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **features: torch.Tensor
     ) -> torch.Tensor:
+        input_ids, features = self._drop_tokens(input_ids, attention_mask, features)
         x = self.embeddings(input_ids)
         if self.feature_inputs is not None:
             x = torch.cat([x, self.feature_inputs(**features).to(x.dtype)], dim=-1)
@@ -765,6 +801,9 @@ def bilstm_config(
         "layers": int(sizes["layers"]),
         "dropout": float(sizes["dropout"]),
         "embedding_dropout": float(sizes["embedding_dropout"]),
+        "token_dropout": float(sizes["token_dropout"]),
+        "unk_id": int(tokenizer.unk_token_id if tokenizer.unk_token_id is not None else 1),
+        "special_ids": sorted(int(i) for i in tokenizer.all_special_ids),
         **feature_sizes(featurizer),
     }
 
