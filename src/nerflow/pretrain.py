@@ -33,13 +33,13 @@ from typing import Any
 import torch
 
 from nerflow.alignment import MODES, windows
+from nerflow.batching import make_batches
 from nerflow.vocab import load_tokenizer, tokenizer_fingerprint
 
 IGNORE_INDEX = -100
 META_FILE = "nerflow_pretrain.json"
 MAX_WORD_LEN = 16
 """Longest word forward maximum matching looks for in a plain word collection."""
-CHUNK_BATCHES = 50
 
 PRETRAIN_DEFAULTS: dict[str, Any] = {
     "layers": 4,
@@ -268,23 +268,6 @@ def split_heldout(n: int, fraction: float, seed: int) -> tuple[list[int], list[i
     return sorted(order[n_held:]), sorted(order[:n_held])
 
 
-def length_batches(
-    lengths: Sequence[int], batch_size: int, seed: int, epoch: int
-) -> list[list[int]]:
-    """Length-bucketed batches for one epoch, deterministic in ``(seed, epoch)``: indices
-    shuffled, sorted by length within chunks of ``CHUNK_BATCHES`` batches, cut, shuffled."""
-    rng = random.Random(seed * 1_000_003 + epoch)
-    order = list(range(len(lengths)))
-    rng.shuffle(order)
-    chunk = batch_size * CHUNK_BATCHES
-    batches: list[list[int]] = []
-    for begin in range(0, len(order), chunk):
-        part = sorted(order[begin : begin + chunk], key=lambda i: lengths[i])
-        batches += [part[j : j + batch_size] for j in range(0, len(part), batch_size)]
-    rng.shuffle(batches)
-    return batches
-
-
 def pad_batch(
     examples: Sequence[Example], pad_id: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -501,7 +484,7 @@ def pretrain_mlm(
     stop_reason = "epochs"
     try:
         for epoch in range(epochs):
-            for batch_index, batch in enumerate(length_batches(lengths, batch_size, seed, epoch)):
+            for batch_index, batch in enumerate(make_batches(lengths, batch_size, seed, epoch)):
                 tick = time.perf_counter()
                 ids, words_t, mask = pad_batch([train_ex[i] for i in batch], pad_id)
                 masked, labels = mask_tokens(

@@ -27,7 +27,6 @@ import hashlib
 import json
 import math
 import os
-import random
 import shutil
 import sys
 import time
@@ -38,6 +37,7 @@ from typing import Any, TextIO
 
 import torch
 
+from nerflow.batching import make_batches
 from nerflow.cache import IGNORE_INDEX, cache_features_fingerprint, check_cache, load_cache
 from nerflow.models import TaggerModel, build_model, count_parameters, resolve_device, save_model
 from nerflow.predict import predict_records
@@ -46,7 +46,6 @@ from nerflow.scoring import score
 from nerflow.tagging import parse_tag
 
 CHECKPOINT_FILE = "state.pt"
-CHUNK_BATCHES = 50
 SELECT_METRICS = ("micro_f1", "macro_f1", "clue_macro_f1")
 RESUME_INSENSITIVE = ("epochs", "max_minutes", "patience", "device")
 """``train`` settings that may change between an interrupted run and its resumption."""
@@ -81,24 +80,6 @@ def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
     if amp in ("auto", "bf16") and torch.cuda.is_bf16_supported():
         return torch.bfloat16
     return torch.float16
-
-
-def make_batches(lengths: Sequence[int], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
-    """Length-bucketed batches of indices for one epoch, deterministic in ``(seed, epoch)``.
-
-    Indices are shuffled, sorted by length inside chunks of ``CHUNK_BATCHES`` batches, cut
-    into batches, and the batches shuffled.
-    """
-    rng = random.Random(seed * 1_000_003 + epoch)
-    order = list(range(len(lengths)))
-    rng.shuffle(order)
-    chunk = batch_size * CHUNK_BATCHES
-    batches: list[list[int]] = []
-    for begin in range(0, len(order), chunk):
-        part = sorted(order[begin : begin + chunk], key=lambda i: lengths[i])
-        batches += [part[j : j + batch_size] for j in range(0, len(part), batch_size)]
-    rng.shuffle(batches)
-    return batches
 
 
 def collate(
