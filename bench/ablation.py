@@ -109,7 +109,9 @@ def run_one(
     feature_dir = run_dir / "features"
     exp = {**exp, "scheme": scheme, "feature_dir": str(feature_dir)}
     started = time.perf_counter()
-    build_feature_assets([r.text for r in train_records], exp.get("features"), feature_dir)
+    build_feature_assets(
+        [r.text for r in train_records], exp.get("features"), feature_dir, train_records
+    )
     cache = build_cache(
         train_records,
         tokenizer,

@@ -19,6 +19,7 @@ from nerflow.features import (
     SPEC_FILE,
     UNK_ID,
     Featurizer,
+    Gazetteer,
     Lexicon,
     build_bigram_vocab,
     build_feature_assets,
@@ -28,6 +29,7 @@ from nerflow.features import (
     normalize_features,
     read_word_list,
     text_bigrams,
+    unpack_bit_words,
     unpack_bits,
 )
 from nerflow.records import Record, Span
@@ -310,3 +312,90 @@ def test_feature_inputs_average_word_embeddings() -> None:
     table = inputs.words.weight
     expected = torch.cat([(table[2] + table[3]) / 2, torch.zeros(4), table[5]])
     assert torch.allclose(out[0, 0], expected)
+
+
+# --------------------------------------------------------------------------- gazetteer
+
+GAZETTEER_TRAIN = [
+    Record(0, "张三在北京银行", [Span(0, 1, "name"), Span(3, 6, "company")]),
+    Record(1, "李四去了北京", [Span(0, 1, "name"), Span(4, 5, "address")]),
+    Record(2, "北京银行开业", [Span(0, 3, "company")]),
+    Record(3, "王五", [Span(0, 1, "name")]),
+]
+
+
+def gazetteer_bits_of(featurizer: Featurizer, text: str) -> list[set[tuple[str, str]]]:
+    """Per character, the decoded gazetteer bits as {(type, position)}."""
+    gazetteer = featurizer.gazetteer
+    assert gazetteer is not None
+    unpacked = unpack_bit_words(featurizer.char_features(text)["gazetteer_bits"], gazetteer.n_bits)
+    return [
+        {(gazetteer.types[bit // 4], "BMES"[bit % 4]) for bit in row.nonzero().flatten().tolist()}
+        for row in unpacked
+    ]
+
+
+def test_gazetteer_matches_train_strings_per_type(tmp_path: Path) -> None:
+    spec = {"gazetteer": True, "gazetteer_folds": 2}
+    featurizer = build_featurizer([r.text for r in GAZETTEER_TRAIN], spec, GAZETTEER_TRAIN)
+    gazetteer = featurizer.gazetteer
+    assert gazetteer is not None and featurizer.tensor_names == ["gazetteer_bits"]
+    assert gazetteer.types == ["address", "company", "name"] and featurizer.gazetteer_bits == 12
+    # a new text sees every string; 北京 is both an address and part of a company
+    bits = gazetteer_bits_of(featurizer, "王五说北京银行好")
+    assert bits[0] == {("name", "B")} and bits[1] == {("name", "E")} and bits[2] == set()
+    assert bits[3] == {("company", "B"), ("address", "B")}
+    assert bits[4] == {("company", "M"), ("address", "E")}
+    assert bits[6] == {("company", "E")} and bits[7] == set()
+    # case-insensitive, offsets unchanged
+    assert Featurizer(
+        spec,
+        gazetteer=Gazetteer.from_records([Record(0, "ABC公司", [Span(0, 4, "company")])], 2, 2, 16),
+    ).gazetteer.matches("abc公司") == [(0, 5, "company")]
+
+
+def test_gazetteer_train_texts_only_see_other_folds(tmp_path: Path) -> None:
+    spec = {"gazetteer": True, "gazetteer_folds": 2}
+    featurizer = build_featurizer([r.text for r in GAZETTEER_TRAIN], spec, GAZETTEER_TRAIN)
+    gazetteer = featurizer.gazetteer
+    assert gazetteer is not None
+    # record 0 (fold 0): 张三 was only annotated in fold 0 -> unseen; 北京银行 is also in
+    # record 2 (fold 0) -> unseen; 北京 (address) comes from record 1 (fold 1) -> seen
+    assert gazetteer.matches(GAZETTEER_TRAIN[0].text) == [(3, 5, "address")]
+    # record 3 (fold 1): 王五 only in its own fold
+    assert gazetteer.matches(GAZETTEER_TRAIN[3].text) == []
+    # the same string in a text that is not a train text is matched
+    assert gazetteer.matches("张三") == [(0, 2, "name")]
+    # out-of-fold matching survives saving and loading the assets
+    assets = build_feature_assets(
+        [r.text for r in GAZETTEER_TRAIN], spec, tmp_path / "assets", GAZETTEER_TRAIN
+    )
+    loaded = Featurizer.load(tmp_path / "assets", spec)
+    assert loaded.fingerprint() == assets.fingerprint()
+    assert loaded.gazetteer.matches(GAZETTEER_TRAIN[0].text) == [(3, 5, "address")]
+    text = GAZETTEER_TRAIN[1].text
+    assert torch.equal(
+        loaded.char_features(text)["gazetteer_bits"], assets.char_features(text)["gazetteer_bits"]
+    )
+    with pytest.raises(ValueError, match="built for"):
+        Featurizer.load(tmp_path / "assets", {**spec, "gazetteer_folds": 3})
+
+
+def test_gazetteer_needs_records_and_sane_settings() -> None:
+    with pytest.raises(ValueError, match="train records"):
+        build_featurizer(["北京"], {"gazetteer": True})
+    with pytest.raises(ValueError, match="gazetteer_folds"):
+        normalize_features({"gazetteer": True, "gazetteer_folds": 1})
+    with pytest.raises(ValueError, match="gazetteer_min_len"):
+        normalize_features({"gazetteer": True, "gazetteer_min_len": 5, "gazetteer_max_len": 3})
+    assert features_enabled({"gazetteer": True})
+
+
+def test_gazetteer_bits_span_several_words_for_many_types() -> None:
+    types = [f"t{i:02d}" for i in range(20)]  # 80 bits: two int64 columns
+    records = [Record(i, f"甲{i:02d}乙", [Span(0, 3, t)]) for i, t in enumerate(types)]
+    gazetteer = Gazetteer.from_records(records, 2, 2, 16)
+    assert gazetteer.n_bits == 80 and gazetteer.n_words == 2
+    featurizer = Featurizer({"gazetteer": True}, gazetteer=gazetteer)
+    bits = gazetteer_bits_of(featurizer, "看甲19乙")
+    assert bits[1] == {("t19", "B")} and bits[2] == {("t19", "M")} and bits[4] == {("t19", "E")}

@@ -21,6 +21,7 @@ from nerflow.models import (
     load_model,
     save_model,
 )
+from nerflow.records import Record, Span
 from nerflow.tagging import SCHEMES, is_valid_sequence, label_list
 from nerflow.vocab import (
     SPECIAL_TOKENS,
@@ -394,16 +395,23 @@ def tiny_featurizer(tmp_path: Path, **overrides):
 
     words = tmp_path / "words.txt"
     words.write_text("北京 9 ns\n银行 9 n\n北京银行 3 nt\n叶老桂 1 nr\n", encoding="utf-8")
-    texts = ["叶老桂在北京银行", "上海银行", "北京的大学生"]
+    records = [
+        Record(0, "叶老桂在北京银行", [Span(0, 2, "name"), Span(4, 7, "company")]),
+        Record(1, "上海银行", [Span(0, 3, "company")]),
+        Record(2, "北京的大学生", [Span(0, 1, "address")]),
+    ]
     spec = {
         "bigram": True,
         "lexicon": True,
         "lexicon_words": True,
         "bigram_min_freq": 1,
         "lexicon_path": str(words),
+        "gazetteer": True,
+        "gazetteer_folds": 2,
     }
     spec.update(overrides)
-    return build_feature_assets(texts, spec, tmp_path / "assets"), spec
+    texts = [r.text for r in records]
+    return build_feature_assets(texts, spec, tmp_path / "assets", records), spec
 
 
 def feature_batch(featurizer, tokenizer, texts: list[str]):
@@ -467,7 +475,13 @@ def test_bilstm_ignores_padding(tokenizer) -> None:
 
 
 def test_bilstm_with_features_save_load_round_trip(tokenizer, tmp_path: Path) -> None:
-    from nerflow.features import BIGRAM_FILE, LEXICON_FILE, SPEC_FILE, WORDS_FILE
+    from nerflow.features import (
+        BIGRAM_FILE,
+        GAZETTEER_FILE,
+        LEXICON_FILE,
+        SPEC_FILE,
+        WORDS_FILE,
+    )
     from nerflow.models import BILSTM_CONFIG_FILE, BILSTM_WEIGHTS_FILE
 
     featurizer, spec = tiny_featurizer(tmp_path)
@@ -482,9 +496,10 @@ def test_bilstm_with_features_save_load_round_trip(tokenizer, tmp_path: Path) ->
     with pytest.raises(ValueError, match="missing"):
         model(input_ids, attention_mask)
     out = save_model(model, tmp_path / "model", tokenizer, {"tokenization": "char", "max_len": 32})
-    for name in (BILSTM_CONFIG_FILE, BILSTM_WEIGHTS_FILE, CRF_FILE, SPEC_FILE, WORDS_FILE):
+    for name in (BILSTM_CONFIG_FILE, BILSTM_WEIGHTS_FILE, CRF_FILE, SPEC_FILE, GAZETTEER_FILE):
         assert (out / name).exists(), name
     assert (out / LEXICON_FILE).exists() and (out / BIGRAM_FILE).exists()
+    assert (out / WORDS_FILE).exists()
     assert not (out / "config.json").exists()
     meta = json.loads((out / HEAD_FILE).read_text(encoding="utf-8"))
     assert (
@@ -535,7 +550,7 @@ def test_scratch_transformer_with_features_round_trip(tokenizer, tmp_path: Path)
     cfg = {**tiny_cfg("crf", "BIO"), "features": spec, "feature_dir": str(tmp_path / "assets")}
     torch.manual_seed(5)
     model = build_model(cfg, labels, tokenizer)
-    texts = ["叶老桂在北京银行", "上海"]
+    texts = ["叶老桂在北京银行", "在上海银行"]  # the second one matches the gazetteer
     input_ids, attention_mask, label_mask, feats = feature_batch(featurizer, tokenizer, texts)
     gold = torch.where(label_mask, 0, -100)
     loss, _ = model(input_ids, attention_mask, gold, **feats)
@@ -543,6 +558,7 @@ def test_scratch_transformer_with_features_round_trip(tokenizer, tmp_path: Path)
     assert model.emitter.feature_inputs.bigram.weight.grad.abs().sum() > 0
     assert model.emitter.feature_inputs.lexicon.weight.grad.abs().sum() > 0
     assert model.emitter.feature_inputs.words.weight.grad.abs().sum() > 0
+    assert model.emitter.feature_inputs.gazetteer.weight.grad.abs().sum() > 0
     model.eval()
     out = save_model(model, tmp_path / "model", tokenizer, {"tokenization": "char", "max_len": 32})
     assert (out / EMITTER_FEATURES_FILE).exists()

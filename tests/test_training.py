@@ -12,7 +12,7 @@ import torch
 
 from nerflow import training
 from nerflow.cache import build_cache, check_cache, load_cache, save_cache
-from nerflow.models import load_model
+from nerflow.models import build_model, load_model
 from nerflow.predict import predict_records
 from nerflow.records import Record, Span
 from nerflow.scoring import score
@@ -191,6 +191,42 @@ def test_memorises_a_tiny_data_set(head: str, epochs: int, tokenizer, tmp_path: 
     assert score(records, predictions, TYPES)["micro"]["f1"] == summary["best_metric"]
 
 
+def test_averaged_model_is_an_exponential_moving_average(tokenizer) -> None:
+    labels = label_list(TYPES, "BIOES")
+    model = build_model(make_cfg("crf"), labels, tokenizer)
+    model.featurizer = object()  # stands for a featurizer with a large lexicon
+    ema = training.averaged_model(model, 0.75)
+    assert ema.module.featurizer is model.featurizer  # shared, not copied
+    start = {k: v.clone() for k, v in model.named_parameters()}
+    ema.update_parameters(model)  # the first update copies
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(1.0)
+    ema.update_parameters(model)
+    for name, param in ema.module.named_parameters():
+        assert torch.allclose(param, start[name] + 0.25), name
+
+
+def test_ema_weights_are_evaluated_and_kept(tokenizer, tmp_path: Path) -> None:
+    records = make_records(24)
+    cfg = make_cfg("crf", "BIOES", epochs=6, batch_size=8, ema_decay=0.6)
+    summary = run(cfg, records, tokenizer, tmp_path / "ema")
+    plain = run(
+        {**cfg, "train": {**cfg["train"], "ema_decay": 0.0}}, records, tokenizer, tmp_path / "plain"
+    )
+    assert log_lines(tmp_path / "ema") != log_lines(tmp_path / "plain")
+    model, tokenizer_back, _ = load_model(tmp_path / "ema" / "model", "cpu")
+    labels = label_list(TYPES, "BIOES")
+    predictions = predict_records(
+        model, tokenizer_back, records, "char", 48, 8, "BIOES", labels, 16, "cpu"
+    )
+    # the saved model is the evaluated (averaged) one
+    assert score(records, predictions, TYPES)["micro"]["f1"] == summary["best_metric"]
+    assert summary["best_metric"] > 0.5 and plain["best_metric"] > 0.5
+    with pytest.raises(ValueError, match="ema_decay"):
+        run(make_cfg(ema_decay=1.0), records, tokenizer, tmp_path / "bad")
+
+
 def test_encoder_from_local_directory_trains(tokenizer, tmp_path: Path) -> None:
     from transformers import AutoModelForTokenClassification, BertConfig, BertModel
 
@@ -243,14 +279,16 @@ class SimulatedCrash(RuntimeError):
 
 
 @pytest.mark.parametrize(
-    ("eval_every", "resumed_from", "steps"),
+    ("eval_every", "ema_decay", "resumed_from", "steps"),
     [
-        (0, {"epoch": 1, "step_in_epoch": 0, "global_step": 3}, [3, 6]),
-        (2, {"epoch": 0, "step_in_epoch": 2, "global_step": 2}, [2, 4, 6]),  # mid-epoch
+        (0, 0.0, {"epoch": 1, "step_in_epoch": 0, "global_step": 3}, [3, 6]),
+        (2, 0.0, {"epoch": 0, "step_in_epoch": 2, "global_step": 2}, [2, 4, 6]),  # mid-epoch
+        (2, 0.5, {"epoch": 0, "step_in_epoch": 2, "global_step": 2}, [2, 4, 6]),  # with EMA
     ],
 )
 def test_resume_after_a_crash_matches_an_uninterrupted_run(
     eval_every: int,
+    ema_decay: float,
     resumed_from: dict,
     steps: list[int],
     tokenizer,
@@ -258,7 +296,7 @@ def test_resume_after_a_crash_matches_an_uninterrupted_run(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     records = make_records(12)
-    cfg = make_cfg("crf", epochs=2, eval_every_steps=eval_every)
+    cfg = make_cfg("crf", epochs=2, eval_every_steps=eval_every, ema_decay=ema_decay)
     reference = run(cfg, records, tokenizer, tmp_path / "reference")
 
     original = training._Trainer.save_checkpoint

@@ -34,6 +34,19 @@ initialised embedding; three cheap, well-known inputs give it word-level evidenc
   lexicon_word_dim``). Without pretrained word vectors these embeddings are learnt from
   the train set only: they identify frequent words, the bits above generalise.
 
+- **Train-entity gazetteer** (``features.gazetteer``): the entity strings annotated in
+  the TRAIN records, per type. Every gazetteer string found in a text marks its
+  characters with type-specific B/M/E/S bits (``4 * n_types`` bits). A gazetteer built
+  from the same records the model trains on would always be right on them, and the model
+  would learn to trust it blindly; so the train records are split into
+  ``gazetteer_folds`` folds (record ``i`` in fold ``i % folds``) and a TRAIN text only
+  sees the strings annotated in the OTHER folds (recognised by its sha1, stored with the
+  assets), the way cross-validated features are made for stacking. Any other text (dev,
+  test, a new document) sees every string. On CLUENER 62% of dev mentions are a train
+  string of the same type; out-of-fold matching teaches the model how far to trust that.
+  Strings shorter than ``gazetteer_min_len`` or longer than ``gazetteer_max_len`` are not
+  matched.
+
 Features are computed per CHARACTER of the full original text (:meth:`Featurizer.char_features`)
 and gathered per token by the token's first character (:meth:`Featurizer.token_features`);
 special tokens get zeros (the padding id / no bits). A sliding window therefore sees
@@ -60,7 +73,7 @@ import hashlib
 import io
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -71,6 +84,7 @@ SPEC_FILE = "nerflow_features.json"
 BIGRAM_FILE = "bigrams.json"
 LEXICON_FILE = "lexicon.tsv.gz"
 WORDS_FILE = "lexicon_words.json"
+GAZETTEER_FILE = "gazetteer.json"
 BIGRAM_SPECIALS: tuple[str, ...] = ("[PAD]", "[UNK]")
 PAD_ID, UNK_ID = 0, 1
 TEXT_START, TEXT_END = "\x02", "\x03"
@@ -87,6 +101,11 @@ FEATURE_DEFAULTS: dict[str, Any] = {
     "lexicon_word_min_freq": 1,
     "lexicon_word_k": 4,
     "lexicon_word_dim": 50,
+    "gazetteer": False,
+    "gazetteer_folds": 5,
+    "gazetteer_min_len": 2,
+    "gazetteer_max_len": 16,
+    "gazetteer_dim": 32,
 }
 """Keys of an experiment's ``features`` block and their defaults (``*_dim``: the sizes of
 the model's bigram embedding, used twice per character, lexicon projection and lexicon
@@ -99,6 +118,10 @@ ASSET_KEYS = (
     "lexicon_words",
     "lexicon_word_min_freq",
     "lexicon_word_k",
+    "gazetteer",
+    "gazetteer_folds",
+    "gazetteer_min_len",
+    "gazetteer_max_len",
 )
 """Settings the saved assets and feature tensors depend on (``lexicon_path`` only says
 where the words came from, ``*_dim`` only concern the model)."""
@@ -148,20 +171,24 @@ def normalize_features(features: Mapping[str, Any] | None) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"unknown feature settings {unknown}; known: {sorted(FEATURE_DEFAULTS)}")
     spec = {**FEATURE_DEFAULTS, **given}
-    for key in ("bigram", "lexicon", "lexicon_words"):
+    for key in ("bigram", "lexicon", "lexicon_words", "gazetteer"):
         spec[key] = bool(spec[key])
-    numbers = [k for k in FEATURE_DEFAULTS if k.endswith(("_dim", "_freq", "_len", "_k"))]
+    numbers = [k for k in FEATURE_DEFAULTS if k.endswith(("_dim", "_freq", "_len", "_k", "_folds"))]
     for key in numbers:
         spec[key] = int(spec[key])
         if spec[key] < 1:
             raise ValueError(f"features.{key} must be >= 1, got {spec[key]}")
+    if spec["gazetteer_folds"] < 2:
+        raise ValueError("features.gazetteer_folds must be >= 2 (train texts match other folds)")
+    if spec["gazetteer_min_len"] > spec["gazetteer_max_len"]:
+        raise ValueError("features.gazetteer_min_len must not exceed gazetteer_max_len")
     return spec
 
 
 def features_enabled(features: Mapping[str, Any] | None) -> bool:
     """True when the ``features`` block asks for any input feature."""
     spec = normalize_features(features)
-    return spec["bigram"] or spec["lexicon"] or spec["lexicon_words"]
+    return spec["bigram"] or spec["lexicon"] or spec["lexicon_words"] or spec["gazetteer"]
 
 
 def _asset_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -302,6 +329,137 @@ def unpack_bits(bits: torch.Tensor, n_bits: int = LEXICON_BITS) -> torch.Tensor:
     return ((bits[..., None] >> shifts) & 1).float()
 
 
+# --------------------------------------------------------------------------- gazetteer
+
+BITS_PER_WORD = 62
+"""Bits stored per ``int64`` column of a gazetteer bit tensor (sign bit left alone)."""
+
+
+def text_digest(text: str) -> str:
+    """Short sha1 of a text: how the gazetteer recognises a train text."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:20]
+
+
+class Gazetteer:
+    """Entity strings of the train records per type, with the folds that annotated them.
+
+    ``entries``: ``{lower-cased string: {type: [fold, ...]}}``; ``train_folds``:
+    ``{text_digest(train text): fold}``. :meth:`matches` of a train text ignores the
+    strings only its own fold annotated (see the module docstring).
+    """
+
+    def __init__(
+        self,
+        types: list[str],
+        entries: Mapping[str, Mapping[str, Iterable[int]]],
+        train_folds: Mapping[str, int],
+        min_len: int,
+        max_len: int,
+    ) -> None:
+        self.types = list(types)
+        self.type_index = {t: i for i, t in enumerate(self.types)}
+        self.entries = {
+            word: {t: frozenset(folds) for t, folds in per_type.items()}
+            for word, per_type in entries.items()
+        }
+        unknown = {t for per_type in self.entries.values() for t in per_type} - set(self.types)
+        if unknown:
+            raise ValueError(f"gazetteer entries of unknown types {sorted(unknown)}")
+        self.train_folds = dict(train_folds)
+        self.min_len, self.max_len = int(min_len), int(max_len)
+
+    @classmethod
+    def from_records(
+        cls, records: Iterable[Any], folds: int, min_len: int, max_len: int
+    ) -> Gazetteer:
+        """The gazetteer of train records (``.text`` and ``.spans``, end inclusive)."""
+        entries: dict[str, dict[str, set[int]]] = {}
+        train_folds: dict[str, int] = {}
+        types: list[str] = []
+        for index, record in enumerate(records):
+            fold = train_folds.setdefault(text_digest(record.text), index % folds)
+            for span in record.spans:
+                if span.label not in types:
+                    types.append(span.label)
+                word = _lower(record.text[span.start : span.end + 1])
+                if min_len <= len(word) <= max_len:
+                    entries.setdefault(word, {}).setdefault(span.label, set()).add(fold)
+        return cls(sorted(types), entries, train_folds, min_len, max_len)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @property
+    def n_bits(self) -> int:
+        return 4 * len(self.types)
+
+    @property
+    def n_words(self) -> int:
+        """``int64`` columns of :meth:`char_bits` tensors."""
+        return max(1, -(-self.n_bits // BITS_PER_WORD))
+
+    def matches(self, text: str) -> list[tuple[int, int, str]]:
+        """Gazetteer strings in ``text`` as ``(start, end_exclusive, type)``; a train text
+        only matches strings annotated outside its own fold."""
+        own_fold = self.train_folds.get(text_digest(text))
+        lowered = _lower(text)
+        found = []
+        n = len(lowered)
+        for start in range(n):
+            for end in range(start + self.min_len, min(n, start + self.max_len) + 1):
+                per_type = self.entries.get(lowered[start:end])
+                if per_type is None:
+                    continue
+                for entity_type, folds in per_type.items():
+                    if own_fold is None or folds - {own_fold}:
+                        found.append((start, end, entity_type))
+        return found
+
+    def char_bits(self, text: str) -> torch.Tensor:
+        """``LongTensor [len(text), n_words]``: per character, bit ``4 * type + p`` set
+        for each match of that type where it stands at position p (B, M, E, S)."""
+        bits = [0] * len(text)
+        for start, end, entity_type in self.matches(text):
+            base = 4 * self.type_index[entity_type]
+            if end - start == 1:
+                bits[start] |= 1 << (base + 3)
+                continue
+            bits[start] |= 1 << base
+            bits[end - 1] |= 1 << (base + 2)
+            for inside in range(start + 1, end - 1):
+                bits[inside] |= 1 << (base + 1)
+        mask = (1 << BITS_PER_WORD) - 1
+        rows = [
+            [(value >> (BITS_PER_WORD * w)) & mask for w in range(self.n_words)] for value in bits
+        ]
+        return torch.tensor(rows, dtype=torch.long).reshape(len(text), self.n_words)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "types": self.types,
+            "min_len": self.min_len,
+            "max_len": self.max_len,
+            "entries": {
+                word: {t: sorted(folds) for t, folds in sorted(per_type.items())}
+                for word, per_type in sorted(self.entries.items())
+            },
+            "train_folds": dict(sorted(self.train_folds.items())),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Gazetteer:
+        return cls(
+            data["types"], data["entries"], data["train_folds"], data["min_len"], data["max_len"]
+        )
+
+
+def unpack_bit_words(words: torch.Tensor, n_bits: int) -> torch.Tensor:
+    """``int64 [..., n_words]`` (:data:`BITS_PER_WORD` bits each) -> float ``[..., n_bits]``."""
+    shifts = torch.arange(BITS_PER_WORD, device=words.device)
+    unpacked = ((words[..., None] >> shifts) & 1).flatten(-2)
+    return unpacked[..., :n_bits].float()
+
+
 # --------------------------------------------------------------------------- featurizer
 
 
@@ -310,7 +468,8 @@ class Featurizer:
 
     Tensor names (the keyword arguments models receive): ``bigram_ids`` (``LongTensor
     [n, 2]``: left and right bigram ids), ``lexicon_bits`` (``LongTensor [n]``) and
-    ``lexicon_word_ids`` (``LongTensor [n, 3, lexicon_word_k]``: B, M, E word ids, 0-padded).
+    ``lexicon_word_ids`` (``LongTensor [n, 3, lexicon_word_k]``: B, M, E word ids, 0-padded)
+    and ``gazetteer_bits`` (``LongTensor [n, n_words]``, see :class:`Gazetteer`).
     """
 
     def __init__(
@@ -319,8 +478,11 @@ class Featurizer:
         bigram_vocab: list[str] | None = None,
         lexicon: Lexicon | None = None,
         word_vocab: list[str] | None = None,
+        gazetteer: Gazetteer | None = None,
     ) -> None:
         self.spec = normalize_features(features)
+        if self.spec["gazetteer"] and gazetteer is None:
+            raise ValueError("gazetteer feature requested without a gazetteer")
         if self.spec["bigram"] and bigram_vocab is None:
             raise ValueError("bigram feature requested without a bigram vocabulary")
         uses_lexicon = self.spec["lexicon"] or self.spec["lexicon_words"]
@@ -333,6 +495,7 @@ class Featurizer:
         self.lexicon = lexicon if uses_lexicon else None
         self.word_vocab = word_vocab if self.spec["lexicon_words"] else None
         self.word_index = {w: i for i, w in enumerate(self.word_vocab or [])}
+        self.gazetteer = gazetteer if self.spec["gazetteer"] else None
         self._fingerprint: str | None = None
 
     # ------------------------------------------------------------------ sizes
@@ -346,6 +509,8 @@ class Featurizer:
             names.append("lexicon_bits")
         if self.spec["lexicon_words"]:
             names.append("lexicon_word_ids")
+        if self.spec["gazetteer"]:
+            names.append("gazetteer_bits")
         return names
 
     @property
@@ -359,6 +524,10 @@ class Featurizer:
     @property
     def word_vocab_size(self) -> int:
         return len(self.word_vocab or [])
+
+    @property
+    def gazetteer_bits(self) -> int:
+        return self.gazetteer.n_bits if self.gazetteer is not None else 0
 
     # ------------------------------------------------------------------ features
 
@@ -376,6 +545,8 @@ class Featurizer:
                 out["lexicon_bits"] = torch.tensor(bits, dtype=torch.long)
             if self.word_vocab is not None:
                 out["lexicon_word_ids"] = self._word_ids(text, matches)
+        if self.gazetteer is not None:
+            out["gazetteer_bits"] = self.gazetteer.char_bits(text)
         return out
 
     def _word_ids(self, text: str, matches: list[tuple[int, int, str]]) -> torch.Tensor:
@@ -439,6 +610,8 @@ class Featurizer:
                 digest.update(_lexicon_bytes(self.lexicon.words))
             if self.word_vocab is not None:
                 digest.update(json.dumps(self.word_vocab, ensure_ascii=False).encode())
+            if self.gazetteer is not None:
+                digest.update(_gazetteer_bytes(self.gazetteer))
             self._fingerprint = digest.hexdigest()
         return self._fingerprint
 
@@ -451,13 +624,15 @@ class Featurizer:
             "lexicon_words": len(self.lexicon) if self.lexicon is not None else 0,
             "lexicon_bits": self.lexicon_bits,
             "word_vocab_size": self.word_vocab_size,
+            "gazetteer_strings": len(self.gazetteer) if self.gazetteer is not None else 0,
+            "gazetteer_bits": self.gazetteer_bits,
         }
 
     def save(self, out_dir: str | Path) -> Path:
         """Write the spec and assets into ``out_dir`` (see the module docstring)."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        for name in (BIGRAM_FILE, LEXICON_FILE, WORDS_FILE):
+        for name in (BIGRAM_FILE, LEXICON_FILE, WORDS_FILE, GAZETTEER_FILE):
             (out / name).unlink(missing_ok=True)
         if self.bigram_vocab is not None:
             (out / BIGRAM_FILE).write_text(
@@ -471,6 +646,8 @@ class Featurizer:
             (out / WORDS_FILE).write_text(
                 json.dumps(self.word_vocab, ensure_ascii=False) + "\n", encoding="utf-8"
             )
+        if self.gazetteer is not None:
+            (out / GAZETTEER_FILE).write_bytes(_gazetteer_bytes(self.gazetteer))
         (out / SPEC_FILE).write_text(
             json.dumps({**self.spec, "fingerprint": self.fingerprint()}, indent=2, sort_keys=True)
             + "\n",
@@ -512,7 +689,15 @@ class Featurizer:
         words = None
         if spec["lexicon_words"]:
             words = json.loads((folder / WORDS_FILE).read_text(encoding="utf-8"))
-        return cls(spec, vocab, lexicon, words)
+        gazetteer = None
+        if spec["gazetteer"]:
+            data = json.loads((folder / GAZETTEER_FILE).read_text(encoding="utf-8"))
+            gazetteer = Gazetteer.from_json(data)
+        return cls(spec, vocab, lexicon, words, gazetteer)
+
+
+def _gazetteer_bytes(gazetteer: Gazetteer) -> bytes:
+    return (json.dumps(gazetteer.to_json(), ensure_ascii=False, sort_keys=True) + "\n").encode()
 
 
 def _lexicon_bytes(words: Mapping[str, str]) -> bytes:
@@ -537,14 +722,29 @@ def _read_lexicon(path: Path) -> dict[str, str]:
 # --------------------------------------------------------------------------- assets
 
 
-def build_featurizer(train_texts: Iterable[str], features: Mapping[str, Any] | None) -> Featurizer:
+def build_featurizer(
+    train_texts: Iterable[str],
+    features: Mapping[str, Any] | None,
+    train_records: Sequence[Any] | None = None,
+) -> Featurizer:
     """A featurizer whose bigram vocabulary comes from ``train_texts`` (train ONLY).
 
     The lexicon is ``features["lexicon_path"]`` (a jieba-format word list) or, by
-    default, jieba's own dictionary.
+    default, jieba's own dictionary. The gazetteer needs the annotated ``train_records``
+    (:class:`nerflow.records.Record`, in file order: it decides the folds).
     """
     spec = normalize_features(features)
     train_texts_list = list(train_texts)
+    gazetteer = None
+    if spec["gazetteer"]:
+        if train_records is None:
+            raise ValueError("the gazetteer feature needs the annotated train records")
+        gazetteer = Gazetteer.from_records(
+            train_records,
+            spec["gazetteer_folds"],
+            spec["gazetteer_min_len"],
+            spec["gazetteer_max_len"],
+        )
     vocab = None
     if spec["bigram"]:
         vocab = build_bigram_vocab(train_texts_list, spec["bigram_min_freq"])
@@ -556,7 +756,7 @@ def build_featurizer(train_texts: Iterable[str], features: Mapping[str, Any] | N
     if spec["lexicon_words"]:
         assert lexicon is not None
         words = build_word_vocab(train_texts_list, lexicon, spec["lexicon_word_min_freq"])
-    return Featurizer(spec, vocab, lexicon, words)
+    return Featurizer(spec, vocab, lexicon, words, gazetteer)
 
 
 def build_word_vocab(texts: Iterable[str], lexicon: Lexicon, min_freq: int = 1) -> list[str]:
@@ -571,16 +771,20 @@ def build_word_vocab(texts: Iterable[str], lexicon: Lexicon, min_freq: int = 1) 
 
 
 def build_feature_assets(
-    train_texts: Iterable[str], features: Mapping[str, Any] | None, out_dir: str | Path
+    train_texts: Iterable[str],
+    features: Mapping[str, Any] | None,
+    out_dir: str | Path,
+    train_records: Sequence[Any] | None = None,
 ) -> Featurizer | None:
-    """Build the feature assets of an experiment from the TRAIN texts into ``out_dir``.
+    """Build the feature assets of an experiment from the TRAIN texts (and, for the
+    gazetteer, the train records) into ``out_dir``.
 
     The workflow calls it on the experiment's tokenizer folder. No-op (returns None)
     when the ``features`` block enables nothing.
     """
     if not features_enabled(features):
         return None
-    featurizer = build_featurizer(train_texts, features)
+    featurizer = build_featurizer(train_texts, features, train_records)
     featurizer.save(out_dir)
     return featurizer
 

@@ -40,7 +40,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from nerflow.features import Featurizer, load_featurizer, unpack_bits
+from nerflow.features import Featurizer, load_featurizer, unpack_bit_words, unpack_bits
 from nerflow.tagging import check_scheme, is_valid_sequence, label_list, parse_tag
 
 HEADS = ("softmax", "crf")
@@ -181,7 +181,8 @@ class FeatureInputs(nn.Module):
     Bigrams: one embedding table, the left and right bigram of each position
     concatenated (``2 * bigram_dim``); lexicon: the BMES multi-hot bits through a linear
     layer (``lexicon_dim``); lexicon words: the mean embedding of the matched words of
-    each of the B, M and E sets (``3 * word_dim``). Sizes of 0 switch a feature off.
+    each of the B, M and E sets (``3 * word_dim``); gazetteer: its per-type BMES bits
+    through a linear layer (``gazetteer_dim``). Sizes of 0 switch a feature off.
     """
 
     def __init__(
@@ -192,6 +193,8 @@ class FeatureInputs(nn.Module):
         lexicon_dim: int,
         word_vocab_size: int = 0,
         word_dim: int = 0,
+        gazetteer_bits: int = 0,
+        gazetteer_dim: int = 0,
     ) -> None:
         super().__init__()
         self.sizes = {
@@ -201,6 +204,8 @@ class FeatureInputs(nn.Module):
             "lexicon_dim": int(lexicon_dim) if lexicon_bits else 0,
             "word_vocab_size": int(word_vocab_size),
             "word_dim": int(word_dim) if word_vocab_size else 0,
+            "gazetteer_bits": int(gazetteer_bits),
+            "gazetteer_dim": int(gazetteer_dim) if gazetteer_bits else 0,
         }
         self.bigram = (
             nn.Embedding(bigram_vocab_size, bigram_dim, padding_idx=0)
@@ -211,6 +216,7 @@ class FeatureInputs(nn.Module):
         self.words = (
             nn.Embedding(word_vocab_size, word_dim, padding_idx=0) if word_vocab_size else None
         )
+        self.gazetteer = nn.Linear(gazetteer_bits, gazetteer_dim) if gazetteer_bits else None
 
     @classmethod
     def for_featurizer(cls, featurizer: Featurizer | None) -> FeatureInputs | None:
@@ -225,13 +231,19 @@ class FeatureInputs(nn.Module):
             ("bigram_ids", self.bigram),
             ("lexicon_bits", self.lexicon),
             ("lexicon_word_ids", self.words),
+            ("gazetteer_bits", self.gazetteer),
         )
         return [name for name, module in modules if module is not None]
 
     @property
     def output_dim(self) -> int:
         sizes = self.sizes
-        return 2 * sizes["bigram_dim"] + sizes["lexicon_dim"] + 3 * sizes["word_dim"]
+        return (
+            2 * sizes["bigram_dim"]
+            + sizes["lexicon_dim"]
+            + 3 * sizes["word_dim"]
+            + sizes["gazetteer_dim"]
+        )
 
     def forward(self, **features: torch.Tensor) -> torch.Tensor:
         unexpected = sorted(set(features) - set(self.names))
@@ -253,6 +265,9 @@ class FeatureInputs(nn.Module):
             counts = (ids != 0).sum(dim=-1, keepdim=True).clamp(min=1)
             pooled = self.words(ids).sum(dim=-2) / counts.to(self.words.weight.dtype)
             parts.append(pooled.flatten(-2))
+        if self.gazetteer is not None:
+            bits = unpack_bit_words(features["gazetteer_bits"], self.sizes["gazetteer_bits"])
+            parts.append(self.gazetteer(bits))
         return torch.cat(parts, dim=-1)
 
 
@@ -263,6 +278,8 @@ FEATURE_SIZE_KEYS = (
     "lexicon_dim",
     "word_vocab_size",
     "word_dim",
+    "gazetteer_bits",
+    "gazetteer_dim",
 )
 
 
@@ -278,6 +295,8 @@ def feature_sizes(featurizer: Featurizer | None) -> dict[str, int]:
         "lexicon_dim": spec["lexicon_dim"] if featurizer.lexicon_bits else 0,
         "word_vocab_size": featurizer.word_vocab_size,
         "word_dim": spec["lexicon_word_dim"] if featurizer.word_vocab_size else 0,
+        "gazetteer_bits": featurizer.gazetteer_bits,
+        "gazetteer_dim": spec["gazetteer_dim"] if featurizer.gazetteer_bits else 0,
     }
 
 
@@ -386,6 +405,8 @@ class BiLSTMEmitter(Emitter):
     OPTIONAL: ClassVar[dict[str, Any]] = {
         "word_vocab_size": 0,
         "word_dim": 0,
+        "gazetteer_bits": 0,
+        "gazetteer_dim": 0,
         "token_dropout": 0.0,
         "unk_id": 1,
         "special_ids": [],

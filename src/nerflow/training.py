@@ -7,6 +7,11 @@ spans on the original dev texts (sliding windows included) and
 saved with :func:`nerflow.models.save_model` into ``out_dir/"model"``; every evaluation
 appends one JSON line to ``log_path``.
 
+Weight averaging: with ``ema_decay`` > 0 an exponential moving average of the weights
+(:class:`torch.optim.swa_utils.AveragedModel`) is updated after every optimizer step and
+is what gets evaluated and kept as the best model; the raw weights keep training. With
+CLUENER's ~340 steps per epoch, 0.999 averages roughly the last three epochs.
+
 Resume: after every evaluation and at the end of every epoch a checkpoint (model,
 optimizer, scheduler, grad scaler, RNG states, progress, best weights, log lines) is
 written atomically to ``checkpoint_dir/state.pt``. ``checkpoint_dir`` must lie OUTSIDE
@@ -65,6 +70,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "device": "auto",
     "eval_every_steps": 0,
     "max_minutes": 0,
+    "ema_decay": 0.0,
 }
 
 
@@ -188,6 +194,22 @@ def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 # --------------------------------------------------------------------------- training
 
 
+def averaged_model(model: TaggerModel, decay: float) -> torch.optim.swa_utils.AveragedModel:
+    """An exponential moving average of ``model``'s weights (``torch.optim.swa_utils``).
+
+    The featurizer (a plain attribute holding the lexicon) is shared, not deep-copied.
+    """
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    featurizer, model.featurizer = model.featurizer, None
+    try:
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay))
+    finally:
+        model.featurizer = featurizer
+    ema.module.featurizer = featurizer
+    return ema
+
+
 class _Trainer:
     """One training run; :func:`train` is the public entry point."""
 
@@ -253,6 +275,10 @@ class _Trainer:
         self.scaler = torch.amp.GradScaler(
             self.device.type, enabled=self.amp_dtype == torch.float16
         )
+        decay = float(self.cfg["ema_decay"])
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"train.ema_decay must be in [0, 1), got {decay}")
+        self.ema = averaged_model(self.model, decay) if decay > 0 else None
         self.progress = Progress()
         self.best_state: dict[str, torch.Tensor] | None = None
         self.fingerprint = fingerprint(exp_cfg, self.labels, cache)
@@ -284,6 +310,8 @@ class _Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
         _set_rng_state(state["rng"])
         names = {f.name for f in fields(Progress)}
         self.progress = Progress(**{k: v for k, v in state["progress"].items() if k in names})
@@ -317,6 +345,7 @@ class _Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
+            "ema": _cpu_state(self.ema) if self.ema is not None else None,
             "rng": _rng_state(),
         }
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
@@ -330,8 +359,9 @@ class _Trainer:
     def evaluate(self, epoch: int) -> bool:
         """Score the dev set, update best/patience, log a line; True when patience ran out."""
         p = self.progress
+        evaluated = self.ema.module if self.ema is not None else self.model
         predictions = predict_records(
-            self.model,
+            evaluated,
             self.tokenizer,
             self.dev_records,
             mode=self.exp_cfg["tokenization"],
@@ -347,7 +377,7 @@ class _Trainer:
         improved = value > p.best_metric
         if improved:
             p.best_metric, p.best_epoch, p.best_step, p.bad_evals = value, epoch, p.global_step, 0
-            self.best_state = _cpu_state(self.model)
+            self.best_state = _cpu_state(evaluated)
         else:
             p.bad_evals += 1
         line = {
@@ -417,6 +447,8 @@ class _Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
         self.optimizer.zero_grad(set_to_none=True)
         loss_value = float(loss.detach())
         seconds = time.perf_counter() - start

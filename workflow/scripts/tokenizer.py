@@ -10,14 +10,15 @@ log = stage.start(smk)
 encoder = smk.params.encoder
 modules = ["nerflow.vocab"]
 if encoder in ("scratch", "bilstm"):
-    texts = [record.text for record in read_records(smk.input.train)]
+    records = list(read_records(smk.input.train))
+    texts = [record.text for record in records]
     vocab = build_char_vocab(texts)
     save_char_tokenizer(vocab, smk.output[0])
     log.info("character vocabulary of %d tokens from %d train texts", len(vocab), len(texts))
     if smk.params.features:
         from nerflow.features import build_feature_assets
 
-        build_feature_assets(texts, smk.params.features, smk.output[0])
+        build_feature_assets(texts, smk.params.features, smk.output[0], records)
         modules.append("nerflow.features")
 else:
     tokenizer = load_tokenizer(encoder)
