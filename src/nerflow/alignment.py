@@ -222,50 +222,128 @@ def windows(
     return [_slice(enc, start, min(start + size, total)) for start in starts]
 
 
+def char_centrality(tok: TokenizedText) -> list[int]:
+    """Per character of the text, its centrality in the window ``tok`` (-1 outside it).
+
+    A character's centrality is the distance, in content tokens, from its token to the
+    window's nearest edge; a character without a token inside the window's range takes
+    the smaller distance of its two tokenised neighbours.
+    """
+    n_chars = tok.n_chars
+    result = [-1] * n_chars
+    content = [i for i, special in enumerate(tok.special or []) if not special]
+    if not content:
+        return result
+    distance: list[int | None] = [None] * n_chars
+    for position, i in enumerate(content):
+        start, end = tok.offsets[i]
+        for char in range(start, end):
+            if distance[char] is None:
+                distance[char] = min(position, len(content) - 1 - position)
+    chars = range(tok.offsets[content[0]][0], tok.offsets[content[-1]][1])
+    following: dict[int, int] = {}
+    nearest = 0
+    for char in reversed(chars):  # the first and last characters carry tokens
+        known = distance[char]
+        if known is not None:
+            nearest = known
+        following[char] = nearest
+    nearest = 0
+    for char in chars:
+        value = distance[char]
+        if value is None:  # a gap: the nearer-to-edge of its two neighbours
+            value = min(nearest, following[char])
+        else:
+            nearest = value
+        result[char] = value
+    return result
+
+
+def window_owners(n_chars: int, windows: Sequence[TokenizedText]) -> list[int]:
+    """Per character, the index of its most central window (ties: the earlier; -1: none)."""
+    best = [(-1, -1)] * n_chars
+    for index, tok in enumerate(windows):
+        if tok.n_chars != n_chars:
+            raise ValueError(f"window of {tok.n_chars} characters, text has {n_chars}")
+        for char, value in enumerate(char_centrality(tok)):
+            if value > best[char][0]:
+                best[char] = (value, index)
+    return [index for _, index in best]
+
+
 def merge_window_tags(
     n_chars: int, windows: Sequence[TokenizedText], window_char_tags: Sequence[Sequence[str]]
 ) -> list[str]:
-    """Merge per-window character tags: each character takes the tag of its most central window.
-
-    A character's centrality in a window is the distance, in content tokens, from its
-    token to the window's nearest edge (a character without a token inside the window's
-    range takes the smaller distance of its two tokenised neighbours). Ties go to the
-    earlier window; characters outside every window get ``O``. Decode the result with
-    :func:`nerflow.tagging.tags_to_spans`.
+    """Merge per-window character tags: each character takes the tag of its most central
+    window (:func:`window_owners`); characters outside every window get ``O``. Decode the
+    result with :func:`nerflow.tagging.tags_to_spans`.
     """
     if len(windows) != len(window_char_tags):
         raise ValueError(f"{len(windows)} windows but {len(window_char_tags)} tag lists")
-    best: list[tuple[int, str]] = [(-1, "O")] * n_chars
-    for tok, tags in zip(windows, window_char_tags, strict=True):
-        if len(tags) != n_chars or tok.n_chars != n_chars:
+    for tags in window_char_tags:
+        if len(tags) != n_chars:
             raise ValueError(f"window tags must have {n_chars} characters, got {len(tags)}")
-        content = [i for i, special in enumerate(tok.special or []) if not special]
-        if not content:
+    owners = window_owners(n_chars, windows)
+    return [
+        "O" if owner < 0 else window_char_tags[owner][char] for char, owner in enumerate(owners)
+    ]
+
+
+def merge_window_spans(
+    n_chars: int, windows: Sequence[TokenizedText], window_spans: Sequence[Sequence[Span]]
+) -> list[Span]:
+    """Merge per-window character spans (span heads): a span is kept from the window that
+    owns its first character (:func:`window_owners`), so a span seen by two overlapping
+    windows counts once and the more central view decides. Overlapping and nested spans
+    are kept. Sorted."""
+    if len(windows) != len(window_spans):
+        raise ValueError(f"{len(windows)} windows but {len(window_spans)} span lists")
+    owners = window_owners(n_chars, windows)
+    kept = {
+        span
+        for index, spans in enumerate(window_spans)
+        for span in spans
+        if owners[span.start] == index
+    }
+    return sorted(kept)
+
+
+def token_spans_from_spans(
+    tok: TokenizedText, spans: Sequence[Span]
+) -> tuple[list[tuple[int, int, str]], list[tuple[Span, str]]]:
+    """Gold character spans -> ``(first token, last token, type)`` for span heads.
+
+    Unlike tags, token spans may overlap and nest: every span whose boundaries fall on
+    labelled tokens of ``tok`` is kept; the others are returned with their reason
+    (``truncated``, ``dropped_chars``, ``inside_word_piece``).
+    """
+    bad = [s for s in spans if not 0 <= s.start <= s.end < tok.n_chars]
+    if bad:
+        raise ValueError(f"spans out of range for a text of {tok.n_chars} characters: {bad}")
+    first, last = tok.char_tokens()
+    kept: list[tuple[int, int, str]] = []
+    lost: list[tuple[Span, str]] = []
+    for span in spans:
+        reason = _lost_reason(tok, span, first, last)
+        if reason is not None:
+            lost.append((span, reason))
             continue
-        distance: list[int | None] = [None] * n_chars
-        for position, i in enumerate(content):
-            start, end = tok.offsets[i]
-            for char in range(start, end):
-                if distance[char] is None:
-                    distance[char] = min(position, len(content) - 1 - position)
-        chars = range(tok.offsets[content[0]][0], tok.offsets[content[-1]][1])
-        following: dict[int, int] = {}
-        nearest = 0
-        for char in reversed(chars):  # the first and last characters carry tokens
-            known = distance[char]
-            if known is not None:
-                nearest = known
-            following[char] = nearest
-        nearest = 0
-        for char in chars:
-            value = distance[char]
-            if value is None:  # a gap: the nearer-to-edge of its two neighbours
-                value = min(nearest, following[char])
-            else:
-                nearest = value
-            if value > best[char][0]:
-                best[char] = (value, tags[char])
-    return [tag for _, tag in best]
+        start_token, end_token = first[span.start], last[span.end]
+        assert start_token is not None and end_token is not None
+        kept.append((start_token, end_token, span.label))
+    return kept, sorted(lost)
+
+
+def spans_from_token_spans(
+    tok: TokenizedText, token_spans: Sequence[tuple[int, int, str]]
+) -> list[Span]:
+    """``(first token, last token, type)`` -> character spans on the original text."""
+    return sorted(
+        {
+            Span(tok.offsets[first][0], tok.offsets[last][1] - 1, label)
+            for first, last, label in token_spans
+        }
+    )
 
 
 def _lost_reason(

@@ -9,6 +9,9 @@ A cache is a plain dict of lists, tensors, strings and numbers, so it is saved w
 - ``offsets``: one ``LongTensor [n, 2]`` per record, character ``[start, end)`` of each
   token in the original text (``(0, 0)`` for specials);
 - ``ids``: the record ids;
+- ``spans``: one ``LongTensor [k, 3]`` per record, ``(first token, last token, type
+  index)`` of its gold spans (type index into :func:`nerflow.tagging.label_types` of the
+  labels), nested and overlapping spans included: the targets of span heads;
 - ``lost_spans``: ``{reason: count}`` of gold spans that the token labels cannot carry
   (see :mod:`nerflow.alignment`; ``truncated`` counts spans cut by ``max_len``);
 - ``features``: ``{name: [tensor per record]}`` per-token feature tensors aligned with
@@ -27,9 +30,10 @@ from typing import Any
 
 import torch
 
-from nerflow.alignment import REASONS, token_labels_from_spans, tokenize
+from nerflow.alignment import REASONS, token_labels_from_spans, token_spans_from_spans, tokenize
 from nerflow.features import Featurizer, load_featurizer
 from nerflow.records import Record
+from nerflow.tagging import label_types
 from nerflow.vocab import tokenizer_fingerprint
 
 IGNORE_INDEX = -100
@@ -57,7 +61,8 @@ def build_cache(
         features if isinstance(features, Featurizer) else load_featurizer(features, feature_dir)
     )
     label2id = {label: i for i, label in enumerate(labels)}
-    cache: dict[str, Any] = {"input_ids": [], "labels": [], "offsets": [], "ids": []}
+    type_index = {t: i for i, t in enumerate(label_types(labels))}
+    cache: dict[str, Any] = {"input_ids": [], "labels": [], "offsets": [], "ids": [], "spans": []}
     cache["features"] = {name: [] for name in (featurizer.tensor_names if featurizer else [])}
     lost: Counter[str] = Counter(dict.fromkeys(REASONS, 0))
     n_truncated = 0
@@ -74,6 +79,13 @@ def build_cache(
         cache["labels"].append(torch.tensor(ids, dtype=torch.long))
         cache["offsets"].append(torch.tensor(tok.offsets, dtype=torch.long).reshape(-1, 2))
         cache["ids"].append(record.id)
+        token_spans, _ = token_spans_from_spans(tok, record.spans)
+        cache["spans"].append(
+            torch.tensor(
+                [(first, last, type_index[label]) for first, last, label in token_spans],
+                dtype=torch.long,
+            ).reshape(-1, 3)
+        )
         if featurizer is not None:
             for name, tensor in featurizer.encode(record.text, tok).items():
                 cache["features"][name].append(tensor)

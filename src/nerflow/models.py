@@ -1,4 +1,8 @@
-"""Tagging models: an emission model (any :class:`Emitter`) plus a softmax or CRF head.
+"""Tagging models: an emission model (any :class:`Emitter`) plus a softmax, CRF or span head.
+
+Heads: ``softmax`` and ``crf`` score one tag per labelled token; ``span`` (GlobalPointer,
+:mod:`nerflow.span_head`) scores every (start, end, type) and may predict nested spans;
+its emitter outputs ``2 * n_types * span_head_size`` values per token instead of tags.
 
 Emitters:
 
@@ -41,9 +45,11 @@ from torch import nn
 from torch.func import functional_call
 
 from nerflow.features import Featurizer, load_featurizer, unpack_bit_words, unpack_bits
-from nerflow.tagging import check_scheme, is_valid_sequence, label_list, parse_tag
+from nerflow.span_head import decode_spans, multilabel_crossentropy, span_scores, span_targets
+from nerflow.tagging import check_scheme, is_valid_sequence, label_list, label_types, parse_tag
 
-HEADS = ("softmax", "crf")
+HEADS = ("softmax", "crf", "span")
+SPAN_HEAD_SIZE = 64
 HEAD_FILE = "nerflow_head.json"
 CRF_FILE = "crf.safetensors"
 BILSTM_CONFIG_FILE = "nerflow_bilstm.json"
@@ -557,9 +563,12 @@ class TaggerModel(nn.Module):
         scheme: str,
         head: str,
         featurizer: Featurizer | None = None,
+        span_head_size: int = SPAN_HEAD_SIZE,
     ) -> None:
         super().__init__()
         self.featurizer = featurizer
+        self.types = label_types(labels)
+        self.span_head_size = int(span_head_size)
         if head not in HEADS:
             raise ValueError(f"unknown head {head!r}; expected one of {HEADS}")
         if not labels or labels[0] != "O":
@@ -581,6 +590,11 @@ class TaggerModel(nn.Module):
     @property
     def num_labels(self) -> int:
         return len(self.labels)
+
+    @property
+    def output_names(self) -> list[str]:
+        """Names of the emitter's outputs (:func:`emitter_outputs`)."""
+        return emitter_outputs(self.labels, self.head, self.span_head_size)
 
     # ------------------------------------------------------------------ parameters
 
@@ -627,10 +641,26 @@ class TaggerModel(nn.Module):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
         labels: torch.Tensor | None = None,
+        *,
+        spans: Sequence[torch.Tensor] | None = None,
         **features: torch.Tensor,
     ) -> tuple[torch.Tensor | None, torch.Tensor]:
-        """Emission logits ``[batch, seq, C]`` and, given ``labels``, the mean loss."""
+        """Emission logits ``[batch, seq, C]`` and, given ``labels``, the mean loss.
+
+        Span head: span scores ``[batch, n_types, seq, seq]`` instead of logits; training
+        needs ``labels`` (only their ``-100`` mask is used) and the gold ``spans`` (one
+        ``[k, 3]`` tensor of ``(first token, last token, type index)`` per sequence).
+        """
         logits = self.emitter(input_ids, attention_mask, **features)
+        if self.head == "span":
+            valid = (labels != -100) if labels is not None else attention_mask.bool()
+            scores = span_scores(logits, len(self.types), self.span_head_size, valid)
+            if labels is None:
+                return None, scores
+            if spans is None:
+                raise ValueError("the span head needs the gold spans to compute a loss")
+            targets = span_targets(spans, len(self.types), scores.size(-1), scores.device)
+            return multilabel_crossentropy(scores, targets), scores
         if labels is None:
             return None, logits
         if self.crf is None:
@@ -686,6 +716,8 @@ class TaggerModel(nn.Module):
         Softmax: per-position argmax. CRF: constrained Viterbi over the labelled positions
         only, so the result is always a valid sequence of the scheme.
         """
+        if self.head == "span":
+            raise ValueError("a span head predicts spans: use decode_spans")
         _, logits = self.forward(input_ids, attention_mask, **features)
         label_mask = label_mask.to(device=logits.device, dtype=torch.bool)
         lengths = label_mask.sum(dim=1).tolist()
@@ -698,6 +730,25 @@ class TaggerModel(nn.Module):
         else:
             best = self._viterbi(emissions, mask)
         return [row[:n] for row, n in zip(best.tolist(), lengths, strict=True)]
+
+    @torch.no_grad()
+    def decode_spans(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        label_mask: torch.Tensor,
+        **features: torch.Tensor,
+    ) -> list[list[tuple[int, int, str]]]:
+        """Span head: per sequence, ``(first token, last token, type)`` of every span with a
+        positive score whose both ends are labelled (``label_mask``); may overlap."""
+        if self.head != "span":
+            raise ValueError(f"decode_spans needs the span head, this model has {self.head!r}")
+        logits = self.emitter(input_ids, attention_mask, **features)
+        valid = label_mask.to(device=logits.device, dtype=torch.bool)
+        scores = span_scores(logits, len(self.types), self.span_head_size, valid)
+        return [
+            [(start, end, self.types[t]) for start, end, t in row] for row in decode_spans(scores)
+        ]
 
     def _viterbi(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Best constrained paths ``[batch, n]`` (rows padded past their length)."""
@@ -737,6 +788,19 @@ def _no_decay(name: str, param: nn.Parameter) -> bool:
 # --------------------------------------------------------------------------- build / io
 
 
+def emitter_outputs(labels: Sequence[str], head: str, span_head_size: int) -> list[str]:
+    """What the emitter's output layer predicts: the tag ``labels`` (softmax/CRF), or the
+    ``q``/``k`` components of every entity type (span head), e.g. ``name:q0``."""
+    if head != "span":
+        return list(labels)
+    return [
+        f"{entity_type}:{part}{d}"
+        for entity_type in label_types(labels)
+        for part in ("q", "k")
+        for d in range(span_head_size)
+    ]
+
+
 def label_maps(labels: Sequence[str]) -> tuple[dict[int, str], dict[str, int]]:
     """``(id2label, label2id)`` for a label list."""
     return dict(enumerate(labels)), {label: i for i, label in enumerate(labels)}
@@ -761,7 +825,8 @@ def build_emitter(
     exp_cfg: dict, labels: Sequence[str], tokenizer, featurizer: Featurizer | None = None
 ) -> Emitter:
     """The emission model of an experiment: ``encoder: bilstm`` or the transformer family
-    (``scratch``, hub id or folder); ``featurizer`` adds its feature inputs.
+    (``scratch``, hub id or folder); ``featurizer`` adds its feature inputs. ``labels``
+    names the outputs (:func:`emitter_outputs`).
 
     Other emitter families plug in here: build their :class:`Emitter` from ``exp_cfg``
     and register the class in :data:`EMITTERS`.
@@ -840,8 +905,11 @@ def build_model(
     """
     if featurizer is None:
         featurizer = experiment_featurizer(exp_cfg, tokenizer)
-    emitter = build_emitter(exp_cfg, labels, tokenizer, featurizer)
-    return TaggerModel(emitter, labels, exp_cfg["scheme"], exp_cfg["head"], featurizer)
+    head = exp_cfg["head"]
+    span_head_size = int(exp_cfg.get("span_head_size", SPAN_HEAD_SIZE))
+    outputs = emitter_outputs(labels, head, span_head_size)
+    emitter = build_emitter(exp_cfg, outputs, tokenizer, featurizer)
+    return TaggerModel(emitter, labels, exp_cfg["scheme"], head, featurizer, span_head_size)
 
 
 def save_model(
@@ -881,6 +949,7 @@ def save_model(
             "head": model.head,
             "scheme": model.scheme,
             "labels": model.labels,
+            "span_head_size": model.span_head_size if model.head == "span" else None,
             "features": featurizer.describe() if featurizer is not None else None,
         }
     )
@@ -912,14 +981,21 @@ def load_model(
         if featurizer.fingerprint() != meta["features"]["fingerprint"]:
             raise ValueError(f"{directory}: feature assets differ from those the model saved")
     emitter = EMITTERS[kind].load(directory)
-    model = TaggerModel(emitter, meta["labels"], meta["scheme"], meta["head"], featurizer)
+    model = TaggerModel(
+        emitter,
+        meta["labels"],
+        meta["scheme"],
+        meta["head"],
+        featurizer,
+        int(meta.get("span_head_size") or SPAN_HEAD_SIZE),
+    )
     if model.crf is not None:
         model.crf.load_state_dict(load_file(str(directory / CRF_FILE)))
     config = getattr(getattr(emitter, "model", None), "config", None)
     if config is not None:
         saved = [config.id2label[i] for i in range(len(config.id2label))]
-        if saved != model.labels:
-            raise ValueError(f"{directory}: config id2label {saved} != head labels {model.labels}")
+        if saved != model.output_names:
+            raise ValueError(f"{directory}: config id2label does not match the head's outputs")
     model.to(resolve_device(device))
     model.eval()
     return model, load_tokenizer(directory), meta

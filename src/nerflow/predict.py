@@ -5,8 +5,9 @@ Every record is cut into windows of at most ``max_len`` tokens overlapping by ``
 records are sorted by length and decoded in dynamically padded batches; each window's
 token labels become character tags (:func:`nerflow.alignment.char_tags_from_token_labels`),
 the windows of a record are merged (:func:`nerflow.alignment.merge_window_tags`) and the
-spans decoded with :func:`nerflow.tagging.tags_to_spans`. Output records carry the
-source id and text unchanged: text is never rebuilt from tokens.
+spans decoded with :func:`nerflow.tagging.tags_to_spans`. Span heads give character
+spans per window instead, merged with :func:`nerflow.alignment.merge_window_spans`.
+Output records carry the source id and text unchanged: text is never rebuilt from tokens.
 
 Models with input features (``model.featurizer``): the features of a record's characters
 are computed once on its FULL text and gathered per window, so a window's features equal
@@ -16,7 +17,7 @@ those of the same characters in the whole text.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,13 @@ import torch
 from nerflow.alignment import (
     TokenizedText,
     char_tags_from_token_labels,
+    merge_window_spans,
     merge_window_tags,
+    spans_from_token_spans,
     windows,
 )
 from nerflow.models import TaggerModel, load_model, resolve_device
-from nerflow.records import Record, read_records, write_records
+from nerflow.records import Record, Span, read_records, write_records
 from nerflow.tagging import tags_to_spans
 
 
@@ -56,6 +59,33 @@ def pad_features(rows: Sequence[dict[str, torch.Tensor]], width: int) -> dict[st
     return out
 
 
+def window_batches(
+    toks: Sequence[TokenizedText],
+    pad_id: int,
+    batch_size: int,
+    device: torch.device,
+    features: Sequence[dict[str, torch.Tensor]] | None = None,
+) -> Iterator[tuple[list[int], dict[str, Any]]]:
+    """Length-sorted batches of windows: ``(window indices, model inputs)`` where the
+    inputs are ``input_ids``, ``attention_mask``, ``label_mask`` and the feature tensors."""
+    order = sorted(range(len(toks)), key=lambda i: len(toks[i]))
+    for begin in range(0, len(order), batch_size):
+        chunk = order[begin : begin + batch_size]
+        input_ids, attention_mask = pad_batch([toks[i].input_ids for i in chunk], pad_id)
+        label_mask = torch.zeros_like(attention_mask, dtype=torch.bool)
+        for row, i in enumerate(chunk):
+            label_mask[row, : len(toks[i])] = torch.tensor(toks[i].labelled, dtype=torch.bool)
+        inputs: dict[str, Any] = {
+            "input_ids": input_ids.to(device),
+            "attention_mask": attention_mask.to(device),
+            "label_mask": label_mask,
+        }
+        if features is not None:
+            padded = pad_features([features[i] for i in chunk], input_ids.size(1))
+            inputs.update({name: t.to(device) for name, t in padded.items()})
+        yield chunk, inputs
+
+
 def decode_windows(
     model: TaggerModel,
     toks: Sequence[TokenizedText],
@@ -68,26 +98,30 @@ def decode_windows(
 
     ``features``: per window, its per-token feature tensors (models with a featurizer).
     """
-    order = sorted(range(len(toks)), key=lambda i: len(toks[i]))
     results: list[list[str | None]] = [[] for _ in toks]
-    for begin in range(0, len(order), batch_size):
-        chunk = order[begin : begin + batch_size]
-        input_ids, attention_mask = pad_batch([toks[i].input_ids for i in chunk], pad_id)
-        label_mask = torch.zeros_like(attention_mask, dtype=torch.bool)
-        for row, i in enumerate(chunk):
-            label_mask[row, : len(toks[i])] = torch.tensor(toks[i].labelled, dtype=torch.bool)
-        batch_features = {}
-        if features is not None:
-            padded = pad_features([features[i] for i in chunk], input_ids.size(1))
-            batch_features = {name: t.to(device) for name, t in padded.items()}
-        decoded = model.decode(
-            input_ids.to(device), attention_mask.to(device), label_mask, **batch_features
-        )
+    for chunk, inputs in window_batches(toks, pad_id, batch_size, device, features):
+        decoded = model.decode(**inputs)
         for i, label_ids in zip(chunk, decoded, strict=True):
             labels: list[str | None] = [None] * len(toks[i])
             for position, label_id in zip(toks[i].label_positions(), label_ids, strict=True):
                 labels[position] = model.labels[label_id]
             results[i] = labels
+    return results
+
+
+def decode_window_spans(
+    model: TaggerModel,
+    toks: Sequence[TokenizedText],
+    pad_id: int,
+    batch_size: int,
+    device: torch.device,
+    features: Sequence[dict[str, torch.Tensor]] | None = None,
+) -> list[list[Span]]:
+    """Span head: the character spans (original text offsets) of every window, in order."""
+    results: list[list[Span]] = [[] for _ in toks]
+    for chunk, inputs in window_batches(toks, pad_id, batch_size, device, features):
+        for i, token_spans in zip(chunk, model.decode_spans(**inputs), strict=True):
+            results[i] = spans_from_token_spans(toks[i], token_spans)
     return results
 
 
@@ -131,9 +165,31 @@ def predict_records(
     model.eval()
     try:
         with torch.inference_mode():
-            token_labels = decode_windows(model, toks, pad_id, batch_size, device, features)
+            if model.head == "span":
+                window_spans = decode_window_spans(
+                    model, toks, pad_id, batch_size, device, features
+                )
+            else:
+                token_labels = decode_windows(model, toks, pad_id, batch_size, device, features)
     finally:
         model.train(was_training)
+    if model.head == "span":
+        spans_per_record: list[tuple[list[TokenizedText], list[list[Span]]]] = [
+            ([], []) for _ in records
+        ]
+        for owner, tok, spans in zip(owners, toks, window_spans, strict=True):
+            spans_per_record[owner][0].append(tok)
+            spans_per_record[owner][1].append(spans)
+        return [
+            Record(
+                id=record.id,
+                text=record.text,
+                spans=merge_window_spans(len(record.text), record_windows, record_spans),
+            )
+            for record, (record_windows, record_spans) in zip(
+                records, spans_per_record, strict=True
+            )
+        ]
     per_record: list[tuple[list[TokenizedText], list[list[str]]]] = [([], []) for _ in records]
     for owner, tok, window_labels in zip(owners, toks, token_labels, strict=True):
         per_record[owner][0].append(tok)

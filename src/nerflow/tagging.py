@@ -82,6 +82,13 @@ def label_list(types: Sequence[str], scheme: str) -> list[str]:
     return ["O"] + [f"{prefix}-{t}" for t in sorted(set(types)) for prefix in order]
 
 
+def label_types(labels: Sequence[str]) -> list[str]:
+    """Entity types named by a label list, in first-seen order (the inverse of
+    :func:`label_list`): the type order of span heads."""
+    types = (parse_tag(label)[1] for label in labels)
+    return list(dict.fromkeys(t for t in types if t is not None))
+
+
 def remove_overlaps(spans: Iterable[Span]) -> tuple[list[Span], list[Span]]:
     """Split spans into ``(kept, dropped)`` so that ``kept`` has no overlapping pair.
 

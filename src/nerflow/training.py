@@ -48,7 +48,7 @@ from nerflow.models import TaggerModel, build_model, count_parameters, resolve_d
 from nerflow.predict import predict_records
 from nerflow.records import Record
 from nerflow.scoring import score
-from nerflow.tagging import parse_tag
+from nerflow.tagging import label_types
 
 CHECKPOINT_FILE = "state.pt"
 SELECT_METRICS = ("micro_f1", "macro_f1", "clue_macro_f1")
@@ -121,12 +121,6 @@ def collate_features(
             padded[row, : len(tensor)] = tensor
         out[name] = padded
     return out
-
-
-def entity_types_of(labels: Sequence[str]) -> list[str]:
-    """Entity types named by a label list, in first-seen order."""
-    types = (parse_tag(label)[1] for label in labels)
-    return list(dict.fromkeys(t for t in types if t is not None))
 
 
 def select_value(result: dict, metric: str) -> float:
@@ -232,7 +226,7 @@ class _Trainer:
         self.dev_records = list(dev_records)
         self.tokenizer = tokenizer
         self.labels = list(labels)
-        self.types = entity_types_of(self.labels)
+        self.types = label_types(self.labels)
         self.out_dir = out_dir
         self.log_path = log_path
         self.stream = progress_stream
@@ -253,6 +247,8 @@ class _Trainer:
 
         torch.manual_seed(int(self.cfg["seed"]))
         self.model: TaggerModel = build_model(exp_cfg, self.labels, tokenizer).to(self.device)
+        if self.model.head == "span" and "spans" not in cache:
+            raise ValueError("the span head needs a cache with gold token spans (rebuild it)")
         featurizer = self.model.featurizer
         wanted = featurizer.fingerprint() if featurizer is not None else None
         if cache_features_fingerprint(cache) != wanted:
@@ -436,8 +432,11 @@ class _Trainer:
             if self.amp_dtype is not None
             else contextlib.nullcontext()
         )
+        spans = None
+        if self.model.head == "span":
+            spans = [self.cache["spans"][i] for i in batch]
         with autocast:
-            loss, _ = self.model(input_ids, attention_mask, labels, **features)
+            loss, _ = self.model(input_ids, attention_mask, labels, spans=spans, **features)
         assert loss is not None
         self.scaler.scale(loss).backward()
         clip = float(self.cfg["grad_clip"])

@@ -1,0 +1,91 @@
+"""Span head (GlobalPointer, Su et al. 2022): every (start, end, type) scored at once.
+
+The emitter's output layer gives, per token and entity type, a query and a key of
+``head_size`` dimensions (``2 * n_types * head_size`` outputs). Rotary position
+embeddings (RoPE) make their dot product depend on the relative distance, and the score
+of span ``[i, j]`` of type ``t`` is ``<q_t(i), k_t(j)> / sqrt(head_size)``. A span is
+predicted when its score is positive, so overlapping and nested spans of any types come
+out as they are (flat tags cannot carry them).
+
+Only labelled positions (``labels != -100``: no specials, no padding, no continuation
+pieces) may start or end a span, and ``end >= start``; all other cells are masked. The
+loss is the multi-label categorical cross-entropy (Su 2020) per (sequence, type), which
+pushes every gold span above 0 and every other cell below 0 without a class-balancing
+weight.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+MASKED = -1e12
+"""Score of cells that can never be a span (finite, so the loss stays NaN-free)."""
+
+
+def rotary(x: torch.Tensor) -> torch.Tensor:
+    """Rotary position embedding of ``x [batch, seq, heads, dim]`` (``dim`` even)."""
+    _, width, _, dim = x.shape
+    if dim % 2:
+        raise ValueError(f"rotary embeddings need an even head size, got {dim}")
+    position = torch.arange(width, device=x.device, dtype=torch.float32)
+    inverse = 10000.0 ** (-torch.arange(0, dim, 2, device=x.device, dtype=torch.float32) / dim)
+    angles = position[:, None] * inverse[None, :]  # [seq, dim/2]
+    cos = angles.cos().repeat_interleave(2, dim=-1)[None, :, None, :]
+    sin = angles.sin().repeat_interleave(2, dim=-1)[None, :, None, :]
+    rotated = torch.stack([-x[..., 1::2], x[..., 0::2]], dim=-1).reshape(x.shape)
+    return x * cos.to(x.dtype) + rotated * sin.to(x.dtype)
+
+
+def span_scores(
+    outputs: torch.Tensor, n_types: int, head_size: int, valid: torch.Tensor
+) -> torch.Tensor:
+    """Emitter outputs ``[batch, seq, 2 * n_types * head_size]`` -> span scores ``[batch,
+    n_types, seq, seq]`` (float32), :data:`MASKED` where ``valid`` (``[batch, seq]`` bool)
+    is false at the start or the end, and below the diagonal."""
+    batch, width, size = outputs.shape
+    if size != 2 * n_types * head_size:
+        raise ValueError(f"span head expects {2 * n_types * head_size} outputs, got {size}")
+    qk = outputs.float().reshape(batch, width, n_types, 2 * head_size)
+    query, key = rotary(qk[..., :head_size]), rotary(qk[..., head_size:])
+    scores = torch.einsum("bmhd,bnhd->bhmn", query, key) / head_size**0.5
+    valid = valid.to(torch.bool)
+    cells = valid[:, None, :, None] & valid[:, None, None, :]
+    upper = torch.ones(width, width, dtype=torch.bool, device=outputs.device).triu()
+    return scores.masked_fill(~(cells & upper), MASKED)
+
+
+def span_targets(
+    gold: Sequence[torch.Tensor], n_types: int, width: int, device: torch.device | None = None
+) -> torch.Tensor:
+    """Gold ``(first token, last token, type)`` rows per sequence -> ``[batch, n_types,
+    width, width]`` 0/1 float targets."""
+    targets = torch.zeros((len(gold), n_types, width, width), device=device)
+    for row, spans in enumerate(gold):
+        if len(spans):
+            spans = spans.to(device=targets.device, dtype=torch.long)
+            targets[row, spans[:, 2], spans[:, 0], spans[:, 1]] = 1.0
+    return targets
+
+
+def multilabel_crossentropy(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean over ``[batch, n_types]`` of ``log(1 + sum_neg e^s) + log(1 + sum_pos e^-s)``."""
+    flat_scores = scores.reshape(scores.size(0) * scores.size(1), -1)
+    flat_targets = targets.reshape_as(flat_scores)
+    signed = (1.0 - 2.0 * flat_targets) * flat_scores
+    negatives = signed - flat_targets * 1e12
+    positives = signed - (1.0 - flat_targets) * 1e12
+    zeros = torch.zeros_like(signed[:, :1])
+    loss = torch.logsumexp(torch.cat([negatives, zeros], dim=-1), dim=-1) + torch.logsumexp(
+        torch.cat([positives, zeros], dim=-1), dim=-1
+    )
+    return loss.mean()
+
+
+def decode_spans(scores: torch.Tensor, threshold: float = 0.0) -> list[list[tuple[int, int, int]]]:
+    """Per sequence, every ``(start, end, type)`` scoring above ``threshold``, sorted."""
+    found: list[list[tuple[int, int, int]]] = [[] for _ in range(scores.size(0))]
+    for row, type_index, start, end in (scores > threshold).nonzero().tolist():
+        found[row].append((start, end, type_index))
+    return [sorted(spans) for spans in found]
