@@ -25,6 +25,7 @@ include: "workflow/rules/tagging.smk"
 include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/ensemble.smk"
 include: "workflow/rules/report_common.smk"
 include: "workflow/rules/report.smk"
 

@@ -76,6 +76,9 @@ def experiments(local_encoder: Path) -> dict:
     }
 
 
+ENSEMBLES = {"vote3": {"members": ["tiny_crf", "bilstm_features", "bilstm_span"]}}
+
+
 @pytest.fixture(scope="module")
 def local_encoder(tmp_path_factory: pytest.TempPathFactory, tokenizer_dir: Path) -> Path:
     """A tiny random BERT saved with save_pretrained: the hub/local-folder encoder path."""
@@ -100,7 +103,11 @@ def trained(tmp_path_factory: pytest.TempPathFactory, local_encoder: Path) -> Pa
     workdir = copy_workflow(tmp_path_factory.mktemp("training"))
     write_config(
         workdir,
-        tiny_data_config(experiments=experiments(local_encoder), pretraining=TINY_PRETRAINING),
+        tiny_data_config(
+            experiments=experiments(local_encoder),
+            pretraining=TINY_PRETRAINING,
+            ensembles=ENSEMBLES,
+        ),
     )
     snakemake(workdir, "--cores", "2", "--resources", "gpu=1", snakefile=workdir / "Snakefile")
     return workdir
@@ -115,6 +122,7 @@ def test_every_experiment_is_scored_side_by_side(trained: Path) -> None:
         "mlm_pretrained",
         "tiny_crf",
         "tiny_softmax",
+        "vote3",
     ]
     for scores in table.values():
         assert scores["text_mismatch_lines"] == 0
@@ -228,3 +236,25 @@ def test_span_head_experiment_with_gazetteer(trained: Path) -> None:
     assert summary["epochs_run"] == 3
     predictions = (trained / "results/bilstm_span/predictions/dev.json").read_text("utf-8")
     assert len(predictions.splitlines()) == 16
+
+
+def test_ensemble_votes_over_its_members(trained: Path) -> None:
+    from nerflow.ensemble import vote
+    from nerflow.records import read_records
+
+    members = ENSEMBLES["vote3"]["members"]
+    for split in ("dev", "test"):
+        expected = vote(
+            [read_records(trained / f"results/{m}/predictions/{split}.json") for m in members]
+        )
+        got = read_records(trained / f"results/vote3/predictions/{split}.json")
+        assert [(r.id, r.text, r.spans) for r in got] == [(r.id, r.text, r.spans) for r in expected]
+    summary = load_json(trained / "results/vote3/train_summary.json")
+    member_minutes = [
+        load_json(trained / f"results/{m}/train_summary.json")["train_minutes"] for m in members
+    ]
+    assert summary["train_minutes"] == pytest.approx(sum(member_minutes), abs=1e-3)
+    assert [m["name"] for m in summary["members"]] == members
+    assert (trained / "results/submission/vote3.zip").exists()
+    board = (trained / "results/leaderboard.tsv").read_text("utf-8")
+    assert "vote 2/3: tiny_crf, bilstm_features, bilstm_span" in board

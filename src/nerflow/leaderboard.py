@@ -61,7 +61,12 @@ def leaderboard_columns(types: Sequence[str]) -> list[str]:
 
 
 def describe_encoder(experiment: Mapping[str, Any]) -> str:
-    """The configured encoder; from-scratch encoders get their size (layers x hidden)."""
+    """The configured encoder; from-scratch encoders get their size (layers x hidden);
+    ensembles (``members``) are described as their vote."""
+    members = experiment.get("members")
+    if members:
+        needed = experiment.get("min_votes") or len(members) // 2 + 1
+        return f"vote {needed}/{len(members)}: {', '.join(members)}"
     encoder = str(experiment.get("encoder", ""))
     scratch = experiment.get("scratch")
     if encoder == "scratch" and isinstance(scratch, Mapping) and scratch:

@@ -16,13 +16,33 @@ LABELLED_SPLITS = [split for split in SPLITS if split != "test"]
 SCHEME = config["tagging"]["scheme"]
 CHECKS = config["checks"]
 EXPERIMENTS = config["experiments"]
-RUN_EXPERIMENTS = config["run_experiments"] or list(EXPERIMENTS)
-_unknown = sorted(set(RUN_EXPERIMENTS) - set(EXPERIMENTS))
+ENSEMBLES = config["ensembles"]
+_clash = sorted(set(EXPERIMENTS) & set(ENSEMBLES))
+if _clash:
+    raise ValueError(f"names used by both an experiment and an ensemble: {_clash}")
+for _name, _ensemble in ENSEMBLES.items():
+    _missing = sorted(set(_ensemble["members"]) - set(EXPERIMENTS))
+    if _missing:
+        raise ValueError(f"ensemble {_name}: members {_missing} are not experiments")
+_requested = config["run_experiments"] or [*EXPERIMENTS, *ENSEMBLES]
+_unknown = sorted(set(_requested) - set(EXPERIMENTS) - set(ENSEMBLES))
 if _unknown:
     raise ValueError(f"run_experiments names unknown experiments: {_unknown}")
+# The runs rule all scores, reports and submits: the requested experiments and ensembles,
+# each ensemble preceded by its members (the leaderboard compares them).
+RUN_EXPERIMENTS = list(
+    dict.fromkeys(
+        member
+        for name in _requested
+        for member in [*ENSEMBLES.get(name, {}).get("members", []), name]
+    )
+)
 PRETRAINED_PREFIX = "pretrained:"
 # Wildcard pattern of experiment names (keeps the oracle run out of the training rules).
 EXPERIMENT_PATTERN = "|".join(re.escape(name) for name in EXPERIMENTS) or "(?!)"
+ENSEMBLE_PATTERN = "|".join(re.escape(name) for name in ENSEMBLES) or "(?!)"
+# Runs with predictions of their own: experiments and ensembles.
+RUN_PATTERN = "|".join(re.escape(name) for name in [*EXPERIMENTS, *ENSEMBLES]) or "(?!)"
 
 
 def code(*modules):
@@ -45,6 +65,25 @@ def validation_labels(wildcards):
 def experiment(name):
     """An experiment's config as the package expects it (scheme included)."""
     return dict(EXPERIMENTS[name], scheme=SCHEME)
+
+
+def run_config(name):
+    """What the leaderboard shows of a run's setup: an experiment's config, or for an
+    ensemble its members and vote threshold plus the setup its members share."""
+    if name in EXPERIMENTS:
+        return EXPERIMENTS[name]
+    ensemble = ENSEMBLES[name]
+    members = [EXPERIMENTS[member] for member in ensemble["members"]]
+    shared = {
+        key: members[0].get(key)
+        for key in ("head", "tokenization", "max_len")
+        if all(member.get(key) == members[0].get(key) for member in members)
+    }
+    return {
+        **shared,
+        "members": ensemble["members"],
+        "min_votes": ensemble["min_votes"],
+    }
 
 
 def from_scratch(encoder):

@@ -28,7 +28,7 @@ rule report_scores:
     benchmark:
         "benchmarks/{run}/report_scores.tsv"
     wildcard_constraints:
-        run=EXPERIMENT_PATTERN,
+        run=RUN_PATTERN,
     conda:
         "../envs/report.yaml"
     params:
@@ -81,7 +81,7 @@ rule report_confusion:
     benchmark:
         "benchmarks/{run}/report_confusion.tsv"
     wildcard_constraints:
-        run=EXPERIMENT_PATTERN,
+        run=RUN_PATTERN,
     conda:
         "../envs/report.yaml"
     params:
@@ -172,7 +172,7 @@ rule leaderboard:
         "../envs/report.yaml"
     params:
         runs=REPORT_RUNS,
-        experiments={name: EXPERIMENTS[name] for name in REPORT_RUNS},
+        experiments={name: run_config(name) for name in REPORT_RUNS},
         references=["oracle"],
         code=code("leaderboard"),
     script:

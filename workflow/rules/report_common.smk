@@ -16,16 +16,12 @@ def report_targets():
         "results/leaderboard.html",
     ]
     for run in REPORT_RUNS:
-        targets += [
-            f"results/{run}/plots/{name}"
-            for name in (
-                "per_type_f1.svg",
-                "errors.html",
-                "training_curves.svg",
-                "confusion.svg",
-                "text_lengths.svg",
-            )
-        ]
+        names = ["per_type_f1.svg", "errors.html", "confusion.svg"]
+        if (
+            run in EXPERIMENTS
+        ):  # an ensemble has no training log or tokenizer of its own
+            names += ["training_curves.svg", "text_lengths.svg"]
+        targets += [f"results/{run}/plots/{name}" for name in names]
     return targets
 
 
