@@ -28,7 +28,7 @@ _requested = config["run_experiments"] or [*EXPERIMENTS, *ENSEMBLES]
 _unknown = sorted(set(_requested) - set(EXPERIMENTS) - set(ENSEMBLES))
 if _unknown:
     raise ValueError(f"run_experiments names unknown experiments: {_unknown}")
-# The runs rule all scores, reports and submits: the requested experiments and ensembles,
+# The runs that the default target scores, reports and submits: the requested runs,
 # each ensemble preceded by its members (the leaderboard compares them).
 RUN_EXPERIMENTS = list(
     dict.fromkeys(
@@ -84,6 +84,18 @@ def run_config(name):
         "members": ensemble["members"],
         "min_votes": ensemble["min_votes"],
     }
+
+
+def member_files(pattern):
+    """Input function: ``pattern`` (with {member} and wildcards) for every member."""
+
+    def files(wildcards):
+        return [
+            pattern.format(member=member, **wildcards)
+            for member in ENSEMBLES[wildcards.run]["members"]
+        ]
+
+    return files
 
 
 def from_scratch(encoder):

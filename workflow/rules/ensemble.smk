@@ -1,18 +1,6 @@
 # Ensembles: an ensemble is a run whose predictions are a span-level vote over its member
 # experiments' predictions (nerflow.ensemble); scoring, text checks, submission and the
-# report treat it like any experiment.
-
-
-def member_files(pattern):
-    """Input function: ``pattern`` (with {member} and wildcards) for every member."""
-
-    def files(wildcards):
-        return [
-            pattern.format(member=member, **wildcards)
-            for member in ENSEMBLES[wildcards.run]["members"]
-        ]
-
-    return files
+# report treat it like any experiment. member_files() is in common.smk.
 
 
 rule ensemble_predict:
