@@ -257,4 +257,5 @@ def test_ensemble_votes_over_its_members(trained: Path) -> None:
     assert [m["name"] for m in summary["members"]] == members
     assert (trained / "results/submission/vote3.zip").exists()
     board = (trained / "results/leaderboard.tsv").read_text("utf-8")
-    assert "vote 2/3: tiny_crf, bilstm_features, bilstm_span" in board
+    row = next(line for line in board.splitlines() if line.split("\t")[1] == "vote3")
+    assert "\tensemble\t" in row and "vote 2/3: tiny_crf, bilstm_features, bilstm_span" in row

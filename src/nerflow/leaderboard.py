@@ -40,6 +40,9 @@ TRAIN_COLUMNS: tuple[str, ...] = (
 SETUP_COLUMNS: tuple[str, ...] = ("encoder", "head", "tokenization", "max_len")
 REFERENCE = "reference"
 EXPERIMENT = "experiment"
+ENSEMBLE = "ensemble"
+"""``kind`` of a run whose ``train_summary.json`` says it is an ensemble (ranked with the
+experiments)."""
 SCORE_DIGITS = 4
 
 
@@ -90,6 +93,8 @@ def leaderboard_row(
     micro = scores.get("micro", {})
     per_type = scores.get("per_type", {})
     summary = summary or {}
+    if kind == EXPERIMENT and summary.get("kind") == ENSEMBLE:
+        kind = ENSEMBLE
     experiment = experiment or {}
     row: dict[str, Any] = {
         "rank": None,
