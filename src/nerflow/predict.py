@@ -161,46 +161,40 @@ def predict_records(
             toks.append(tok)
             if features is not None and char_features is not None:
                 features.append(featurizer.token_features(tok, char_features))
+    span_head = model.head == "span"
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode():
-            if model.head == "span":
-                window_spans = decode_window_spans(
+            if span_head:  # per window: character spans
+                window_results: list = decode_window_spans(
                     model, toks, pad_id, batch_size, device, features
                 )
-            else:
-                token_labels = decode_windows(model, toks, pad_id, batch_size, device, features)
+            else:  # per window: character tags
+                window_results = [
+                    char_tags_from_token_labels(tok, labels, scheme)
+                    for tok, labels in zip(
+                        toks,
+                        decode_windows(model, toks, pad_id, batch_size, device, features),
+                        strict=True,
+                    )
+                ]
     finally:
         model.train(was_training)
-    if model.head == "span":
-        spans_per_record: list[tuple[list[TokenizedText], list[list[Span]]]] = [
-            ([], []) for _ in records
-        ]
-        for owner, tok, spans in zip(owners, toks, window_spans, strict=True):
-            spans_per_record[owner][0].append(tok)
-            spans_per_record[owner][1].append(spans)
-        return [
-            Record(
-                id=record.id,
-                text=record.text,
-                spans=merge_window_spans(len(record.text), record_windows, record_spans),
-            )
-            for record, (record_windows, record_spans) in zip(
-                records, spans_per_record, strict=True
-            )
-        ]
-    per_record: list[tuple[list[TokenizedText], list[list[str]]]] = [([], []) for _ in records]
-    for owner, tok, window_labels in zip(owners, toks, token_labels, strict=True):
+    per_record: list[tuple[list[TokenizedText], list]] = [([], []) for _ in records]
+    for owner, tok, result in zip(owners, toks, window_results, strict=True):
         per_record[owner][0].append(tok)
-        per_record[owner][1].append(char_tags_from_token_labels(tok, window_labels, scheme))
+        per_record[owner][1].append(result)
     out: list[Record] = []
-    for record, (record_windows, window_tags) in zip(records, per_record, strict=True):
+    for record, (record_windows, results) in zip(records, per_record, strict=True):
         n_chars = len(record.text)
-        tags = merge_window_tags(n_chars, record_windows, window_tags)
-        out.append(
-            Record(id=record.id, text=record.text, spans=sorted(tags_to_spans(tags, scheme)))
-        )
+        if span_head:
+            spans = merge_window_spans(n_chars, record_windows, results)
+        else:
+            spans = sorted(
+                tags_to_spans(merge_window_tags(n_chars, record_windows, results), scheme)
+            )
+        out.append(Record(id=record.id, text=record.text, spans=spans))
     return out
 
 
