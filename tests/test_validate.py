@@ -348,7 +348,7 @@ def test_schema_loading(tmp_path: Path) -> None:
     assert load_record_schema(copy) == schema
     path = write_lines(tmp_path / "train.json", [GOOD_LINE])
     assert validate_file(path, split="train", labels=None, schema_path=copy).rejected == []
-    with pytest.raises(FileNotFoundError, match="schema_path"):
+    with pytest.raises(FileNotFoundError, match="record schema not found"):
         load_record_schema(tmp_path / "missing.json")
 
 

@@ -9,6 +9,10 @@ spans decoded with :func:`nerflow.tagging.tags_to_spans`. Span heads give charac
 spans per window instead, merged with :func:`nerflow.alignment.merge_window_spans`.
 Output records carry the source id and text unchanged: text is never rebuilt from tokens.
 
+Streaming: :func:`stream_predictions` cuts an iterable of records into chunks of
+``chunk_size`` and predicts chunk by chunk, so memory stays flat however long the input;
+with several models it votes per chunk (:func:`nerflow.ensemble.vote`).
+
 Models with input features (``model.featurizer``): the features of a record's characters
 are computed once on its FULL text and gathered per window, so a window's features equal
 those of the same characters in the whole text.
@@ -17,7 +21,8 @@ those of the same characters in the whole text.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +36,9 @@ from nerflow.alignment import (
     spans_from_token_spans,
     windows,
 )
-from nerflow.models import TaggerModel, load_model, resolve_device
-from nerflow.records import Record, Span, read_records, write_records
+from nerflow.ensemble import vote
+from nerflow.models import HEAD_FILE, TaggerModel, load_model, resolve_device
+from nerflow.records import Record, Span, atomic_output, iter_records, json_line
 from nerflow.tagging import tags_to_spans
 
 
@@ -198,6 +204,80 @@ def predict_records(
     return out
 
 
+CHUNK_SIZE = 2048
+"""Records predicted together by :func:`stream_predictions` (bounds its memory)."""
+
+
+@dataclass
+class Predictor:
+    """A loaded model with the tokenisation, windows and scheme it predicts with."""
+
+    model: TaggerModel
+    tokenizer: Any
+    mode: str
+    max_len: int
+    stride: int
+    scheme: str
+
+    @classmethod
+    def load(
+        cls,
+        model_dir: str | Path,
+        device: str | torch.device | None = "auto",
+        max_len: int | None = None,
+        stride: int | None = None,
+    ) -> Predictor:
+        """Load a model folder; ``max_len``/``stride`` default to the values saved with it
+        (``stride`` to a quarter of ``max_len`` when none was saved)."""
+        if not (Path(model_dir) / HEAD_FILE).is_file():
+            raise FileNotFoundError(
+                f"{model_dir}: not a nerflow model folder (no {HEAD_FILE}); give a trained "
+                f"model folder such as results/RUN/model"
+            )
+        model, tokenizer, meta = load_model(model_dir, device)
+        length = int(max_len if max_len is not None else meta["max_len"])
+        overlap = int(stride if stride is not None else meta.get("stride", length // 4))
+        return cls(model, tokenizer, meta["tokenization"], length, overlap, meta["scheme"])
+
+    def predict(self, records: Sequence[Record], batch_size: int = 64) -> list[Record]:
+        return predict_records(
+            self.model,
+            self.tokenizer,
+            records,
+            mode=self.mode,
+            max_len=self.max_len,
+            stride=self.stride,
+            scheme=self.scheme,
+            batch_size=batch_size,
+        )
+
+
+def stream_predictions(
+    predictors: Sequence[Predictor],
+    records: Iterable[Record],
+    batch_size: int = 64,
+    chunk_size: int = CHUNK_SIZE,
+    min_votes: int | None = None,
+) -> Iterator[Record]:
+    """Predicted records in input order, ``chunk_size`` records in memory at a time.
+
+    Several predictors form an ensemble: a span is kept when ``min_votes`` of them
+    (default: a strict majority) predict it. Their labels must agree.
+    """
+    if not predictors:
+        raise ValueError("no model to predict with")
+    for predictor in predictors[1:]:
+        if predictor.model.labels != predictors[0].model.labels:
+            raise ValueError(
+                f"ensemble members have different labels: {predictors[0].model.labels} "
+                f"vs {predictor.model.labels}"
+            )
+    iterator = iter(records)
+    while chunk := list(itertools.islice(iterator, chunk_size)):
+        members = [predictor.predict(chunk, batch_size) for predictor in predictors]
+        yield from members[0] if len(members) == 1 else vote(members, min_votes)
+
+
 def predict_file(
     model_dir: str | Path,
     in_path: str | Path,
@@ -209,21 +289,12 @@ def predict_file(
 ) -> int:
     """Load a saved model, predict a JSON-lines file, write CLUENER JSON lines; return count.
 
-    ``max_len``/``stride`` default to the values saved with the model (``stride`` to a
-    quarter of ``max_len`` when none was saved).
+    Streams (see :func:`stream_predictions`); the output appears only when complete.
     """
-    model, tokenizer, meta = load_model(model_dir, device)
-    length = int(max_len if max_len is not None else meta["max_len"])
-    overlap = int(stride if stride is not None else meta.get("stride", length // 4))
-    records = read_records(in_path)
-    predictions = predict_records(
-        model,
-        tokenizer,
-        records,
-        mode=meta["tokenization"],
-        max_len=length,
-        stride=overlap,
-        scheme=meta["scheme"],
-        batch_size=batch_size,
-    )
-    return write_records(out_path, predictions)
+    predictor = Predictor.load(model_dir, device, max_len=max_len, stride=stride)
+    count = 0
+    with atomic_output(out_path) as handle:
+        for record in stream_predictions([predictor], iter_records(in_path), batch_size):
+            handle.write(json_line(record.to_json()))
+            count += 1
+    return count

@@ -13,10 +13,12 @@ import ast
 import hashlib
 import importlib.metadata
 import json
+import os
 import platform
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 PACKAGE = "nerflow"
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -114,6 +116,25 @@ def path_sha256(path: str | Path) -> str:
         digest.update(str(file.relative_to(path)).encode())
         digest.update(file_sha256(file).encode())
     return digest.hexdigest()
+
+
+def describe_hardware(device: Any = "cpu") -> str:
+    """One line on the machine a job runs on: the GPU name for a CUDA device, else the
+    CPU model, its logical cores and torch's thread count."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        return f"{props.name} ({props.total_memory / 2**30:.0f} GiB), CUDA {torch.version.cuda}"
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            names = [line.split(":", 1)[1] for line in handle if line.startswith("model name")]
+        cpu = names[0].strip() if names else cpu
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} logical cores, {torch.get_num_threads()} torch threads"
 
 
 def library_versions(names: Iterable[str] = TRACKED_LIBRARIES) -> dict[str, str | None]:

@@ -9,9 +9,16 @@ points (an astral-plane emoji is one character).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TextIO
+
+INPUT_FORMATS = ("auto", "text", "jsonl")
+"""Formats of texts to tag: ``text`` (one text per line), ``jsonl`` (objects with a string
+``text``), ``auto`` (``jsonl`` when the first non-blank line is such an object)."""
 
 
 @dataclass(frozen=True, order=True)
@@ -89,9 +96,14 @@ def write_records(path: str | Path, records: Iterable[Record]) -> int:
     count = 0
     with open(path, "w", encoding="utf-8") as handle:
         for record in records:
-            handle.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
+            handle.write(json_line(record.to_json()))
             count += 1
     return count
+
+
+def json_line(obj: object) -> str:
+    """One JSON line (UTF-8 characters kept, not escaped)."""
+    return json.dumps(obj, ensure_ascii=False) + "\n"
 
 
 def write_json(path: str | Path, obj: object) -> None:
@@ -104,3 +116,92 @@ def write_json(path: str | Path, obj: object) -> None:
 def entity_types(records: Iterable[Record]) -> list[str]:
     """Sorted set of entity types seen in ``records``."""
     return sorted({span.label for record in records for span in record.spans})
+
+
+class InputError(ValueError):
+    """A text to tag that cannot be read; the message is ``file:line: reason``."""
+
+
+@dataclass(frozen=True)
+class InputText:
+    """One text to tag: its 1-based physical ``line``, the JSON object it came from
+    (``{"text": line}`` for plain text; kept in the output) and its record (no spans)."""
+
+    line: int
+    fields: dict[str, Any]
+    record: Record
+
+    def output(self, spans: Iterable[Span]) -> dict[str, Any]:
+        """The output line: the input object with ``id`` (added when missing) and ``label``
+        (the predicted spans; a ``label`` of the input is replaced)."""
+        out = {"id": self.record.id, **self.fields}
+        out["label"] = spans_to_label(self.record.text, spans)
+        return out
+
+
+def _input_object(line: str) -> dict[str, Any] | None:
+    """The line as a JSON object with a string ``text``, or None."""
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return obj if isinstance(obj, dict) and isinstance(obj.get("text"), str) else None
+
+
+def iter_input_texts(handle: TextIO, name: str, fmt: str = "auto") -> Iterator[InputText]:
+    """Texts to tag from an open text file (see :data:`INPUT_FORMATS`), streamed.
+
+    Blank lines are skipped. A text's id is its ``id`` field, else its 0-based physical
+    line index. Plain text keeps every character of the line but the line break. Raises
+    :class:`InputError` naming ``name:line`` for a JSON line that is not an object with a
+    string ``text`` (in ``jsonl`` format, or ``auto`` once the first line was JSON), a bad
+    ``id`` or undecodable bytes.
+    """
+    if fmt not in INPUT_FORMATS:
+        raise ValueError(f"format must be one of {INPUT_FORMATS}, not {fmt!r}")
+    number = 0
+    lines = iter(handle)
+    while True:
+        try:
+            line = next(lines)
+        except StopIteration:
+            return
+        except UnicodeDecodeError as error:
+            raise InputError(f"{name}:{number + 1}: invalid UTF-8 ({error.reason})") from None
+        number += 1
+        if not line.strip():
+            continue
+        if fmt == "auto":
+            fmt = "jsonl" if _input_object(line) is not None else "text"
+        if fmt == "text":
+            text = line[:-1] if line.endswith("\n") else line
+            yield InputText(number, {"text": text}, Record(id=number - 1, text=text))
+            continue
+        obj = _input_object(line)
+        if obj is None:
+            raise InputError(f"{name}:{number}: not a JSON object with a string 'text'")
+        record_id = obj.get("id", number - 1)
+        if isinstance(record_id, bool) or not isinstance(record_id, int | str):
+            raise InputError(f"{name}:{number}: 'id' must be an integer or a string")
+        yield InputText(number, obj, Record(id=record_id, text=obj["text"]))
+
+
+def read_input_texts(path: str | Path, fmt: str = "auto") -> Iterator[InputText]:
+    """:func:`iter_input_texts` of a file (UTF-8, a leading BOM ignored)."""
+    with open(path, encoding="utf-8-sig") as handle:
+        yield from iter_input_texts(handle, str(path), fmt)
+
+
+@contextmanager
+def atomic_output(path: str | Path, mode: str = "w") -> Iterator[Any]:
+    """Open ``path`` for writing through a temporary file beside it, renamed into place
+    on success and removed on failure: no half-written file is ever left under ``path``."""
+    target = Path(path)
+    temporary = target.with_name(f".{target.name}.tmp{os.getpid()}")
+    encoding = None if "b" in mode else "utf-8"
+    try:
+        with open(temporary, mode, encoding=encoding) as handle:
+            yield handle
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)

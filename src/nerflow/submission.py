@@ -2,7 +2,7 @@
 
 Each line is ``{"id": N, "label": {type: {entity string: [[start, end], ...]}}}`` for a
 test record, in the order of the test file, checked against
-``workflow/schemas/submission.schema.json`` and against the record's text.
+``nerflow/schemas/submission.schema.json`` (package data) and against the record's text.
 """
 
 from __future__ import annotations
@@ -16,9 +16,7 @@ import jsonschema
 
 from nerflow.records import Record, spans_to_label
 
-SCHEMA_PATH = (
-    Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "submission.schema.json"
-)
+SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "submission.schema.json"
 SUBMISSION_NAME = "cluener_predict.json"
 
 

@@ -5,17 +5,20 @@ This catches the classic offset bug where a predictor rebuilds the text with
 every span index then points into the wrong text. Offsets must index the ORIGINAL
 source text, end inclusive: ``source_text[start : end + 1] == key``.
 
-Both files are JSON lines; blank lines are skipped (line numbers in the report are the
-physical, 1-based line numbers of the prediction file). The k-th source record is paired
-with the k-th prediction line. Prediction lines may omit ``id`` (then alignment is by line
-only) and ``text`` (then only spans are checked); ``label`` is required
-(``{type: {key: [[start, end], ...]}}``, ``{}`` for none).
+Both files are JSON lines (the source may also be plain text, one text per line); blank
+lines are skipped (line numbers in the report are the physical, 1-based line numbers of the
+prediction file). The k-th source record is paired with the k-th prediction line.
+Prediction lines may omit ``id`` (then alignment is by line only) and ``text`` (then only
+spans are checked); ``label`` is required (``{type: {key: [[start, end], ...]}}``, ``{}``
+for none).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+from nerflow.records import read_input_texts
 
 MAX_EXAMPLES = 20
 
@@ -128,7 +131,9 @@ def _check_line(
     return problems
 
 
-def check_predictions(source_path: str | Path, prediction_path: str | Path) -> dict:
+def check_predictions(
+    source_path: str | Path, prediction_path: str | Path, source_format: str = "jsonl"
+) -> dict:
     """Check a prediction file against its source records; return a JSON-ready report.
 
     Report keys: ``source``, ``predictions`` (paths), ``lines_source``, ``lines_pred``
@@ -139,23 +144,18 @@ def check_predictions(source_path: str | Path, prediction_path: str | Path) -> d
     :data:`REASONS` present) and ``examples`` (the first :data:`MAX_EXAMPLES` problems as
     ``"path:line: reason: detail"``).
 
-    Raises ``ValueError`` if the SOURCE file itself is not valid JSON lines of objects.
+    ``source_format``: the source's format (:data:`nerflow.records.INPUT_FORMATS`; plain
+    text sources hold one text per line, the id of a text is its 0-based line index).
+    Raises :class:`nerflow.records.InputError` (a ``ValueError``) naming the line if the
+    SOURCE file itself cannot be read in that format.
     """
-    source_lines = _read_lines(source_path)
+    inputs = list(read_input_texts(source_path, source_format))
+    source_lines = [text.line for text in inputs]
+    sources = [{"id": text.record.id, "text": text.record.text} for text in inputs]
     pred_lines = _read_lines(prediction_path)
-    sources: list[dict] = []
-    for number, line in source_lines:
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{source_path}:{number}: invalid JSON: {error}") from error
-        if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-            raise ValueError(f"{source_path}:{number}: not a record with a string 'text'")
-        sources.append({"id": obj.get("id", number - 1), "text": obj["text"]})
     source_ids: dict[object, int] = {}
-    for (number, _), source in zip(source_lines, sources, strict=True):
-        if isinstance(source["id"], (int, str)):
-            source_ids.setdefault(source["id"], number)
+    for number, source in zip(source_lines, sources, strict=True):
+        source_ids.setdefault(source["id"], number)
 
     by_reason = dict.fromkeys(REASONS, 0)
     examples: list[str] = []
@@ -180,12 +180,12 @@ def check_predictions(source_path: str | Path, prediction_path: str | Path) -> d
         except json.JSONDecodeError as error:
             report(number, [("malformed_json", str(error))], prediction_path)
             continue
-        problems = _check_line(obj, sources[index], source_ids, source_lines[index][0])
+        problems = _check_line(obj, sources[index], source_ids, source_lines[index])
         if problems:
             report(number, problems, prediction_path)
     last_pred_line = pred_lines[-1][0] if pred_lines else 0
     for offset, index in enumerate(range(len(pred_lines), len(sources)), 1):
-        source_number = source_lines[index][0]
+        source_number = source_lines[index]
         detail = f"source line {source_number} (id {sources[index]['id']!r}) has no prediction"
         report(last_pred_line + offset, [("missing_line", detail)], prediction_path)
 

@@ -46,6 +46,7 @@ from nerflow.batching import make_batches
 from nerflow.cache import IGNORE_INDEX, cache_features_fingerprint, check_cache, load_cache
 from nerflow.models import TaggerModel, build_model, count_parameters, resolve_device, save_model
 from nerflow.predict import predict_records
+from nerflow.provenance import describe_hardware
 from nerflow.records import Record
 from nerflow.scoring import score
 from nerflow.tagging import label_types
@@ -531,6 +532,7 @@ class _Trainer:
             "stopped_early": p.stop_reason in ("patience", "time_budget"),
             "stop_reason": p.stop_reason,
             "device": str(self.device),
+            "hardware": describe_hardware(self.device),
             "amp": str(self.amp_dtype).replace("torch.", "") if self.amp_dtype else "off",
             "resumed_from": self.resumed_from,
         }

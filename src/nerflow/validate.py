@@ -1,7 +1,7 @@
 """Validation of CLUENER2020-style JSON-lines files (the first stage of the workflow).
 
 Every line is checked for encoding, JSON syntax, the record schema
-(``workflow/schemas/record.schema.json``) and span semantics: offsets inside the text,
+(``nerflow/schemas/record.schema.json``, package data) and span semantics: offsets inside the text,
 ``start <= end``, ``text[start : end + 1]`` equal to the entity key, known entity types and
 no overlapping spans (flat BIO tagging cannot hold nested or crossing spans). Nothing is
 dropped or repaired silently: rejected lines carry every reason found, repairs (BOM,
@@ -26,7 +26,7 @@ from nerflow.records import Record, Span, entity_types
 
 OVERLAP_POLICIES = ("fail", "keep_longest", "keep_first")
 ON_INVALID = ("fail", "skip")
-SCHEMA_RELATIVE_PATH = Path("workflow") / "schemas" / "record.schema.json"
+SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "record.schema.json"
 BOM = b"\xef\xbb\xbf"
 
 # Rejection kinds (stable keys of ``report["rejected_by_reason"]``).
@@ -98,18 +98,11 @@ class ValidationError(Exception):
 def load_record_schema(schema_path: str | Path | None = None) -> dict[str, Any]:
     """Load (and check) the record JSON Schema.
 
-    Without ``schema_path`` the schema is looked up in the repository that holds this
-    package: ``<repo>/workflow/schemas/record.schema.json`` (the package lives at
-    ``<repo>/src/nerflow``).
+    Without ``schema_path`` the schema shipped with the package (:data:`SCHEMA_PATH`).
     """
-    if schema_path is None:
-        schema_path = Path(__file__).resolve().parents[2] / SCHEMA_RELATIVE_PATH
-    path = Path(schema_path)
+    path = Path(SCHEMA_PATH if schema_path is None else schema_path)
     if not path.is_file():
-        raise FileNotFoundError(
-            f"record schema not found at {path}; pass schema_path= explicitly "
-            f"(it is {SCHEMA_RELATIVE_PATH} in the repository)"
-        )
+        raise FileNotFoundError(f"record schema not found at {path}")
     with open(path, encoding="utf-8") as handle:
         schema = json.load(handle)
     Draft202012Validator.check_schema(schema)

@@ -1,0 +1,7 @@
+"""``python -m nerflow``: the ``nerflow`` command line."""
+
+import sys
+
+from nerflow.cli import main
+
+sys.exit(main())

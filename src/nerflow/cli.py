@@ -1,0 +1,335 @@
+"""The ``nerflow`` command line: tag, validate, score and check files with the workflow's
+own functions (the same ones its rules call).
+
+Exit codes: 0 success; 1 findings (invalid records, text mismatches); 2 usage errors and
+inputs that cannot be used (missing file, not a model folder, unreadable line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+from collections.abc import Sequence
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, TextIO
+
+from nerflow.records import INPUT_FORMATS, InputError, atomic_output, read_records
+from nerflow.validate import OVERLAP_POLICIES
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+DEFAULT_OVERLAP_POLICY = "keep_longest"
+"""The workflow's default ``validation.overlap_policy`` (a test keeps them equal)."""
+STDIO = "-"
+
+
+class UsageError(Exception):
+    """A problem with the command line or its inputs (exit code 2)."""
+
+
+# --------------------------------------------------------------------------- predict
+
+
+def _count_lines(path: str) -> int | None:
+    if path == STDIO:
+        return None
+    with open(path, "rb") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+def _open_input(path: str, stack: ExitStack) -> TextIO:
+    if path == STDIO:
+        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig")
+    if not Path(path).is_file():
+        raise UsageError(f"{path}: no such file")
+    return stack.enter_context(open(path, encoding="utf-8-sig"))  # noqa: SIM115
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from nerflow.annotate import load_predictors, write_annotations
+    from nerflow.records import iter_input_texts
+
+    for folder in args.models:
+        if not Path(folder).is_dir():
+            raise UsageError(f"{folder}: no such model folder")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    predictors = load_predictors(args.models, args.device, args.max_len, args.stride)
+    with ExitStack() as stack:
+        source = _open_input(args.input, stack)
+        texts = iter_input_texts(
+            source, "<stdin>" if args.input == STDIO else args.input, args.format
+        )
+        if args.output in (None, STDIO):
+            out: TextIO = sys.stdout
+        else:
+            out = stack.enter_context(atomic_output(args.output))
+        bar = stack.enter_context(
+            tqdm(
+                total=_count_lines(args.input),
+                unit="text",
+                file=sys.stderr,
+                disable=True if args.quiet else None,  # None: only on a terminal
+            )
+        )
+        count = write_annotations(
+            predictors, texts, out, args.batch_size, args.min_votes, on_text=bar.update
+        )
+    if args.output not in (None, STDIO):
+        print(f"{args.output}: {count} texts tagged", file=sys.stderr)
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- validate
+
+
+def _labels(values: Sequence[str] | None) -> list[str] | None:
+    """``--labels``: type names, or one JSON file (``{"labels": [...]}`` or a list)."""
+    if not values:
+        return None
+    if len(values) == 1 and Path(values[0]).is_file():
+        data = json.loads(Path(values[0]).read_text(encoding="utf-8"))
+        labels = data.get("labels") if isinstance(data, dict) else data
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            raise UsageError(f"{values[0]}: expected a list of type names or {{'labels': [...]}}")
+        return labels
+    return list(values)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from nerflow.validate import validate_file, write_rejected
+
+    if not Path(args.file).is_file():
+        raise UsageError(f"{args.file}: no such file")
+    result = validate_file(
+        args.file,
+        split=args.split,
+        labels=_labels(args.labels),
+        overlap_policy=args.overlap_policy,
+        require_labels=not args.unlabelled,
+    )
+    for rejection in result.rejected:
+        print(rejection.format(args.file))
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if args.rejected:
+        write_rejected(args.rejected, result.rejected)
+    report = result.report
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+    reasons = ", ".join(f"{k}={v}" for k, v in report["rejected_by_reason"].items())
+    print(
+        f"{args.file}: {report['lines']} lines, {report['records']} valid records, "
+        f"{report['rejected']} rejected{f' ({reasons})' if reasons else ''}, "
+        f"{report['entities']} entities of {len(report['labels'])} types",
+        file=sys.stderr,
+    )
+    return EXIT_FINDINGS if result.rejected else EXIT_OK
+
+
+# --------------------------------------------------------------------------- check-text
+
+
+def _print_check(report: dict[str, Any]) -> None:
+    for example in report["examples"]:
+        print(example)
+    hidden = report["mismatched_lines"] - len(report["examples"])
+    if hidden > 0:
+        print(f"... and {hidden} more line(s)")
+    reasons = ", ".join(f"{r}={n}" for r, n in report["by_reason"].items() if n)
+    print(
+        f"{report['predictions']}: {report['mismatched_lines']} mismatched line(s); "
+        f"{report['lines_pred']} predicted, {report['lines_source']} in source"
+        f"{f' ({reasons})' if reasons else ''}",
+        file=sys.stderr,
+    )
+
+
+def _check_text(source: str, predictions: str, source_format: str) -> dict[str, Any]:
+    from nerflow.textcheck import check_predictions
+
+    for path in (source, predictions):
+        if not Path(path).is_file():
+            raise UsageError(f"{path}: no such file")
+    return check_predictions(source, predictions, source_format)
+
+
+def _clean(report: dict[str, Any], max_mismatches: int) -> bool:
+    from nerflow.textcheck import TextMismatchError, assert_clean
+
+    try:
+        assert_clean(report, max_mismatches)
+    except TextMismatchError:
+        return False
+    return True
+
+
+def cmd_check_text(args: argparse.Namespace) -> int:
+    report = _check_text(args.source, args.predictions, args.format)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        _print_check(report)
+    return EXIT_OK if _clean(report, args.max_mismatches) else EXIT_FINDINGS
+
+
+# --------------------------------------------------------------------------- score
+
+
+def _score_table(scores: dict[str, Any]) -> str:
+    micro = scores["micro"]
+    lines = [
+        f"records {scores['n_records']}, text mismatches {scores['text_mismatch_lines']}",
+        f"strict micro  P {micro['precision']:.4f}  R {micro['recall']:.4f}  "
+        f"F1 {micro['f1']:.4f}  (tp {micro['tp']}, fp {micro['fp']}, fn {micro['fn']})",
+        f"strict macro F1 {scores['macro_f1']:.4f}   CLUE macro F1 {scores['clue_macro_f1']:.4f}"
+        f"   seqeval micro F1 {scores['seqeval_micro_f1']:.4f}",
+        "",
+        f"{'type':<20} {'P':>7} {'R':>7} {'F1':>7} {'CLUE F1':>8} {'support':>8}",
+    ]
+    for entity_type, row in scores["per_type"].items():
+        clue = scores["clue"]["per_type"].get(entity_type, {}).get("f1")
+        clue_text = f"{clue:.4f}" if isinstance(clue, float | int) else "n/a"
+        lines.append(
+            f"{entity_type:<20} {row['precision']:>7.4f} {row['recall']:>7.4f} "
+            f"{row['f1']:>7.4f} {clue_text:>8} {row['support']:>8}"
+        )
+    errors = ", ".join(f"{k} {v}" for k, v in scores["errors"]["by_category"].items())
+    lines += ["", f"errors: {errors}"]
+    return "\n".join(lines)
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from nerflow.scoring import error_rows, score, write_errors_tsv
+    from nerflow.validate import validate_file
+
+    report = _check_text(args.gold, args.predictions, "jsonl")
+    if not _clean(report, 0):
+        _print_check(report)
+        print("not scored: the predictions do not fit the gold texts", file=sys.stderr)
+        return EXIT_FINDINGS
+    labels = _labels(args.labels)
+    gold = validate_file(
+        args.gold,
+        split="dev",
+        labels=labels,
+        overlap_policy=args.overlap_policy,
+        require_labels=True,
+    )
+    if gold.rejected:
+        for rejection in gold.rejected:
+            print(rejection.format(args.gold))
+        raise UsageError(f"{args.gold}: {len(gold.rejected)} invalid gold record(s)")
+    predicted = read_records(args.predictions)
+    types = labels or gold.report["labels"]
+    scores = score(gold.records, predicted, types, report["mismatched_lines"])
+    if args.errors:
+        write_errors_tsv(args.errors, error_rows(gold.records, predicted))
+    print(json.dumps(scores, ensure_ascii=False, indent=2) if args.json else _score_table(scores))
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nerflow",
+        description="Use what the nerflow workflow trained: tag text, validate, score, check.",
+        epilog="Exit codes: 0 success, 1 findings, 2 usage errors or unusable inputs.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    predict = commands.add_parser(
+        "predict",
+        help="tag texts with a trained model (several folders: an ensemble vote)",
+        description="Tag texts: plain text (one per line) or JSON lines with 'text' (other "
+        "fields kept; 'label' is replaced). Writes CLUENER JSON lines with spans on the "
+        "original text; long texts are covered by sliding windows. Streams.",
+    )
+    predict.add_argument("models", nargs="+", metavar="MODEL_DIR", help="trained model folder")
+    predict.add_argument("input", metavar="INPUT", help="file to tag, or - for stdin")
+    predict.add_argument("-o", "--output", help="output JSON lines (default: stdout)")
+    predict.add_argument("--format", choices=INPUT_FORMATS, default="auto", help="input format")
+    predict.add_argument("--batch-size", type=int, default=64, help="windows per batch")
+    predict.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda")
+    predict.add_argument("--max-len", type=int, help="tokens per window (default: the model's)")
+    predict.add_argument("--stride", type=int, help="tokens shared by consecutive windows")
+    predict.add_argument("--min-votes", type=int, help="ensemble: votes a span needs")
+    predict.add_argument("--threads", type=int, help="CPU threads (default: torch's)")
+    predict.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    predict.set_defaults(run=cmd_predict)
+
+    validate = commands.add_parser(
+        "validate",
+        help="check a CLUENER JSON-lines file; print file:line: reason per problem",
+        description="The workflow's validation: encoding, JSON, schema, span offsets and "
+        "strings, entity types, overlaps. One 'file:line: reason' per rejected line.",
+    )
+    validate.add_argument("file", metavar="FILE")
+    validate.add_argument(
+        "--labels", nargs="+", metavar="TYPE", help="allowed types, or a labels.json file"
+    )
+    validate.add_argument("--split", default="train", help="split name for the report")
+    validate.add_argument("--unlabelled", action="store_true", help="records need no 'label'")
+    validate.add_argument(
+        "--overlap-policy",
+        choices=OVERLAP_POLICIES,
+        default=DEFAULT_OVERLAP_POLICY,
+    )
+    validate.add_argument("--rejected", metavar="PATH", help="write rejected lines as JSON lines")
+    validate.add_argument("--json", action="store_true", help="print the report as JSON")
+    validate.set_defaults(run=cmd_validate)
+
+    score_cmd = commands.add_parser(
+        "score",
+        help="score predictions against gold (strict, CLUE, seqeval check, errors)",
+        description="Text-check, then score predictions against labelled gold records.",
+    )
+    score_cmd.add_argument("gold", metavar="GOLD")
+    score_cmd.add_argument("predictions", metavar="PRED")
+    score_cmd.add_argument("--labels", nargs="+", metavar="TYPE", help="types to average over")
+    score_cmd.add_argument(
+        "--overlap-policy",
+        choices=OVERLAP_POLICIES,
+        default=DEFAULT_OVERLAP_POLICY,
+    )
+    score_cmd.add_argument("--errors", metavar="TSV", help="write the error rows")
+    score_cmd.add_argument("--json", action="store_true", help="print the scores as JSON")
+    score_cmd.set_defaults(run=cmd_score)
+
+    check = commands.add_parser(
+        "check-text",
+        help="check that predictions fit their source texts",
+        description="The text-mismatch check: every prediction line against its source "
+        "line (id, text, span offsets and strings).",
+    )
+    check.add_argument("source", metavar="SOURCE", help="JSON lines or plain text")
+    check.add_argument("predictions", metavar="PRED")
+    check.add_argument("--format", choices=INPUT_FORMATS, default="auto", help="source format")
+    check.add_argument("--max-mismatches", type=int, default=0)
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.set_defaults(run=cmd_check_text)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except (UsageError, InputError, OSError, ValueError) as error:
+        print(f"nerflow {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
