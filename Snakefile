@@ -26,6 +26,7 @@ include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/ensemble.smk"
+include: "workflow/rules/deliver.smk"
 include: "workflow/rules/report_common.smk"
 include: "workflow/rules/report.smk"
 

@@ -268,3 +268,14 @@ def test_predictions_written_in_process_match_the_cli(models: dict[str, Path], t
     result = run_cli("predict", str(models["crf"]), str(tmp_path / "in.jsonl"))
     assert result.stdout == out.read_text(encoding="utf-8")
     assert [r.text for r in read_records(out)] == TEXTS
+
+
+def test_cli_defaults_follow_the_workflow_schema() -> None:
+    import yaml
+
+    from nerflow.cli import DEFAULT_OVERLAP_POLICY
+
+    schema_path = Path(__file__).resolve().parents[1] / "workflow/schemas/config.schema.yaml"
+    schema = yaml.safe_load(schema_path.read_text(encoding="utf-8"))
+    policy = schema["properties"]["validation"]["properties"]["overlap_policy"]
+    assert policy["default"] == DEFAULT_OVERLAP_POLICY

@@ -19,6 +19,7 @@ from nerflow.models import (
     build_model,
     left_align,
     load_model,
+    pipeline_label,
     save_model,
 )
 from nerflow.records import Record, Span
@@ -264,7 +265,10 @@ def test_save_and_load_round_trip(head: str, tokenizer, tmp_path: Path) -> None:
     assert meta["tokenization"] == "char" and meta["max_len"] == 32
 
     plain = AutoModelForTokenClassification.from_pretrained(str(out))
-    assert plain.config.id2label == dict(enumerate(labels))
+    assert plain.config.id2label == {i: pipeline_label(label) for i, label in enumerate(labels)}
+    assert {plain.config.id2label[i] for i in range(len(labels))} == set(
+        label_list(TYPES, "BIO")
+    )  # BIOES exported with BIO names only: S -> B, E -> I
     assert plain.config.label2id == {label: i for i, label in enumerate(labels)}
 
     loaded, loaded_tokenizer, loaded_meta = load_model(out, "cpu")
@@ -280,6 +284,69 @@ def test_save_and_load_round_trip(head: str, tokenizer, tmp_path: Path) -> None:
         assert torch.equal(plain_logits, model(input_ids, attention_mask)[1])
     with pytest.raises(ValueError, match="extra_meta"):
         save_model(model, tmp_path / "again", tokenizer, {})
+
+
+def test_pipeline_label_keeps_odd_type_names() -> None:
+    odd = ["a-b", "v1.6", "组织-机构", "x--y", "B-C", "S"]
+    for entity_type in odd:
+        assert pipeline_label(f"S-{entity_type}") == f"B-{entity_type}"
+        assert pipeline_label(f"E-{entity_type}") == f"I-{entity_type}"
+        assert pipeline_label(f"B-{entity_type}") == f"B-{entity_type}"
+        assert pipeline_label(f"I-{entity_type}") == f"I-{entity_type}"
+    assert pipeline_label("O") == "O"
+    for bad in ("X-a", "name:q0", "S", ""):
+        with pytest.raises(ValueError, match="tag"):
+            pipeline_label(bad)
+
+
+def test_load_accepts_old_raw_id2label_and_rejects_others(tokenizer, tmp_path: Path) -> None:
+    """Folders saved before the pipeline naming (raw S-/E- names) still load; re-saving
+    one writes the pipeline names; an id2label matching neither fails clearly."""
+    labels = label_list(TYPES, "BIOES")
+    torch.manual_seed(4)
+    model = build_model(tiny_cfg("crf", "BIOES"), labels, tokenizer).eval()
+    out = save_model(model, tmp_path / "model", tokenizer, {"tokenization": "char", "max_len": 32})
+    config_path = out / "config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+
+    def rewrite(names: list[str]) -> None:
+        config["id2label"] = {str(i): name for i, name in enumerate(names)}
+        config_path.write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
+
+    rewrite(labels)  # the old naming
+    loaded, _, _ = load_model(out, "cpu")
+    input_ids, attention_mask, gold = random_batch(len(tokenizer), len(labels), 3, 10, seed=2)
+    label_mask = gold != -100
+    assert loaded.decode(input_ids, attention_mask, label_mask) == model.decode(
+        input_ids, attention_mask, label_mask
+    )
+    again = save_model(
+        loaded, tmp_path / "again", tokenizer, {"tokenization": "char", "max_len": 32}
+    )
+    saved = json.loads((again / "config.json").read_text(encoding="utf-8"))
+    assert list(saved["id2label"].values()) == [pipeline_label(label) for label in labels]
+    assert saved["label2id"] == {label: i for i, label in enumerate(labels)}
+
+    rewrite([f"LABEL_{i}" for i in range(len(labels))])
+    with pytest.raises(ValueError, match="id2label"):
+        load_model(out, "cpu")
+    rewrite(list(reversed(labels)))
+    with pytest.raises(ValueError, match="matches neither"):
+        load_model(out, "cpu")
+
+
+def test_span_head_outputs_are_exported_unchanged(tokenizer, tmp_path: Path) -> None:
+    from transformers import AutoConfig
+
+    labels = label_list(TYPES, "BIOES")
+    cfg = {**tiny_cfg("span", "BIOES"), "span_head_size": 2}
+    model = build_model(cfg, labels, tokenizer).eval()
+    out = save_model(model, tmp_path / "model", tokenizer, {"tokenization": "char", "max_len": 32})
+    config = AutoConfig.from_pretrained(str(out))
+    assert list(config.id2label.values()) == model.output_names
+    assert model.output_names[:2] == ["address:q0", "address:q1"]
+    assert config.label2id == {name: i for i, name in enumerate(model.output_names)}
+    load_model(out, "cpu")
 
 
 def test_local_encoder_directory_builds_and_trains_one_step(tokenizer, tmp_path: Path) -> None:
@@ -301,7 +368,10 @@ def test_local_encoder_directory_builds_and_trains_one_step(tokenizer, tmp_path:
     labels = label_list(TYPES, "BIOS")
     model = build_model(tiny_cfg("crf", encoder=str(tmp_path / "encoder")), labels, tokenizer)
     assert model.emitter.model.config.num_labels == len(labels)
-    assert model.emitter.model.config.id2label[1] == labels[1]
+    config = model.emitter.model.config
+    assert config.id2label == {i: pipeline_label(label) for i, label in enumerate(labels)}
+    assert config.id2label[labels.index("S-name")] == "B-name"
+    assert config.label2id["S-name"] == labels.index("S-name")
     input_ids, attention_mask, gold = random_batch(len(tokenizer), len(labels))
     gold[gold >= 0] = 0
     optimizer = torch.optim.AdamW(model.param_groups(1e-3, 1e-2, 0.01))

@@ -27,7 +27,7 @@ from workflow_helpers import REPO, snakemake, tiny_data_config, write_config
 
 PROFILES = REPO / "workflow" / "profiles"
 GPU_RULES = {"train", "predict"}
-OPTIONAL_GPU_RULES = {"pretrain_mlm"}  # not in the fixture DAG (no pretraining configured)
+OPTIONAL_GPU_RULES = {"pretrain_mlm", "annotate"}  # not in the fixture DAG unless configured
 SLURM_COMMANDS = ("sbatch", "squeue", "sacct", "sinfo", "scontrol", "srun", "scancel")
 SUBMITTING = {"sbatch", "srun", "scancel"}
 EXPERIMENT = {

@@ -355,6 +355,8 @@ def test_documented_rulegraph_matches_the_workflow(tmp_path: Path) -> None:
     doc = (REPO / "docs/rulegraph.md").read_text("utf-8")
     config = yaml.safe_load(re.search(r"```yaml\n(.*?)```", doc, re.S).group(1))
     config["data"] = {split: str(REPO / path) for split, path in config["data"].items()}
+    files = config.get("annotate", {}).get("files", {})
+    config["annotate"]["files"] = {name: str(REPO / path) for name, path in files.items()}
     write_config(tmp_path, config)
     result = snakemake(tmp_path, "--rulegraph", "mermaid-js")
     documented = rulegraph_edges(re.search(r"```mermaid\n(.*?)```", doc, re.S).group(1))

@@ -12,7 +12,7 @@ import torch
 
 from nerflow import training
 from nerflow.cache import build_cache, check_cache, load_cache, save_cache
-from nerflow.models import build_model, load_model
+from nerflow.models import build_model, load_model, pipeline_label
 from nerflow.predict import predict_records
 from nerflow.records import Record, Span
 from nerflow.scoring import score
@@ -243,7 +243,9 @@ def test_encoder_from_local_directory_trains(tokenizer, tmp_path: Path) -> None:
     summary = run(cfg, records, tokenizer, tmp_path / "out")
     assert summary["steps"] == 1 and summary["epochs_run"] == 1
     saved = AutoModelForTokenClassification.from_pretrained(str(tmp_path / "out" / "model"))
-    assert saved.config.id2label == dict(enumerate(label_list(TYPES, "BIOES")))
+    labels = label_list(TYPES, "BIOES")
+    assert saved.config.id2label == {i: pipeline_label(label) for i, label in enumerate(labels)}
+    assert saved.config.label2id == {label: i for i, label in enumerate(labels)}
 
 
 # --------------------------------------------------------------------------- schedule

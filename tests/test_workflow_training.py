@@ -77,6 +77,11 @@ def experiments(local_encoder: Path) -> dict:
 
 
 ENSEMBLES = {"vote3": {"members": ["tiny_crf", "bilstm_features", "bilstm_span"]}}
+USER_TEXTS = [
+    "叶老桂在北京上海浙商银行",
+    "米兰 国际\t足球俱乐部",
+    "北京上海浙商银行叶老桂博士认为米兰国际足球俱乐部" * 4,  # longer than max_len 16
+]
 
 
 @pytest.fixture(scope="module")
@@ -101,12 +106,15 @@ def local_encoder(tmp_path_factory: pytest.TempPathFactory, tokenizer_dir: Path)
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory, local_encoder: Path) -> Path:
     workdir = copy_workflow(tmp_path_factory.mktemp("training"))
+    texts = workdir / "my_texts.txt"
+    texts.write_text("\n".join([*USER_TEXTS[:2], "", *USER_TEXTS[2:]]) + "\n", encoding="utf-8")
     write_config(
         workdir,
         tiny_data_config(
             experiments=experiments(local_encoder),
             pretraining=TINY_PRETRAINING,
             ensembles=ENSEMBLES,
+            annotate={"run": "vote3", "files": {"notes": str(texts)}},
         ),
     )
     snakemake(workdir, "--cores", "2", "--resources", "gpu=1", snakefile=workdir / "Snakefile")
@@ -156,10 +164,17 @@ def test_training_log_and_summary(trained: Path) -> None:
 def test_saved_model_is_a_standard_folder(trained: Path) -> None:
     from transformers import AutoModelForTokenClassification
 
+    from nerflow.models import pipeline_label
+
     model = AutoModelForTokenClassification.from_pretrained(str(trained / "results/tiny_crf/model"))
     head = load_json(trained / "results/tiny_crf/model/nerflow_head.json")
     assert model.config.id2label[0] == "O"
     assert head["head"] == "crf" and head["labels"][0] == "O"
+    # pipeline names in id2label (S- -> B-, E- -> I-), the real tags in label2id
+    assert [model.config.id2label[i] for i in range(len(head["labels"]))] == [
+        pipeline_label(label) for label in head["labels"]
+    ]
+    assert model.config.label2id == {label: i for i, label in enumerate(head["labels"])}
 
 
 def test_submission_file_and_zip(trained: Path) -> None:
@@ -259,3 +274,76 @@ def test_ensemble_votes_over_its_members(trained: Path) -> None:
     board = (trained / "results/leaderboard.tsv").read_text("utf-8")
     row = next(line for line in board.splitlines() if line.split("\t")[1] == "vote3")
     assert "\tensemble\t" in row and "vote 2/3: tiny_crf, bilstm_features, bilstm_span" in row
+
+
+def test_annotate_tags_user_files_with_the_configured_run(trained: Path) -> None:
+    from nerflow.ensemble import vote
+    from nerflow.predict import Predictor
+    from nerflow.records import Record, read_records
+
+    out = read_records(trained / "results/vote3/annotated/notes.jsonl")
+    assert [(r.id, r.text) for r in out] == [
+        (0, USER_TEXTS[0]),
+        (1, USER_TEXTS[1]),
+        (3, USER_TEXTS[2]),
+    ]
+    members = ENSEMBLES["vote3"]["members"]
+    inputs = [Record(r.id, r.text) for r in out]
+    expected = vote(
+        [
+            Predictor.load(trained / f"results/{m}/trained/model", "cpu").predict(inputs)
+            for m in members
+        ]
+    )
+    assert [r.spans for r in out] == [r.spans for r in expected]
+    check = load_json(trained / "results/vote3/annotated/notes.textcheck.json")
+    assert check["mismatched_lines"] == 0 and check["records_checked"] == 3
+
+
+def test_model_folder_has_a_model_card_with_the_dev_scores(trained: Path) -> None:
+    import yaml
+
+    for run in ("tiny_crf", "bilstm_span"):
+        folder = trained / f"results/{run}/model"
+        card = (folder / "README.md").read_text("utf-8")
+        front = yaml.safe_load(card.split("---")[1])
+        dev = load_json(trained / f"results/{run}/dev_scores.json")
+        metrics = front["model-index"][0]["results"][0]["metrics"]
+        f1 = next(m["value"] for m in metrics if m["type"] == "f1")
+        assert f1 == pytest.approx(dev["micro"]["f1"], abs=1e-4)
+        summary = load_json(trained / f"results/{run}/train_summary.json")
+        assert summary["hardware"] in card
+        trained_files = sorted(
+            p.name
+            for p in (trained / f"results/{run}/trained/model").iterdir()
+            if not p.name.startswith(".")
+        )
+        assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) == sorted(
+            [*trained_files, "README.md"]
+        )
+    assert "nerflow predict" in (trained / "results/bilstm_span/model/README.md").read_text("utf-8")
+
+
+def test_cli_predict_equals_the_predict_rule(trained: Path) -> None:
+    import subprocess
+    import sys
+
+    for run in ("tiny_softmax", "bilstm_span"):
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "nerflow",
+                "predict",
+                str(trained / f"results/{run}/model"),
+                str(trained / "results/data/dev.jsonl"),
+                "--device",
+                "cpu",
+            ],
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            check=True,
+        )
+        rule_output = (trained / f"results/{run}/predictions/dev.json").read_text("utf-8")
+        assert result.stdout == rule_output

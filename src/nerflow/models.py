@@ -10,7 +10,13 @@ Emitters:
   ``AutoModelForTokenClassification`` (BERT-like), so a saved model folder loads with
   ``AutoModelForTokenClassification.from_pretrained(folder)`` -- unless the experiment
   uses input ``features``: their embeddings (``emitter_features.safetensors``) are added
-  to the word embeddings by :class:`TransformerEmitter` only, a plain AutoModel ignores them;
+  to the word embeddings by :class:`TransformerEmitter` only, a plain AutoModel ignores them.
+  For softmax/CRF heads the config's ``id2label`` holds pipeline-compatible names
+  (:func:`pipeline_label`: ``S-X`` -> ``B-X``, ``E-X`` -> ``I-X``) so that
+  ``transformers.pipeline("token-classification", aggregation_strategy="simple")`` groups
+  BIOS/BIOES outputs into the same entities as BIO; ``label2id`` maps the real tags to
+  their ids and ``nerflow_head.json`` keeps the real label list (what :func:`load_model`
+  uses);
 - ``bilstm`` (``encoder: bilstm``): :class:`BiLSTMEmitter`, character (token id)
   embeddings, optionally concatenated with bigram and lexicon features
   (:mod:`nerflow.features`), a bidirectional LSTM and a linear classifier. It is NOT a
@@ -801,9 +807,37 @@ def emitter_outputs(labels: Sequence[str], head: str, span_head_size: int) -> li
     ]
 
 
-def label_maps(labels: Sequence[str]) -> tuple[dict[int, str], dict[str, int]]:
-    """``(id2label, label2id)`` for a label list."""
-    return dict(enumerate(labels)), {label: i for i, label in enumerate(labels)}
+PIPELINE_PREFIXES = {"B": "B", "I": "I", "S": "B", "E": "I"}
+"""Tag prefix -> the prefix the transformers token-classification pipeline groups by."""
+
+
+def pipeline_label(tag: str) -> str:
+    """The name of ``tag`` in an exported config's ``id2label``, for transformers' pipeline.
+
+    ``transformers.pipeline("token-classification", aggregation_strategy="simple")`` knows
+    only the ``B-``/``I-`` prefixes (anything else is read as a continuation of a type
+    named by the whole string). So a single ``S-X`` is exported as ``B-X`` and an
+    ending ``E-X`` as ``I-X``; ``B-X``, ``I-X`` and ``O`` are unchanged. On a valid
+    BIOS/BIOES sequence the pipeline's BIO grouping then yields exactly the spans of
+    :func:`nerflow.tagging.tags_to_spans`. Several ids may share a name. The type is
+    kept verbatim (dashes, dots, digits, non-ASCII). Raises ``ValueError`` on a string
+    that is not a tag.
+    """
+    prefix, entity_type = parse_tag(tag)
+    if entity_type is None:
+        return "O"
+    return f"{PIPELINE_PREFIXES[prefix]}-{entity_type}"
+
+
+def label_maps(outputs: Sequence[str], head: str) -> tuple[dict[int, str], dict[str, int]]:
+    """``(id2label, label2id)`` of an emitter's ``outputs`` for a transformers config.
+
+    Softmax/CRF heads: ``id2label`` holds the :func:`pipeline_label` names, ``label2id``
+    the real tag names -> ids. Span head: its outputs (``name:q0``, ...) are not tags and
+    are written unchanged in both maps.
+    """
+    names = list(outputs) if head == "span" else [pipeline_label(tag) for tag in outputs]
+    return dict(enumerate(names)), {output: i for i, output in enumerate(outputs)}
 
 
 def feature_dir_of(exp_cfg: dict, tokenizer) -> str | None:
@@ -826,14 +860,15 @@ def build_emitter(
 ) -> Emitter:
     """The emission model of an experiment: ``encoder: bilstm`` or the transformer family
     (``scratch``, hub id or folder); ``featurizer`` adds its feature inputs. ``labels``
-    names the outputs (:func:`emitter_outputs`).
+    names the outputs (:func:`emitter_outputs`); a transformers config gets them through
+    :func:`label_maps` (pipeline names for the tag heads, ``exp_cfg["head"]``).
 
     Other emitter families plug in here: build their :class:`Emitter` from ``exp_cfg``
     and register the class in :data:`EMITTERS`.
     """
     from transformers import AutoModelForTokenClassification, BertConfig
 
-    id2label, label2id = label_maps(labels)
+    id2label, label2id = label_maps(labels, str(exp_cfg.get("head", "softmax")))
     encoder = str(exp_cfg["encoder"])
     max_len = int(exp_cfg["max_len"])
     if encoder == BiLSTMEmitter.kind:
@@ -917,6 +952,9 @@ def save_model(
 ) -> Path:
     """Save the emitter, tokenizer files, CRF, feature assets and head meta.
 
+    A transformers emitter's config gets the maps of :func:`label_maps` (``id2label`` with
+    pipeline names for softmax/CRF heads); the real labels are ``meta["labels"]``.
+
     ``extra_meta`` must hold ``tokenization`` and ``max_len`` (what prediction needs) and
     may hold anything JSON-serialisable (``stride``, training summary, ...).
     """
@@ -930,6 +968,9 @@ def save_model(
         raise ValueError(f"extra_meta lacks {missing}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    config = _emitter_config(model.emitter)
+    if config is not None:  # also renames a model loaded from a folder of the old naming
+        config.id2label, config.label2id = label_maps(model.output_names, model.head)
     model.emitter.save(out)
     tokenizer.save_pretrained(str(out))
     crf_path = out / CRF_FILE
@@ -964,7 +1005,10 @@ def load_model(
 ) -> tuple[TaggerModel, Any, dict]:
     """Load a folder written by :func:`save_model`: ``(model in eval mode, tokenizer, meta)``.
 
-    Feature assets saved with the model are loaded into ``model.featurizer``.
+    Feature assets saved with the model are loaded into ``model.featurizer``. The labels
+    come from ``nerflow_head.json``; a transformers config's ``id2label`` must hold their
+    pipeline names (:func:`label_maps`) or, in folders saved before that naming, the raw
+    outputs, else ``ValueError``.
     """
     from safetensors.torch import load_file
 
@@ -991,14 +1035,30 @@ def load_model(
     )
     if model.crf is not None:
         model.crf.load_state_dict(load_file(str(directory / CRF_FILE)))
-    config = getattr(getattr(emitter, "model", None), "config", None)
+    config = _emitter_config(emitter)
     if config is not None:
-        saved = [config.id2label[i] for i in range(len(config.id2label))]
-        if saved != model.output_names:
-            raise ValueError(f"{directory}: config id2label does not match the head's outputs")
+        saved = [config.id2label.get(i) for i in range(len(config.id2label))]
+        exported = list(label_maps(model.output_names, model.head)[0].values())
+        if saved not in (exported, model.output_names):  # current naming, or the older raw one
+            raise ValueError(
+                f"{directory}: config id2label {_preview(saved)} matches neither the pipeline "
+                f"names {_preview(exported)} nor the raw outputs "
+                f"{_preview(model.output_names)} of the head in {HEAD_FILE}"
+            )
     model.to(resolve_device(device))
     model.eval()
     return model, load_tokenizer(directory), meta
+
+
+def _preview(names: Sequence[Any], n: int = 8) -> str:
+    """``names`` for an error message, cut after ``n`` entries."""
+    shown = ", ".join(repr(name) for name in names[:n])
+    return f"[{shown}{', ...' if len(names) > n else ''}] ({len(names)})"
+
+
+def _emitter_config(emitter: Emitter) -> Any:
+    """The transformers config of an emitter (None for emitters that are no AutoModel)."""
+    return getattr(getattr(emitter, "model", None), "config", None)
 
 
 def count_parameters(model: nn.Module) -> int:

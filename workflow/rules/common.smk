@@ -13,6 +13,8 @@ validate(config, "../schemas/config.schema.yaml")
 
 SPLITS = [split for split in ("train", "dev", "test") if config["data"].get(split)]
 LABELLED_SPLITS = [split for split in SPLITS if split != "test"]
+# Splits whose predictions are scored (dev selects models; train is never scored).
+SCORED_SPLITS = ["dev"]
 SCHEME = config["tagging"]["scheme"]
 CHECKS = config["checks"]
 EXPERIMENTS = config["experiments"]
@@ -43,6 +45,14 @@ EXPERIMENT_PATTERN = "|".join(re.escape(name) for name in EXPERIMENTS) or "(?!)"
 ENSEMBLE_PATTERN = "|".join(re.escape(name) for name in ENSEMBLES) or "(?!)"
 # Runs with predictions of their own: experiments and ensembles.
 RUN_PATTERN = "|".join(re.escape(name) for name in [*EXPERIMENTS, *ENSEMBLES]) or "(?!)"
+# User files tagged by a trained run (`annotate`): the first requested run by default.
+ANNOTATE = config["annotate"]
+ANNOTATE_RUN = ANNOTATE["run"] or (RUN_EXPERIMENTS[0] if RUN_EXPERIMENTS else None)
+if ANNOTATE["files"] and ANNOTATE_RUN not in [*EXPERIMENTS, *ENSEMBLES]:
+    raise ValueError(
+        f"annotate.run {ANNOTATE_RUN!r} is neither an experiment nor an ensemble"
+    )
+ANNOTATE_PATTERN = "|".join(re.escape(name) for name in ANNOTATE["files"]) or "(?!)"
 
 
 def code(*modules):
@@ -98,6 +108,23 @@ def member_files(pattern):
     return files
 
 
+def scored_files(run):
+    return [f"results/{run}/{split}_scores.json" for split in SCORED_SPLITS]
+
+
+def run_members(run):
+    """The experiments behind a run: itself, or an ensemble's members."""
+    return ENSEMBLES[run]["members"] if run in ENSEMBLES else [run]
+
+
+def run_model_dirs(run):
+    return [f"results/{member}/trained/model" for member in run_members(run)]
+
+
+def run_device(run):
+    return EXPERIMENTS[run_members(run)[0]]["train"]["device"]
+
+
 def from_scratch(encoder):
     return encoder in ("scratch", "bilstm")
 
@@ -140,4 +167,10 @@ def all_targets():
         targets.append("results/dev_scores.json")
     if "test" in SPLITS:
         targets += [f"results/submission/{name}.zip" for name in RUN_EXPERIMENTS]
+    targets += [
+        f"results/{name}/model" for name in RUN_EXPERIMENTS if name in EXPERIMENTS
+    ]
+    for name in ANNOTATE["files"]:
+        targets.append(f"results/{ANNOTATE_RUN}/annotated/{name}.jsonl")
+        targets.append(f"results/{ANNOTATE_RUN}/annotated/{name}.textcheck.json")
     return targets

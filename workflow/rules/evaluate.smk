@@ -33,6 +33,7 @@ rule text_check:
         "../envs/core.yaml"
     params:
         max_mismatches=CHECKS["text_mismatch_max"],
+        source_format="jsonl",
         code=code("textcheck"),
     script:
         "../scripts/text_check.py"

@@ -31,7 +31,7 @@ rule train:
         tokenizer="results/{run}/tokenizer",
         encoder=encoder_input,
     output:
-        model=directory("results/{run}/model"),
+        model=directory("results/{run}/trained/model"),
         log="results/{run}/train_log.jsonl",
         summary="results/{run}/train_summary.json",
     log:
@@ -56,7 +56,7 @@ rule train:
 
 rule predict:
     input:
-        model="results/{run}/model",
+        model="results/{run}/trained/model",
         records="results/data/{split}.jsonl",
     output:
         "results/{run}/predictions/{split}.json",

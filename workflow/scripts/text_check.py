@@ -6,7 +6,7 @@ from nerflow.textcheck import assert_clean, check_predictions
 
 smk = snakemake  # noqa: F821
 log = stage.start(smk)
-report = check_predictions(smk.input.source, smk.input.predictions)
+report = check_predictions(smk.input.source, smk.input.predictions, smk.params.source_format)
 write_json(smk.output[0], report)
 log.info("%d mismatched lines", report["mismatched_lines"])
 assert_clean(report, max_mismatches=smk.params.max_mismatches)

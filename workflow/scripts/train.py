@@ -1,4 +1,4 @@
-"""Train one experiment; the best model by dev span F1 goes to results/{exp}/model."""
+"""Train one experiment; the best model by dev span F1 goes to results/{exp}/trained/model."""
 
 import json
 import sys

@@ -1,0 +1,79 @@
+# What users take away: the model folder with its model card, and their own files tagged
+# by a trained run (config key `annotate`).
+
+
+rule model_card:
+    input:
+        trained="results/{run}/trained/model",
+        summary="results/{run}/train_summary.json",
+        scores=lambda wildcards: scored_files(wildcards.run),
+        data=[config["data"][split] for split in SPLITS],
+        reports=expand("results/data/{split}.report.json", split=SPLITS),
+    output:
+        directory("results/{run}/model"),
+    log:
+        "logs/{run}/model_card.log",
+    benchmark:
+        "benchmarks/{run}/model_card.tsv"
+    wildcard_constraints:
+        run=EXPERIMENT_PATTERN,
+    conda:
+        "../envs/core.yaml"
+    params:
+        experiment=lambda wildcards: experiment(wildcards.run),
+        splits=SPLITS,
+        scored=lambda wildcards: SCORED_SPLITS,
+        code=code("modelcard"),
+    script:
+        "../scripts/model_card.py"
+
+
+rule annotate:
+    input:
+        models=lambda wildcards: run_model_dirs(wildcards.run),
+        source=lambda wildcards: ANNOTATE["files"][wildcards.name],
+    output:
+        "results/{run}/annotated/{name}.jsonl",
+    log:
+        "logs/{run}/annotate_{name}.log",
+    benchmark:
+        "benchmarks/{run}/annotate_{name}.tsv"
+    wildcard_constraints:
+        run=RUN_PATTERN,
+        name=ANNOTATE_PATTERN,
+    conda:
+        "../envs/train.yaml"
+    threads: 4
+    resources:
+        gpu=1,
+    params:
+        format=ANNOTATE["format"],
+        min_votes=lambda wildcards: ENSEMBLES.get(wildcards.run, {}).get("min_votes"),
+        device=lambda wildcards: run_device(wildcards.run),
+        batch_size=64,
+        code=code("annotate"),
+    script:
+        "../scripts/annotate.py"
+
+
+rule annotate_text_check:
+    input:
+        source=lambda wildcards: ANNOTATE["files"][wildcards.name],
+        predictions="results/{run}/annotated/{name}.jsonl",
+    output:
+        "results/{run}/annotated/{name}.textcheck.json",
+    log:
+        "logs/{run}/annotate_textcheck_{name}.log",
+    benchmark:
+        "benchmarks/{run}/annotate_textcheck_{name}.tsv"
+    wildcard_constraints:
+        run=RUN_PATTERN,
+        name=ANNOTATE_PATTERN,
+    conda:
+        "../envs/core.yaml"
+    params:
+        max_mismatches=0,
+        source_format=ANNOTATE["format"],
+        code=code("textcheck"),
+    script:
+        "../scripts/text_check.py"
