@@ -9,6 +9,7 @@ configfile: "config/config.yaml"
 report: "workflow/report/workflow.rst"
 
 
+include: "workflow/rules/recovery.smk"
 include: "workflow/rules/common.smk"
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from nerflow.leaderboard import (
     REFERENCE,
+    best_values,
     describe_encoder,
     error_table,
     format_value,
@@ -226,6 +227,26 @@ def test_leaderboard_rows_ranked_with_reference_last(tmp_path: Path) -> None:
     assert [line["experiment"] for line in table] == ["a_exp", "b_exp", "c_exp", "oracle"]
     assert table[0]["micro_f1"] == "0.9000" and table[0]["train_minutes"] == "1.23"
     assert table[3]["kind"] == "reference" and table[3]["params"] == ""
+
+
+def test_leaderboard_test_columns_follow_dev_ranking() -> None:
+    """A labelled test split adds test columns; dev alone ranks."""
+    dev = scores_fixture()
+    high_test = {"micro": {"f1": 0.95}, "macro_f1": 0.9, "clue_macro_f1": 0.91}
+    low_test = {"micro": {"f1": 0.5}, "macro_f1": 0.4, "clue_macro_f1": 0.41}
+    better_dev = {**dev, "micro": {**dev["micro"], "f1": 0.99}}
+    rows = rank_rows(
+        [
+            leaderboard_row("a", dev, TYPES, test_scores=high_test),
+            leaderboard_row("b", better_dev, TYPES, test_scores=low_test),
+        ]
+    )
+    assert [row["experiment"] for row in rows] == ["b", "a"]
+    assert rows[0]["test_micro_f1"] == 0.5 and rows[1]["test_clue_macro_f1"] == 0.91
+    columns = leaderboard_columns(TYPES, test=True)
+    assert columns[8:11] == ["test_micro_f1", "test_macro_f1", "test_clue_macro_f1"]
+    assert "test_micro_f1" not in leaderboard_columns(TYPES)
+    assert best_values(columns, rows)["test_micro_f1"] == 0.95
 
 
 def test_html_table_escapes_and_highlights_best_experiment_value() -> None:

@@ -1,13 +1,14 @@
 """Execution profiles and software environments.
 
-* ``workflow/profiles/slurm``: a dry run with the SLURM executor on the fixture config
+* ``profiles/slurm``: a dry run with the SLURM executor on the fixture config
   (no cluster: failing fake ``sbatch``/``squeue``/``scontrol``/... on the PATH prove that
   a dry run submits nothing and survives the plugin's configuration queries), then per
   job the resources Snakemake would submit with: GPU rules (``train``, ``predict``) ask a
   GPU, its model and the GPU partition; every other rule runs on CPUs in the default
   partition; every job has runtime, memory and CPUs. The plugin's own sbatch-line
   builders turn these into the expected flags.
-* ``workflow/profiles/default``: valid options (a dry run accepts them), the GPU pool.
+* ``profiles/default``: valid options (a dry run accepts them), the GPU pool, and found by
+  Snakemake itself beside the Snakefile: a run that names no profile uses it.
 * ``workflow/envs``: every ``conda:`` directive names an existing env file, and the
   relative ``pip -e`` path of each env file reaches this checkout both from the env file
   itself and from the copy Snakemake hands to ``conda env create``.
@@ -25,7 +26,7 @@ import pytest
 import yaml
 from workflow_helpers import REPO, snakemake, tiny_data_config, write_config
 
-PROFILES = REPO / "workflow" / "profiles"
+PROFILES = REPO / "profiles"
 GPU_RULES = {"train", "predict"}
 OPTIONAL_GPU_RULES = {"pretrain_mlm", "annotate"}  # not in the fixture DAG unless configured
 SLURM_COMMANDS = ("sbatch", "squeue", "sacct", "sinfo", "scontrol", "srun", "scancel")
@@ -110,12 +111,14 @@ def slurm_dry_run(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
     os.environ["PATH"] = f"{fake_bin}{os.pathsep}{old_path}"
     try:
         # --cores only lifts the dry run's default of 1 core, which would cap the threads
-        # shown; a real cluster run needs no --cores.
+        # shown; a real cluster run needs no --cores. A workflow profile replaces
+        # profiles/default (a --profile would be overridden by it, key by key).
         result = snakemake(
-            workdir, "-n", "--profile", str(PROFILES / "slurm"), "--cores", "64", "--forceall"
+            workdir, "-n", "--workflow-profile", "slurm", "--cores", "64", "--forceall"
         )
     finally:
         os.environ["PATH"] = old_path
+    assert f"workflow specific profile {PROFILES / 'slurm'} " in result.stderr
     # The plugin may query the cluster configuration (``scontrol show config``, for the
     # status-query interval) and copes with a failure; nothing may be submitted or run.
     calls = marker.read_text("utf-8").splitlines() if marker.exists() else []
@@ -174,9 +177,12 @@ def test_default_profile_is_valid_and_pools_one_gpu(tmp_path: Path) -> None:
     assert profile["resources"] == ["gpu=1"]
     assert profile["show-failed-logs"] is True and profile["rerun-incomplete"] is True
     assert "executor" not in profile
+    assert not (REPO / "workflow" / "profiles").exists(), "profiles live in profiles/"
     write_config(tmp_path, tiny_data_config(experiments={"tiny": EXPERIMENT}))
-    result = snakemake(tmp_path, "-n", "--workflow-profile", str(PROFILES / "default"))
-    assert "workflow specific profile" in result.stderr
+    # No profile named: Snakemake finds profiles/default beside the Snakefile by itself
+    # (the run is in another directory, as in every workflow test).
+    result = snakemake(tmp_path, "-n")
+    assert f"workflow specific profile {PROFILES / 'default'} " in result.stderr
     jobs = dry_run_jobs(result.stdout)
     assert {job["rule"] for job in jobs if job["resources"].get("gpu") == 1} == GPU_RULES
 

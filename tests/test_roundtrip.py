@@ -55,8 +55,19 @@ def test_wordpiece_mode_counts_boundaries_inside_pieces(tokenizer) -> None:
     assert report["restored_representable_ratio"] == 1.0
 
 
+def test_windows_restore_everything_truncation_loses_what_is_cut(tokenizer) -> None:
+    """max_len 6 holds 4 characters: windows (stride 2) cover every text exactly; only
+    truncation, asked for, loses spans."""
+    windowed = roundtrip_report(RECORDS, tokenizer, "char", 6, "BIOES", stride=2)
+    whole = roundtrip_report(RECORDS, tokenizer, "char", None, "BIOES")
+    assert windowed["lost_by_reason"] == whole["lost_by_reason"]
+    assert windowed["lost_by_reason"]["truncated"] == 0
+    assert windowed["restored_exactly"] == whole["restored_exactly"]
+    assert windowed["spurious"] == 0 and windowed["stride"] == 2
+
+
 def test_truncation_is_counted(tokenizer) -> None:
-    report = roundtrip_report(RECORDS, tokenizer, "char", 6, "BIOES")
+    report = roundtrip_report(RECORDS, tokenizer, "char", 6, "BIOES", truncate=True)
     assert report["lost_by_reason"]["truncated"] == 5
     assert report["lost_by_reason"]["other"] == 0
     assert report["restored_representable_ratio"] == 1.0
@@ -68,3 +79,24 @@ def test_truncation_is_counted(tokenizer) -> None:
 def test_examples_are_capped(tokenizer) -> None:
     report = roundtrip_report(RECORDS, tokenizer, "wordpiece", None, "BIO", max_examples=2)
     assert len(report["examples"]) == 2 and report["lost"] == 5
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_oracle_covers_long_texts_through_windows(tokenizer, scheme: str) -> None:
+    """A text 6x longer than max_len with dozens of entities: the oracle (the prediction
+    chain fed with gold labels) restores every span; truncation, only when asked for,
+    keeps just those before the cut."""
+    from nerflow.roundtrip import oracle_predictions
+
+    unit, units = "叶老桂在北京上海的米兰", 12  # name 0-2, address 4-5 and 6-7, org 9-10
+    text = unit * units
+    spans = []
+    for k in range(units):
+        base = k * len(unit)
+        spans += [Span(base, base + 2, "name"), Span(base + 4, base + 5, "address")]
+        spans += [Span(base + 6, base + 7, "address"), Span(base + 9, base + 10, "org")]
+    record = Record("long", text, sorted(spans))
+    [oracle] = oracle_predictions([record], tokenizer, "char", 24, 6, scheme)
+    assert oracle.spans == record.spans and oracle.text == text
+    [cut] = oracle_predictions([record], tokenizer, "char", 24, 6, scheme, truncate=True)
+    assert cut.spans == [span for span in record.spans if span.end < 22]  # 22 content tokens

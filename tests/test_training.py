@@ -122,12 +122,19 @@ def test_cache_shapes_and_ignore_positions(mode: str, tokenizer, tmp_path: Path)
         Record("b", "我在上海银行了是中有人大学生的呢" * 2, [Span(2, 5, "company")]),
         Record("c", "我" * 12 + "北京", [Span(12, 13, "address")]),  # cut by max_len
     ]
-    cache = build_cache(records, tokenizer, mode, 12, "BIOS", labels)
-    assert cache["ids"] == ["a", "b", "c"]
-    assert cache["lost_spans"]["truncated"] == 1 and cache["lost_spans"]["nested"] == 0
+    truncated = build_cache(records, tokenizer, mode, 12, "BIOS", labels, truncate=True)
+    assert truncated["ids"] == ["a", "b", "c"]
+    assert truncated["lost_spans"]["truncated"] == 1 and truncated["meta"]["n_truncated"] == 2
+    cache = build_cache(records, tokenizer, mode, 12, "BIOS", labels, stride=3)
+    # the long texts become windows (10 content tokens, 3 shared): nothing is cut
+    assert cache["ids"] == ["a", *["b"] * 5, "c", "c"]
+    assert cache["lost_spans"]["truncated"] == 0 and cache["lost_spans"]["nested"] == 0
     meta = cache["meta"]
     assert meta["labels"] == labels and meta["mode"] == mode and meta["max_len"] == 12
-    assert meta["n_records"] == 3 and meta["n_truncated"] == 2 and len(meta["tokenizer"]) == 64
+    assert meta["n_records"] == 3 and meta["n_sequences"] == 8 and meta["n_windowed"] == 2
+    assert meta["n_truncated"] == 0 and meta["stride"] == 3 and len(meta["tokenizer"]) == 64
+    last = [labels[i] for i in cache["labels"][-1][1:-1].tolist()]
+    assert last[-2:] == ["B-address", "I-address"]  # "北京" past the cut, in the last window
     for ids, labs, offsets in zip(
         cache["input_ids"], cache["labels"], cache["offsets"], strict=True
     ):

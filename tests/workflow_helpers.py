@@ -15,10 +15,12 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 def copy_workflow(destination: Path) -> Path:
-    """Copy the Snakefile, workflow/ and src/ so a test may edit code without touching the repo."""
+    """Copy the Snakefile, workflow/, profiles/ and src/ so a test may edit code without
+    touching the repo (profiles/default beside the Snakefile is used by itself, as in the
+    repository)."""
     destination.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "Snakefile", destination / "Snakefile")
-    for folder in ("workflow", "src"):
+    for folder in ("workflow", "profiles", "src"):
         shutil.copytree(
             REPO / folder,
             destination / folder,
@@ -44,11 +46,9 @@ def tiny_data_config(**extra: object) -> dict:
     return config
 
 
-def snakemake(
-    workdir: Path, *args: str, snakefile: Path | None = None, check: bool = True
-) -> subprocess.CompletedProcess:
-    """Run ``snakemake`` (the installed one, in this interpreter) in ``workdir``."""
-    command = [
+def snakemake_command(workdir: Path, *args: str, snakefile: Path | None = None) -> list[str]:
+    """The ``snakemake`` command line (the installed one, in this interpreter)."""
+    return [
         sys.executable,
         "-m",
         "snakemake",
@@ -58,6 +58,41 @@ def snakemake(
         str(workdir),
         *args,
     ]
+
+
+def start_snakemake(
+    workdir: Path, *args: str, snakefile: Path | None = None, new_session: bool = False
+) -> subprocess.Popen:
+    """Start ``snakemake`` in ``workdir`` without waiting, its output going to
+    ``workdir/snakemake.out`` (``new_session``: in a process group of its own, which
+    ``os.killpg(process.pid, ...)`` reaches as a whole); see :func:`wait_snakemake`."""
+    with open(workdir / "snakemake.out", "w", encoding="utf-8") as output:
+        return subprocess.Popen(
+            snakemake_command(workdir, *args, snakefile=snakefile),
+            cwd=workdir,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=new_session,
+        )
+
+
+def wait_snakemake(process: subprocess.Popen, timeout: float = 900) -> str:
+    """Wait for a :func:`start_snakemake` run: its output, or AssertionError if it failed."""
+    process.wait(timeout=timeout)
+    workdir = Path(process.args[process.args.index("--directory") + 1])
+    output = (workdir / "snakemake.out").read_text("utf-8")
+    if process.returncode != 0:
+        raise AssertionError(
+            f"snakemake in {workdir} failed ({process.returncode}):\n{output[-8000:]}"
+        )
+    return output
+
+
+def snakemake(
+    workdir: Path, *args: str, snakefile: Path | None = None, check: bool = True
+) -> subprocess.CompletedProcess:
+    """Run ``snakemake`` (the installed one, in this interpreter) in ``workdir``."""
+    command = snakemake_command(workdir, *args, snakefile=snakefile)
     result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=900)
     if check and result.returncode != 0:
         raise AssertionError(

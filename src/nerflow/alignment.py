@@ -54,6 +54,9 @@ class TokenizedText:
     text, ``(0, 0)`` for special tokens. ``labelled[i]`` says whether token ``i`` carries
     a tag. ``truncated`` is true when tokens were cut off; the kept tokens then cover the
     characters ``[char_start, char_end)`` (otherwise ``0`` and ``n_chars``).
+    ``text_tokens`` describes the tokens of the WHOLE text (shared by its windows), so a
+    span cut by the window edge is known to be unrepresentable anyway (see
+    :class:`TextTokens`).
     """
 
     input_ids: list[int]
@@ -65,6 +68,7 @@ class TokenizedText:
     special: list[bool] | None = None
     char_start: int = 0
     char_end: int = -1
+    text_tokens: TextTokens | None = None
 
     def __post_init__(self) -> None:
         if self.special is None:
@@ -92,6 +96,39 @@ class TokenizedText:
         return first, last
 
 
+@dataclass(frozen=True)
+class TextTokens:
+    """Where the content tokens of a whole (untruncated) text start and end.
+
+    ``covered``: the characters that carry a token; ``starts``/``ends``: the character
+    offsets at which a token starts / after which one ends. A span is representable in the
+    text iff its first and last characters are covered, it starts on a token start and
+    ends on a token end. A window checks spans that it cuts against these, so a span that
+    no window can carry (it ends on a dropped character outside the window, say) is lost
+    for that reason in every window, and never tagged in part by a clipping window.
+    """
+
+    covered: frozenset[int]
+    starts: frozenset[int]
+    ends: frozenset[int]
+
+    @classmethod
+    def of(cls, offsets: Sequence[tuple[int, int]]) -> TextTokens:
+        return cls(
+            frozenset(char for start, end in offsets for char in range(start, end)),
+            frozenset(start for start, end in offsets if end > start),
+            frozenset(end for start, end in offsets if end > start),
+        )
+
+    def lost_reason(self, span: Span) -> str | None:
+        """Why ``span`` cannot be represented in the whole text (None: it can)."""
+        if span.start not in self.covered or span.end not in self.covered:
+            return "dropped_chars"
+        if span.start not in self.starts or span.end + 1 not in self.ends:
+            return "inside_word_piece"
+        return None
+
+
 @dataclass
 class _Encoding:
     """A full, untruncated encoding split into leading specials, content, trailing specials."""
@@ -102,6 +139,11 @@ class _Encoding:
     offsets: list[tuple[int, int]]
     n_chars: int
     mode: str
+    text_tokens: TextTokens | None = None
+
+    def __post_init__(self) -> None:
+        if self.text_tokens is None:
+            self.text_tokens = TextTokens.of(self.offsets)
 
 
 def _encode(text: str, tokenizer: Any, mode: str, add_special_tokens: bool) -> _Encoding:
@@ -157,6 +199,7 @@ def _slice(enc: _Encoding, start: int, stop: int) -> TokenizedText:
         special=[True] * n_pre + [False] * len(ids) + [True] * n_suf,
         char_start=offsets[0][0] if cut_left else 0,
         char_end=offsets[-1][1] if cut_right else enc.n_chars,
+        text_tokens=enc.text_tokens,
     )
 
 
@@ -350,7 +393,10 @@ def _lost_reason(
     tok: TokenizedText, span: Span, first: list[int | None], last: list[int | None]
 ) -> str | None:
     if tok.truncated and (span.start < tok.char_start or span.end >= tok.char_end):
-        return "truncated"
+        # a span that the whole text cannot carry is lost for that reason, not "truncated"
+        # (with clip, a window would otherwise tag a part of it that no other window has)
+        whole = tok.text_tokens.lost_reason(span) if tok.text_tokens is not None else None
+        return whole or "truncated"
     start_token, end_token = first[span.start], last[span.end]
     if start_token is None or end_token is None:
         return "dropped_chars"

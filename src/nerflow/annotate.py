@@ -17,8 +17,9 @@ from typing import Any, TextIO
 
 import torch
 
+from nerflow.atomic import atomic_output
 from nerflow.predict import CHUNK_SIZE, Predictor, stream_predictions
-from nerflow.records import InputText, atomic_output, json_line, read_input_texts
+from nerflow.records import InputText, json_line, read_input_texts
 
 
 def load_predictors(

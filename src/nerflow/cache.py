@@ -3,21 +3,26 @@
 A cache is a plain dict of lists, tensors, strings and numbers, so it is saved with
 ``torch.save`` and loaded with ``torch.load(weights_only=True)``:
 
-- ``input_ids``: one ``LongTensor [n]`` per record (no padding, specials included);
+- ``input_ids``: one ``LongTensor [n]`` per sequence (no padding, specials included). A
+  text longer than ``max_len`` tokens gives several sequences: the sliding windows that
+  prediction uses (:func:`nerflow.alignment.windows`, ``stride`` tokens shared, gold
+  labels clipped at window edges), so no training text is cut unless ``truncate`` asks;
 - ``labels``: one ``LongTensor [n]`` per record, label ids on labelled tokens and
   ``-100`` on special tokens and on tokens without a label;
 - ``offsets``: one ``LongTensor [n, 2]`` per record, character ``[start, end)`` of each
   token in the original text (``(0, 0)`` for specials);
-- ``ids``: the record ids;
+- ``ids``: the record id of each sequence;
 - ``spans``: one ``LongTensor [k, 3]`` per record, ``(first token, last token, type
   index)`` of its gold spans (type index into :func:`nerflow.tagging.label_types` of the
   labels), nested and overlapping spans included: the targets of span heads;
 - ``lost_spans``: ``{reason: count}`` of gold spans that the token labels cannot carry
-  (see :mod:`nerflow.alignment`; ``truncated`` counts spans cut by ``max_len``);
+  (see :mod:`nerflow.alignment`; a span is lost only when no window carries it whole;
+  ``truncated`` counts spans cut by ``max_len`` when truncating);
 - ``features``: ``{name: [tensor per record]}`` per-token feature tensors aligned with
   ``input_ids`` (``bigram_ids [n, 2]``, ``lexicon_bits [n]``, zeros on specials; see
   :mod:`nerflow.features`), empty without features;
-- ``meta``: tokenizer fingerprint, labels, scheme, mode, max_len, n_records, n_truncated,
+- ``meta``: tokenizer fingerprint, labels, scheme, mode, max_len, stride (None when
+  truncating), n_records, n_sequences, n_windowed (texts split into windows), n_truncated,
   ``features`` (the featurizer's description with its asset fingerprint, or None).
 """
 
@@ -30,14 +35,37 @@ from typing import Any
 
 import torch
 
-from nerflow.alignment import REASONS, token_labels_from_spans, token_spans_from_spans, tokenize
+from nerflow.alignment import (
+    REASONS,
+    TokenizedText,
+    token_labels_from_spans,
+    token_spans_from_spans,
+    tokenize,
+    windows,
+)
+from nerflow.atomic import save_torch
 from nerflow.features import Featurizer, load_featurizer
-from nerflow.records import Record
+from nerflow.records import Record, Span
 from nerflow.tagging import label_types
 from nerflow.vocab import tokenizer_fingerprint
 
 IGNORE_INDEX = -100
 CACHE_FORMAT = 1
+
+
+def _lost_in_every_window(lost_per_window: list[list[tuple[Span, str]]]) -> dict[Span, str]:
+    """Spans that no window carries whole, with a reason (a reason other than
+    ``truncated`` wins: a span cut by one window's edge may be whole in the next)."""
+    carried: set[Span] = set()
+    reasons: dict[Span, str] = {}
+    lost_sets = [dict(lost) for lost in lost_per_window]
+    for lost in lost_sets:
+        for span, reason in lost.items():
+            if reasons.get(span, "truncated") == "truncated":
+                reasons[span] = reason
+    for lost in lost_sets:
+        carried |= {span for span in reasons if span not in lost}
+    return {span: reason for span, reason in reasons.items() if span not in carried}
 
 
 def build_cache(
@@ -49,8 +77,12 @@ def build_cache(
     labels: Sequence[str],
     features: dict | Featurizer | None = None,
     feature_dir: str | Path | None = None,
+    stride: int | None = None,
+    truncate: bool = False,
 ) -> dict[str, Any]:
-    """Tokenise (truncating to ``max_len`` tokens) and label every record (see module doc).
+    """Tokenise and label every record (see the module doc): texts longer than ``max_len``
+    tokens become sliding windows sharing ``stride`` tokens (default ``max_len // 4``),
+    or, with ``truncate``, are cut at ``max_len``.
 
     ``features``: the experiment's ``features`` block (its assets are read from
     ``feature_dir``, see :func:`nerflow.features.build_feature_assets`) or a ready
@@ -60,35 +92,48 @@ def build_cache(
     featurizer = (
         features if isinstance(features, Featurizer) else load_featurizer(features, feature_dir)
     )
+    overlap = max_len // 4 if stride is None else int(stride)
     label2id = {label: i for i, label in enumerate(labels)}
     type_index = {t: i for i, t in enumerate(label_types(labels))}
     cache: dict[str, Any] = {"input_ids": [], "labels": [], "offsets": [], "ids": [], "spans": []}
     cache["features"] = {name: [] for name in (featurizer.tensor_names if featurizer else [])}
     lost: Counter[str] = Counter(dict.fromkeys(REASONS, 0))
-    n_truncated = 0
+    n_truncated = n_windowed = 0
     for record in records:
-        tok = tokenize(record.text, tokenizer, mode, max_len)
-        token_labels, lost_spans = token_labels_from_spans(tok, record.spans, scheme)
-        lost.update(reason for _, reason in lost_spans)
-        n_truncated += int(tok.truncated)
-        unknown = {tag for tag in token_labels if tag is not None and tag not in label2id}
-        if unknown:
-            raise ValueError(f"record {record.id!r}: tags {sorted(unknown)} not in the label list")
-        ids = [IGNORE_INDEX if tag is None else label2id[tag] for tag in token_labels]
-        cache["input_ids"].append(torch.tensor(tok.input_ids, dtype=torch.long))
-        cache["labels"].append(torch.tensor(ids, dtype=torch.long))
-        cache["offsets"].append(torch.tensor(tok.offsets, dtype=torch.long).reshape(-1, 2))
-        cache["ids"].append(record.id)
-        token_spans, _ = token_spans_from_spans(tok, record.spans)
-        cache["spans"].append(
-            torch.tensor(
-                [(first, last, type_index[label]) for first, last, label in token_spans],
-                dtype=torch.long,
-            ).reshape(-1, 3)
+        toks: list[TokenizedText] = (
+            [tokenize(record.text, tokenizer, mode, max_len)]
+            if truncate
+            else windows(record.text, tokenizer, mode, max_len, overlap)
         )
-        if featurizer is not None:
-            for name, tensor in featurizer.encode(record.text, tok).items():
-                cache["features"][name].append(tensor)
+        n_truncated += int(truncate and toks[0].truncated)
+        n_windowed += int(len(toks) > 1)
+        lost_per_window = []
+        for tok in toks:
+            token_labels, lost_spans = token_labels_from_spans(
+                tok, record.spans, scheme, clip=not truncate
+            )
+            lost_per_window.append(lost_spans)
+            unknown = {tag for tag in token_labels if tag is not None and tag not in label2id}
+            if unknown:
+                raise ValueError(
+                    f"record {record.id!r}: tags {sorted(unknown)} not in the label list"
+                )
+            ids = [IGNORE_INDEX if tag is None else label2id[tag] for tag in token_labels]
+            cache["input_ids"].append(torch.tensor(tok.input_ids, dtype=torch.long))
+            cache["labels"].append(torch.tensor(ids, dtype=torch.long))
+            cache["offsets"].append(torch.tensor(tok.offsets, dtype=torch.long).reshape(-1, 2))
+            cache["ids"].append(record.id)
+            token_spans, _ = token_spans_from_spans(tok, record.spans)
+            cache["spans"].append(
+                torch.tensor(
+                    [(first, last, type_index[label]) for first, last, label in token_spans],
+                    dtype=torch.long,
+                ).reshape(-1, 3)
+            )
+            if featurizer is not None:
+                for name, tensor in featurizer.encode(record.text, tok).items():
+                    cache["features"][name].append(tensor)
+        lost.update(_lost_in_every_window(lost_per_window).values())
     cache["lost_spans"] = dict(lost)
     cache["meta"] = {
         "format": CACHE_FORMAT,
@@ -97,7 +142,10 @@ def build_cache(
         "scheme": scheme,
         "mode": mode,
         "max_len": int(max_len),
-        "n_records": len(cache["ids"]),
+        "stride": None if truncate else overlap,
+        "n_records": len(records),
+        "n_sequences": len(cache["ids"]),
+        "n_windowed": n_windowed,
         "n_truncated": n_truncated,
         "features": featurizer.describe() if featurizer is not None else None,
     }
@@ -105,12 +153,8 @@ def build_cache(
 
 
 def save_cache(path: str | Path, cache: dict[str, Any]) -> None:
-    """Write a cache with ``torch.save`` (atomically: temporary file, then rename)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    torch.save(cache, tmp)
-    tmp.replace(target)
+    """Write a cache with ``torch.save`` (atomically, see :func:`nerflow.atomic.save_torch`)."""
+    save_torch(cache, path)
 
 
 def load_cache(path: str | Path) -> dict[str, Any]:
@@ -145,8 +189,26 @@ def check_cache(
     if meta["tokenizer"] != tokenizer_fingerprint(tokenizer):
         problems.append("tokenizer fingerprint differs")
     if list(meta["labels"]) != list(labels):
-        problems.append(f"labels differ ({meta['labels']} vs {list(labels)})")
+        problems.append(_label_difference(list(meta["labels"]), list(labels)))
     if meta["scheme"] != scheme:
         problems.append(f"scheme differs ({meta['scheme']} vs {scheme})")
     if problems:
         raise ValueError("cache does not match the experiment: " + "; ".join(problems))
+
+
+def _label_difference(cached: list[str], wanted: list[str]) -> str:
+    """What differs between the cache's labels and the experiment's, shortly."""
+
+    def shown(names: list[str]) -> str:
+        return ", ".join(names[:10]) + (f", ... ({len(names)})" if len(names) > 10 else "")
+
+    only_cache = [label for label in cached if label not in wanted]
+    only_wanted = [label for label in wanted if label not in cached]
+    if not only_cache and not only_wanted:
+        return f"labels in another order ({len(cached)} labels; rebuild the cache)"
+    parts = [f"labels differ ({len(cached)} in the cache, {len(wanted)} wanted"]
+    if only_wanted:
+        parts.append(f"missing from the cache: {shown(only_wanted)}")
+    if only_cache:
+        parts.append(f"in the cache only: {shown(only_cache)}")
+    return "; ".join(parts) + ")"

@@ -16,7 +16,8 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, TextIO
 
-from nerflow.records import INPUT_FORMATS, InputError, atomic_output, read_records
+from nerflow.atomic import atomic_output
+from nerflow.records import INPUT_FORMATS, InputError, read_records
 from nerflow.validate import OVERLAP_POLICIES
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2

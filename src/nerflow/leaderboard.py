@@ -30,6 +30,8 @@ SCORE_COLUMNS: tuple[str, ...] = (
     "macro_f1",
     "clue_macro_f1",
 )
+TEST_COLUMNS: tuple[str, ...] = ("test_micro_f1", "test_macro_f1", "test_clue_macro_f1")
+"""Scores on a labelled test split (reported next to dev; dev alone ranks and selects)."""
 TRAIN_COLUMNS: tuple[str, ...] = (
     "train_minutes",
     "params",
@@ -50,13 +52,15 @@ def type_column(entity_type: str) -> str:
     return f"f1_{entity_type}"
 
 
-def leaderboard_columns(types: Sequence[str]) -> list[str]:
-    """Column order: rank, experiment, kind, scores, per-type F1, training, setup."""
+def leaderboard_columns(types: Sequence[str], test: bool = False) -> list[str]:
+    """Column order: rank, experiment, kind, scores, test scores (``test``), per-type F1,
+    training, setup."""
     return [
         "rank",
         "experiment",
         "kind",
         *SCORE_COLUMNS,
+        *(TEST_COLUMNS if test else ()),
         *(type_column(t) for t in types),
         *TRAIN_COLUMNS,
         *SETUP_COLUMNS,
@@ -84,8 +88,10 @@ def leaderboard_row(
     summary: Mapping[str, Any] | None = None,
     experiment: Mapping[str, Any] | None = None,
     kind: str = EXPERIMENT,
+    test_scores: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One leaderboard row from an experiment's dev scores, training summary and config.
+    """One leaderboard row from an experiment's dev scores, training summary and config
+    (and its scores on a labelled test split: the :data:`TEST_COLUMNS`).
 
     Missing values are ``None``; a type absent from the scores has F1 ``None`` (not 0:
     it was not scored, e.g. a label set changed between runs).
@@ -106,6 +112,10 @@ def leaderboard_row(
         "macro_f1": scores.get("macro_f1"),
         "clue_macro_f1": scores.get("clue_macro_f1"),
     }
+    if test_scores is not None:
+        row["test_micro_f1"] = test_scores.get("micro", {}).get("f1")
+        row["test_macro_f1"] = test_scores.get("macro_f1")
+        row["test_clue_macro_f1"] = test_scores.get("clue_macro_f1")
     for entity_type in types:
         row[type_column(entity_type)] = per_type.get(entity_type, {}).get("f1")
     for key in TRAIN_COLUMNS:
@@ -165,7 +175,7 @@ def best_values(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> di
     """Per score column (overall and per type), the best value among experiment rows."""
     best: dict[str, float] = {}
     for column in columns:
-        if column in SCORE_COLUMNS or column.startswith("f1_"):
+        if column in SCORE_COLUMNS or column in TEST_COLUMNS or column.startswith("f1_"):
             values = [
                 row[column]
                 for row in rows

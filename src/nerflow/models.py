@@ -50,9 +50,11 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from nerflow.atomic import atomic_directory, write_error
 from nerflow.features import Featurizer, load_featurizer, unpack_bit_words, unpack_bits
 from nerflow.span_head import decode_spans, multilabel_crossentropy, span_scores, span_targets
 from nerflow.tagging import check_scheme, is_valid_sequence, label_list, label_types, parse_tag
+from nerflow.vocab import check_encoder_source, encoder_error
 
 HEADS = ("softmax", "crf", "span")
 SPAN_HEAD_SIZE = 64
@@ -866,7 +868,7 @@ def build_emitter(
     Other emitter families plug in here: build their :class:`Emitter` from ``exp_cfg``
     and register the class in :data:`EMITTERS`.
     """
-    from transformers import AutoModelForTokenClassification, BertConfig
+    from transformers import AutoConfig, AutoModelForTokenClassification, BertConfig
 
     id2label, label2id = label_maps(labels, str(exp_cfg.get("head", "softmax")))
     encoder = str(exp_cfg["encoder"])
@@ -891,15 +893,64 @@ def build_emitter(
         )
         model = AutoModelForTokenClassification.from_config(config)
     else:
-        model = AutoModelForTokenClassification.from_pretrained(
-            encoder, id2label=id2label, label2id=label2id, ignore_mismatched_sizes=True
-        )
+        check_encoder_source(encoder, model=True)
+        try:
+            source = AutoConfig.from_pretrained(encoder)
+        except (OSError, ValueError) as error:
+            raise encoder_error(encoder, "model config", error) from error
+        _check_encoder_labels(encoder, source, list(id2label.values()), labels)
+        try:
+            model = AutoModelForTokenClassification.from_pretrained(
+                encoder, id2label=id2label, label2id=label2id, ignore_mismatched_sizes=True
+            )
+        except OSError as error:
+            raise encoder_error(encoder, "model", error) from error
         if len(tokenizer) > model.get_input_embeddings().num_embeddings:
             model.resize_token_embeddings(len(tokenizer))
     positions = getattr(model.config, "max_position_embeddings", None)
     if positions is not None and max_len > positions:
         raise ValueError(f"max_len {max_len} exceeds the encoder's {positions} positions")
     return TransformerEmitter(model, FeatureInputs.for_featurizer(featurizer))
+
+
+def _check_encoder_labels(
+    encoder: str, config: Any, exported: list[str], outputs: Sequence[str]
+) -> None:
+    """Refuse a token-classification checkpoint trained on other labels as ``encoder``:
+    with ``ignore_mismatched_sizes`` its head would be kept under other names (same count)
+    or silently dropped. Encoders without such a head (MLM, base models) and heads that
+    never got label names (transformers' ``LABEL_0``, ``LABEL_1``...) pass."""
+    architectures = getattr(config, "architectures", None) or []
+    if not any(str(name).endswith("ForTokenClassification") for name in architectures):
+        return
+    saved = [str(config.id2label.get(i)) for i in range(len(config.id2label))]
+    if saved in (exported, list(outputs)) or saved == [f"LABEL_{i}" for i in range(len(saved))]:
+        return
+    have, want = _output_types(saved), _output_types(exported)
+    if have != want:
+        difference = (
+            f"types it lacks: {_preview(sorted(want - have))}; "
+            f"types it has that the experiment does not: {_preview(sorted(have - want))}"
+        )
+    else:
+        difference = "same types, other tags or head (tagging scheme or head differs)"
+    raise ValueError(
+        f"{encoder}: a token-classification model trained on other labels ({len(saved)} "
+        f"outputs, the experiment needs {len(exported)}; {difference}). To fine-tune its "
+        f"encoder on these labels, save it without the head (AutoModel.from_pretrained"
+        f"(folder).save_pretrained(new_folder)) and set encoder: new_folder"
+    )
+
+
+def _output_types(names: Sequence[str]) -> set[str]:
+    """Entity types behind output names: tags (``B-x``) or span parts (``x:q0``)."""
+    types = set()
+    for name in names:
+        if ":" in name and name.rsplit(":", 1)[1][:1] in ("q", "k"):
+            types.add(name.rsplit(":", 1)[0])
+        elif "-" in name:
+            types.add(name.split("-", 1)[1])
+    return types
 
 
 def bilstm_config(
@@ -957,33 +1008,45 @@ def save_model(
 
     ``extra_meta`` must hold ``tokenization`` and ``max_len`` (what prediction needs) and
     may hold anything JSON-serialisable (``stride``, training summary, ...).
-    """
-    from safetensors.torch import save_file
 
-    from nerflow.features import BIGRAM_FILE, LEXICON_FILE, SPEC_FILE
+    The folder is written beside ``out_dir`` under a temporary name and renamed into place
+    (:func:`nerflow.atomic.atomic_directory`): a full disk or an unwritable folder raises
+    :class:`~nerflow.atomic.WriteError` naming ``out_dir`` and leaves no half-written
+    folder there (a previous model folder stays as it was).
+    """
+    from safetensors import SafetensorError
 
     meta = dict(extra_meta or {})
     missing = [key for key in ("tokenization", "max_len") if key not in meta]
     if missing:
         raise ValueError(f"extra_meta lacks {missing}")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise write_error(out, error) from error
+    try:
+        with atomic_directory(out) as folder:
+            _write_model_folder(model, folder, tokenizer, meta)
+    except (RuntimeError, SafetensorError) as error:  # how torch/safetensors report a failed write
+        raise write_error(out, error) from error
+    return out
+
+
+def _write_model_folder(model: TaggerModel, out: Path, tokenizer, meta: dict) -> None:
+    """The files of :func:`save_model`, written into the (new, empty) folder ``out``."""
+    from safetensors.torch import save_file
+
     config = _emitter_config(model.emitter)
     if config is not None:  # also renames a model loaded from a folder of the old naming
         config.id2label, config.label2id = label_maps(model.output_names, model.head)
     model.emitter.save(out)
     tokenizer.save_pretrained(str(out))
-    crf_path = out / CRF_FILE
     if model.crf is not None:
-        save_file(_contiguous(model.crf.state_dict()), str(crf_path))
-    elif crf_path.exists():
-        crf_path.unlink()
+        save_file(_contiguous(model.crf.state_dict()), str(out / CRF_FILE))
     featurizer = model.featurizer
     if featurizer is not None:
         featurizer.save(out)
-    else:
-        for name in (SPEC_FILE, BIGRAM_FILE, LEXICON_FILE):
-            (out / name).unlink(missing_ok=True)
     meta.update(
         {
             "emitter": model.emitter.kind,
@@ -997,7 +1060,6 @@ def save_model(
     (out / HEAD_FILE).write_text(
         json.dumps(meta, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8"
     )
-    return out
 
 
 def load_model(
@@ -1015,16 +1077,34 @@ def load_model(
     from nerflow.vocab import load_tokenizer
 
     directory = Path(model_dir)
+    if not (directory / HEAD_FILE).is_file():
+        state = "holds no" if directory.is_dir() else "does not exist, so no"
+        raise FileNotFoundError(
+            f"{directory}: not a nerflow model folder ({state} {HEAD_FILE}); give a folder "
+            f"written by training, such as results/RUN/model"
+        )
     meta = json.loads((directory / HEAD_FILE).read_text(encoding="utf-8"))
     kind = meta.get("emitter", TransformerEmitter.kind)
     if kind not in EMITTERS:
         raise ValueError(f"{directory}: unknown emitter {kind!r}; known: {sorted(EMITTERS)}")
+    missing = _missing_model_files(directory, kind, meta)
+    if missing:
+        present = sorted(path.name for path in directory.iterdir())
+        raise FileNotFoundError(
+            f"{directory}: incomplete model folder, it lacks {', '.join(missing)} (it holds: "
+            f"{', '.join(present)}); copy the whole folder written by training, or retrain"
+        )
     featurizer = None
     if meta.get("features"):
         featurizer = Featurizer.load(directory)
         if featurizer.fingerprint() != meta["features"]["fingerprint"]:
             raise ValueError(f"{directory}: feature assets differ from those the model saved")
-    emitter = EMITTERS[kind].load(directory)
+    try:
+        emitter = EMITTERS[kind].load(directory)
+    except RuntimeError as error:  # load_state_dict: size mismatch, missing keys
+        raise ValueError(
+            f"{directory}: the {kind} weights do not fit its config ({_first_line(error)})"
+        ) from error
     model = TaggerModel(
         emitter,
         meta["labels"],
@@ -1034,7 +1114,13 @@ def load_model(
         int(meta.get("span_head_size") or SPAN_HEAD_SIZE),
     )
     if model.crf is not None:
-        model.crf.load_state_dict(load_file(str(directory / CRF_FILE)))
+        try:
+            model.crf.load_state_dict(load_file(str(directory / CRF_FILE)))
+        except RuntimeError as error:
+            raise ValueError(
+                f"{directory}: {CRF_FILE} does not fit the {len(model.labels)} labels of "
+                f"{HEAD_FILE} (trained on another label set? {_first_line(error)})"
+            ) from error
     config = _emitter_config(emitter)
     if config is not None:
         saved = [config.id2label.get(i) for i in range(len(config.id2label))]
@@ -1048,6 +1134,27 @@ def load_model(
     model.to(resolve_device(device))
     model.eval()
     return model, load_tokenizer(directory), meta
+
+
+def _missing_model_files(directory: Path, kind: str, meta: dict) -> list[str]:
+    """Files that a model folder of emitter ``kind`` with head ``meta`` needs but lacks."""
+    from nerflow.vocab import TOKENIZER_FILES, WEIGHT_FILES
+
+    present = {path.name for path in directory.iterdir()}
+    needed = [("tokenizer files (tokenizer.json or vocab.txt)", TOKENIZER_FILES)]
+    if kind == TransformerEmitter.kind:
+        needed.append(("config.json", ("config.json",)))
+        needed.append(("weights (model.safetensors or pytorch_model.bin)", WEIGHT_FILES))
+    elif kind == BiLSTMEmitter.kind:
+        needed += [(name, (name,)) for name in (BILSTM_CONFIG_FILE, BILSTM_WEIGHTS_FILE)]
+    if meta.get("head") == "crf":
+        needed.append((CRF_FILE, (CRF_FILE,)))
+    return [label for label, names in needed if not present & set(names)]
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
 
 
 def _preview(names: Sequence[Any], n: int = 8) -> str:

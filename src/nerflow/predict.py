@@ -36,9 +36,10 @@ from nerflow.alignment import (
     spans_from_token_spans,
     windows,
 )
+from nerflow.atomic import atomic_output
 from nerflow.ensemble import vote
 from nerflow.models import HEAD_FILE, TaggerModel, load_model, resolve_device
-from nerflow.records import Record, Span, atomic_output, iter_records, json_line
+from nerflow.records import Record, Span, iter_records, json_line
 from nerflow.tagging import tags_to_spans
 
 

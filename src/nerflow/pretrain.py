@@ -33,6 +33,7 @@ from typing import Any
 import torch
 
 from nerflow.alignment import MODES, windows
+from nerflow.atomic import atomic_directory, write_error
 from nerflow.batching import make_batches
 from nerflow.vocab import load_tokenizer, tokenizer_fingerprint
 
@@ -557,17 +558,31 @@ def pretrain_mlm(
 def save_pretrained_mlm(
     model, tokenizer: Any, out_dir: str | Path, cfg: dict[str, Any], summary: dict[str, Any]
 ) -> Path:
-    """Write the model (``save_pretrained``), the tokenizer and :data:`META_FILE`."""
+    """Write the model (``save_pretrained``), the tokenizer and :data:`META_FILE`.
+
+    Atomically (:func:`nerflow.atomic.atomic_directory`): a failed write raises
+    :class:`~nerflow.atomic.WriteError` naming ``out_dir`` and leaves no half-written
+    folder there."""
+    from safetensors import SafetensorError
+
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out))
-    tokenizer.save_pretrained(str(out))
     meta = {
         "config": cfg,
         "tokenizer": tokenizer_fingerprint(tokenizer),
         "summary": summary,
     }
-    (out / META_FILE).write_text(
-        json.dumps(meta, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-    )
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise write_error(out, error) from error
+    try:
+        with atomic_directory(out) as folder:
+            model.save_pretrained(str(folder))
+            tokenizer.save_pretrained(str(folder))
+            (folder / META_FILE).write_text(
+                json.dumps(meta, ensure_ascii=False, indent=2, sort_keys=True) + "\n",
+                encoding="utf-8",
+            )
+    except (RuntimeError, SafetensorError) as error:  # how torch/safetensors report a failed write
+        raise write_error(out, error) from error
     return out

@@ -9,9 +9,7 @@ points (an astral-plane emoji is one character).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -74,6 +72,18 @@ def record_from_json(obj: dict, fallback_id: int | str) -> Record:
         text=obj["text"],
         spans=label_to_spans(obj.get("label") or {}),
     )
+
+
+def first_record_has_label(path: str | Path) -> bool:
+    """Whether the first non-blank line of a JSON-lines file is an object with a ``label``
+    (False for a missing or unreadable file: the validation stage reports those)."""
+    try:
+        with open(path, encoding="utf-8-sig") as handle:
+            line = next((line for line in handle if line.strip()), "")
+        obj = json.loads(line) if line else None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(obj, dict) and "label" in obj
 
 
 def read_records(path: str | Path) -> list[Record]:
@@ -190,18 +200,3 @@ def read_input_texts(path: str | Path, fmt: str = "auto") -> Iterator[InputText]
     """:func:`iter_input_texts` of a file (UTF-8, a leading BOM ignored)."""
     with open(path, encoding="utf-8-sig") as handle:
         yield from iter_input_texts(handle, str(path), fmt)
-
-
-@contextmanager
-def atomic_output(path: str | Path, mode: str = "w") -> Iterator[Any]:
-    """Open ``path`` for writing through a temporary file beside it, renamed into place
-    on success and removed on failure: no half-written file is ever left under ``path``."""
-    target = Path(path)
-    temporary = target.with_name(f".{target.name}.tmp{os.getpid()}")
-    encoding = None if "b" in mode else "utf-8"
-    try:
-        with open(temporary, mode, encoding=encoding) as handle:
-            yield handle
-        os.replace(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)

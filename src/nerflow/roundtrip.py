@@ -1,9 +1,17 @@
-"""Round-trip audit: how many gold spans survive tagging, tokenisation and restore.
+"""Gold spans through the prediction chain: the round-trip audit and the oracle run.
 
-For each record: gold spans -> (overlaps removed) character tags -> token labels ->
-restored character spans, compared with the gold spans. Nested spans cannot be tagged
-flat: of an overlapping pair the later one (or, starting together, the shorter one) is
-dropped before tagging and counted as ``"nested"`` (see
+The chain is the one predictions take (:mod:`nerflow.predict`): the text is cut into
+sliding windows of ``max_len`` tokens sharing ``stride`` tokens
+(:func:`nerflow.alignment.windows`), each window's gold token labels (clipped at its
+edges) become character tags, the windows are merged by owner
+(:func:`nerflow.alignment.merge_window_tags`) and decoded. With ``truncate`` the text is
+cut at ``max_len`` tokens instead (what a pipeline without windows does), and spans past
+the cut are lost as ``"truncated"``.
+
+Round-trip audit, per record: gold spans -> (overlaps removed) character tags -> the
+chain -> restored character spans, compared with the gold spans. Nested spans cannot be
+tagged flat: of an overlapping pair the later one (or, starting together, the shorter
+one) is dropped before tagging and counted as ``"nested"`` (see
 :func:`nerflow.tagging.remove_overlaps`). Every other lost span gets the reason given by
 :func:`nerflow.alignment.token_labels_from_spans`; a lost span without such a reason is
 counted as ``"other"``, which is a bug (it must be 0, in particular in char mode).
@@ -11,12 +19,86 @@ counted as ``"other"``, which is a bug (it must be 0, in particular in char mode
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from nerflow.alignment import REASONS, Mode, restore_spans, token_labels_from_spans, tokenize
-from nerflow.records import Record
+from nerflow.alignment import (
+    REASONS,
+    Mode,
+    TokenizedText,
+    char_tags_from_token_labels,
+    merge_window_tags,
+    token_labels_from_spans,
+    tokenize,
+    windows,
+)
+from nerflow.records import Record, Span
 from nerflow.tagging import check_scheme, remove_overlaps, spans_to_tags, tags_to_spans
+
+TRUNCATED = "truncated"
+
+
+def chain_windows(
+    text: str,
+    tokenizer: Any,
+    mode: Mode,
+    max_len: int | None,
+    stride: int,
+    truncate: bool = False,
+) -> list[TokenizedText]:
+    """The token windows predictions see (one truncated window with ``truncate``; one
+    window of the whole text when ``max_len`` is None)."""
+    if truncate or max_len is None:
+        return [tokenize(text, tokenizer, mode, max_len)]
+    return windows(text, tokenizer, mode, max_len, stride)
+
+
+def restore_through_chain(
+    text: str,
+    spans: Sequence[Span],
+    tokenizer: Any,
+    mode: Mode,
+    max_len: int | None,
+    stride: int,
+    scheme: str,
+    truncate: bool = False,
+) -> tuple[list[Span], dict[Span, str]]:
+    """Gold ``spans`` -> token labels per window -> merged character tags -> spans.
+
+    Returns the restored spans (sorted) and, for spans a window could not carry, their
+    reason (a reason other than ``"truncated"`` wins: a span cut by one window's edge is
+    usually whole in its neighbour).
+    """
+    toks = chain_windows(text, tokenizer, mode, max_len, stride, truncate)
+    reasons: dict[Span, str] = {}
+    window_tags = []
+    for tok in toks:
+        labels, lost = token_labels_from_spans(tok, spans, scheme, clip=not truncate)
+        for span, reason in lost:
+            if reasons.get(span, TRUNCATED) == TRUNCATED:
+                reasons[span] = reason
+        window_tags.append(char_tags_from_token_labels(tok, labels, scheme))
+    merged = merge_window_tags(len(text), toks, window_tags)
+    return sorted(tags_to_spans(merged, scheme)), reasons
+
+
+def oracle_predictions(
+    records: Iterable[Record],
+    tokenizer: Any,
+    mode: Mode,
+    max_len: int,
+    stride: int,
+    scheme: str,
+    truncate: bool = False,
+) -> Iterator[Record]:
+    """The oracle run: each record's gold spans restored through the chain, as a prediction
+    (its scores are the ceiling of that tokenisation)."""
+    for record in records:
+        kept, _nested = remove_overlaps(sorted(set(record.spans)))
+        spans, _ = restore_through_chain(
+            record.text, kept, tokenizer, mode, max_len, stride, scheme, truncate
+        )
+        yield Record(id=record.id, text=record.text, spans=spans)
 
 
 def roundtrip_report(
@@ -26,10 +108,13 @@ def roundtrip_report(
     max_len: int | None,
     scheme: str,
     max_examples: int = 20,
+    stride: int = 32,
+    truncate: bool = False,
 ) -> dict:
     """Audit the gold -> tags -> tokens -> restored spans round trip over ``records``.
 
-    Returns ``{"mode", "scheme", "max_len", "records", "spans_total", "restored_exactly",
+    Returns ``{"mode", "scheme", "max_len", "stride", "truncate", "records", "spans_total",
+    "restored_exactly",
     "lost", "lost_by_reason": {reason: count} (reasons: nested, inside_word_piece,
     truncated, dropped_chars, other), "representable", "restored_representable_ratio",
     "spurious", "examples"}``; ``representable`` is ``spans_total`` minus the spans lost
@@ -47,10 +132,18 @@ def roundtrip_report(
         spans_total += len(gold)
         kept, nested = remove_overlaps(gold)
         char_tags = spans_to_tags(len(record.text), kept, scheme)
-        tok = tokenize(record.text, tokenizer, mode, max_len)
-        labels, lost = token_labels_from_spans(tok, tags_to_spans(char_tags, scheme), scheme)
-        reasons = {span: "nested" for span in nested} | dict(lost)
-        restored = set(restore_spans(tok, labels, scheme))
+        restored_list, lost = restore_through_chain(
+            record.text,
+            tags_to_spans(char_tags, scheme),
+            tokenizer,
+            mode,
+            max_len,
+            stride,
+            scheme,
+            truncate,
+        )
+        reasons = {span: "nested" for span in nested} | lost
+        restored = set(restored_list)
         restored_exactly += len(restored & set(gold))
         spurious += len(restored - set(gold))
         for span in gold:
@@ -76,6 +169,8 @@ def roundtrip_report(
         "mode": mode,
         "scheme": scheme,
         "max_len": max_len,
+        "stride": None if truncate else stride,
+        "truncate": truncate,
         "records": n_records,
         "spans_total": spans_total,
         "restored_exactly": restored_exactly,

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from nerflow.provenance import provenance, write_meta
+
+PRETRAINED_PREFIX = "pretrained:"
+"""Encoder prefix of an experiment that fine-tunes a pretraining stage's model (config)."""
 
 
 def start(smk: Any) -> logging.Logger:
@@ -25,9 +28,55 @@ def start(smk: Any) -> logging.Logger:
     return logger
 
 
-def finish(smk: Any, modules: Iterable[str], outputs: Iterable[str] | None = None) -> None:
-    """Write the provenance sidecar of every output of the job (or of ``outputs``)."""
-    params = {key: value for key, value in smk.params.items()}
+def finish(smk: Any, *, outputs: Iterable[str] | None = None) -> None:
+    """Write the provenance sidecar of every output of the job (or of ``outputs``).
+
+    The code block is the rule's ``params.code`` (``script_code`` in
+    ``workflow/rules/common.smk``: the modules the script imports and their fingerprint),
+    so no module list is typed in a script. Outputs of an experiment, an ensemble or a
+    pretraining stage also record the seeds behind them (:func:`run_seeds`)."""
+    params = {key: value for key, value in smk.params.items() if key != "code"}
     params["wildcards"] = dict(smk.wildcards.items())
-    block = provenance(smk.rule, params, list(smk.input), modules)
+    code = smk.params.get("code")
+    if not isinstance(code, Mapping):  # a rule without script_code: say so, do not guess
+        code = {"fingerprint": code, "modules": []}
+    block = provenance(
+        smk.rule,
+        params,
+        list(smk.input),
+        code=code,
+        seed=run_seeds(smk.config, dict(smk.wildcards.items())),
+    )
     write_meta(list(smk.output) if outputs is None else list(outputs), block)
+
+
+def run_seeds(config: Mapping[str, Any], wildcards: Mapping[str, str]) -> dict | None:
+    """The seeds behind a job's outputs, from the workflow config (its schema fills the
+    default seeds in) and the job's wildcards.
+
+    An experiment ``{run}``: ``{"train": seed}``, plus ``"pretraining"`` when its encoder is
+    ``pretrained:NAME``. An ensemble ``{run}``: ``{"members": {member: <its seeds>}}``.
+    A pretraining stage ``{name}``: ``{"pretraining": seed}``. Anything else: ``None``."""
+    experiments = config.get("experiments") or {}
+    pretraining = config.get("pretraining") or {}
+    ensembles = config.get("ensembles") or {}
+
+    def pretraining_seed(name: str) -> Any:
+        return (pretraining.get(name) or {}).get("seed")
+
+    def experiment_seeds(name: str) -> dict:
+        experiment = experiments[name]
+        seeds = {"train": (experiment.get("train") or {}).get("seed")}
+        encoder = str(experiment.get("encoder", ""))
+        if encoder.startswith(PRETRAINED_PREFIX):
+            seeds["pretraining"] = pretraining_seed(encoder[len(PRETRAINED_PREFIX) :])
+        return seeds
+
+    run = wildcards.get("run")
+    if run in experiments:
+        return experiment_seeds(run)
+    if run in ensembles:
+        return {"members": {m: experiment_seeds(m) for m in ensembles[run].get("members", [])}}
+    if run is None and wildcards.get("name") in pretraining:
+        return {"pretraining": pretraining_seed(wildcards["name"])}
+    return None

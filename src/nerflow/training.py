@@ -31,7 +31,6 @@ import contextlib
 import hashlib
 import json
 import math
-import os
 import shutil
 import sys
 import time
@@ -42,6 +41,7 @@ from typing import Any, TextIO
 
 import torch
 
+from nerflow.atomic import save_torch
 from nerflow.batching import make_batches
 from nerflow.cache import IGNORE_INDEX, cache_features_fingerprint, check_cache, load_cache
 from nerflow.models import TaggerModel, build_model, count_parameters, resolve_device, save_model
@@ -345,11 +345,8 @@ class _Trainer:
             "ema": _cpu_state(self.ema) if self.ema is not None else None,
             "rng": _rng_state(),
         }
-        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        target = self.checkpoint_dir / CHECKPOINT_FILE
-        tmp = target.with_name(target.name + ".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, target)
+        # atomic: a full disk or a kill mid-write leaves the previous checkpoint intact
+        save_torch(state, self.checkpoint_dir / CHECKPOINT_FILE)
 
     # ------------------------------------------------------------------ evaluation
 

@@ -65,13 +65,111 @@ def save_char_tokenizer(vocab: list[str], out_dir: str | Path):
 
 
 def load_tokenizer(encoder_or_dir: str | Path):
-    """Load a fast tokenizer from a saved folder (or a hub id already in the local cache)."""
+    """Load a fast tokenizer from a saved folder (or a hub id already in the local cache).
+
+    A folder without tokenizer files, a path that does not exist and a hub id that cannot
+    be fetched raise :class:`EncoderError` with one line saying what is missing and what
+    to do instead."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(str(encoder_or_dir))
+    name = str(encoder_or_dir)
+    check_encoder_source(name, tokenizer=True)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name)
+    except (OSError, ValueError) as error:
+        raise encoder_error(name, "tokenizer", error) from error
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError(f"{encoder_or_dir}: a fast tokenizer (offset mappings) is required")
     return tokenizer
+
+
+TOKENIZER_FILES: tuple[str, ...] = (
+    "tokenizer.json",
+    "vocab.txt",
+    "vocab.json",
+    "tokenizer.model",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+)
+"""Files of which a tokenizer folder holds at least one (its vocabulary)."""
+WEIGHT_FILES: tuple[str, ...] = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+"""Files of which a transformers model folder holds at least one (its weights)."""
+INSTEAD = (
+    "give a local folder written by save_pretrained (encoder: path/to/folder), or run the "
+    "offline config (--configfile config/offline.yaml)"
+)
+"""What to do when an encoder cannot be loaded (the end of :class:`EncoderError`)."""
+
+
+class EncoderError(OSError):
+    """An encoder (hub id or local folder) cannot be loaded; the message is one line that
+    says what is missing or unreachable and what to do instead."""
+
+
+def is_local_path(name: str | Path) -> bool:
+    """Whether an encoder name means a local folder rather than a hub id (``org/name``):
+    it exists, or it starts with ``/``, ``.`` or ``~``, or has more than one ``/``."""
+    text = str(name)
+    return (
+        Path(text).expanduser().exists()
+        or text.startswith(("/", ".", "~"))
+        or text.count("/") > 1
+        or "\\" in text
+    )
+
+
+def check_encoder_source(name: str | Path, model: bool = False, tokenizer: bool = False) -> None:
+    """Raise :class:`EncoderError` if ``name`` is a local path that is not a folder, or a
+    folder lacking a model's ``config.json`` and weights (``model``) or tokenizer files
+    (``tokenizer``). Hub ids pass (they are checked when fetched)."""
+    if not is_local_path(name):
+        return
+    folder = Path(str(name)).expanduser()
+    if not folder.is_dir():
+        state = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise EncoderError(f"encoder folder {name} {state}; {INSTEAD}")
+    present = sorted(path.name for path in folder.iterdir())
+    files = set(present)
+    missing = []
+    if model and "config.json" not in files:
+        missing.append("config.json")
+    if model and not set(WEIGHT_FILES) & files:
+        missing.append(f"weights ({' or '.join(WEIGHT_FILES[::2])})")
+    if tokenizer and not set(TOKENIZER_FILES) & files:
+        missing.append(f"tokenizer files ({' or '.join(TOKENIZER_FILES[:2])})")
+    elif tokenizer and not {"tokenizer.json", "tokenizer_config.json", "config.json"} & files:
+        missing.append("tokenizer_config.json (which tokenizer its vocabulary is for)")
+    if missing:
+        raise EncoderError(
+            f"{name}: the encoder folder has no {' and no '.join(missing)} (it holds: "
+            f"{_listing(present)}); copy the complete folder written by save_pretrained"
+        )
+
+
+def encoder_error(name: str | Path, what: str, error: BaseException) -> EncoderError:
+    """One-line :class:`EncoderError` for a failed ``from_pretrained`` of ``name``."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    cause = lines[0] if lines else type(error).__name__
+    if is_local_path(name):
+        present = sorted(p.name for p in Path(str(name)).expanduser().iterdir())
+        return EncoderError(
+            f"{name}: cannot load the {what} from this folder ({cause}; it holds: "
+            f"{_listing(present)}); copy the complete folder written by save_pretrained"
+        )
+    return EncoderError(
+        f"cannot load the {what} of {name!r}: it is not a local folder and the Hugging Face hub "
+        f"could not provide it ({cause}); {INSTEAD}"
+    )
+
+
+def _listing(names: list[str], n: int = 10) -> str:
+    shown = ", ".join(names[:n]) + (", ..." if len(names) > n else "")
+    return shown or "nothing"
 
 
 def tokenizer_fingerprint(tokenizer) -> str:

@@ -7,14 +7,31 @@ from snakemake.utils import validate
 # The domain logic lives in the nerflow package (src/nerflow); the workflow only needs it
 # here to fingerprint the code each stage runs, so editing it makes that stage stale.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-from nerflow.provenance import code_fingerprint  # noqa: E402
+from nerflow.provenance import script_code as _script_code  # noqa: E402
+from nerflow.configcheck import config_errors, window_errors  # noqa: E402
+from nerflow.records import first_record_has_label  # noqa: E402
 
+_config_problems = config_errors(
+    config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+)
+if _config_problems:
+    raise ValueError("invalid configuration:\n  " + "\n  ".join(_config_problems))
 validate(config, "../schemas/config.schema.yaml")
+_config_problems = window_errors(config)  # with the schema's defaults filled in
+if _config_problems:
+    raise ValueError("invalid configuration:\n  " + "\n  ".join(_config_problems))
 
 SPLITS = [split for split in ("train", "dev", "test") if config["data"].get(split)]
-LABELLED_SPLITS = [split for split in SPLITS if split != "test"]
-# Splits whose predictions are scored (dev selects models; train is never scored).
-SCORED_SPLITS = ["dev"]
+# A labelled test split (Resume, Weibo, MSRA style) is scored; an unlabelled one (CLUENER)
+# gets a submission file instead.
+TEST_LABELLED = "test" in SPLITS and (
+    config["data"]["test_labelled"]
+    if config["data"]["test_labelled"] is not None
+    else first_record_has_label(config["data"]["test"])
+)
+LABELLED_SPLITS = [split for split in SPLITS if split != "test" or TEST_LABELLED]
+# Splits whose predictions are scored (dev alone selects models and epochs).
+SCORED_SPLITS = ["dev", "test"] if TEST_LABELLED else ["dev"]
 SCHEME = config["tagging"]["scheme"]
 CHECKS = config["checks"]
 EXPERIMENTS = config["experiments"]
@@ -55,9 +72,16 @@ if ANNOTATE["files"] and ANNOTATE_RUN not in [*EXPERIMENTS, *ENSEMBLES]:
 ANNOTATE_PATTERN = "|".join(re.escape(name) for name in ANNOTATE["files"]) or "(?!)"
 
 
-def code(*modules):
-    """Fingerprint of the nerflow modules behind a stage (goes into its params)."""
-    return code_fingerprint(*(f"nerflow.{module}" for module in modules))
+def script_code(name):
+    """The ``code`` param of the rules that run ``../scripts/{name}.py``. It holds the
+    nerflow modules that script imports (transitively, read from its import statements,
+    never typed) and their fingerprint. Editing one of them makes exactly the rules whose
+    scripts run it stale; the stage records the value in its provenance.
+    tests/test_staleness.py checks that each rule names its own script here."""
+    return _script_code(
+        Path(workflow.basedir) / "workflow" / "scripts" / f"{name}.py",
+        Path(workflow.basedir) / "src" / "nerflow",
+    )
 
 
 def raw_data(wildcards):
@@ -162,10 +186,10 @@ def all_targets():
         for split in LABELLED_SPLITS
         for mode in CHECKS["roundtrip_modes"]
     ]
-    targets.append("results/oracle/dev_scores.json")
+    targets += [f"results/oracle/{split}_scores.json" for split in SCORED_SPLITS]
     if RUN_EXPERIMENTS:
         targets.append("results/dev_scores.json")
-    if "test" in SPLITS:
+    if "test" in SPLITS and not TEST_LABELLED:
         targets += [f"results/submission/{name}.zip" for name in RUN_EXPERIMENTS]
     targets += [
         f"results/{name}/model" for name in RUN_EXPERIMENTS if name in EXPERIMENTS

@@ -10,7 +10,7 @@ rule download:
     params:
         url=config["download"].get("url", ""),
         sha256=config["download"].get("sha256", {}),
-        code=code("download"),
+        code=script_code("download"),
     script:
         "../scripts/download.py"
 
@@ -33,8 +33,8 @@ rule validate_split:
         labels=config["labels"],
         on_invalid=config["validation"]["on_invalid"],
         overlap_policy=config["validation"]["overlap_policy"],
-        require_labels=lambda wildcards: wildcards.split != "test",
-        code=code("validate"),
+        require_labels=lambda wildcards: wildcards.split in LABELLED_SPLITS,
+        code=script_code("validate"),
     script:
         "../scripts/validate.py"
 
@@ -52,6 +52,6 @@ rule label_set:
         "../envs/core.yaml"
     params:
         labels=config["labels"],
-        code=code("records"),
+        code=script_code("label_set"),
     script:
         "../scripts/label_set.py"

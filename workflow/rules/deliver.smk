@@ -23,7 +23,7 @@ rule model_card:
         experiment=lambda wildcards: experiment(wildcards.run),
         splits=SPLITS,
         scored=lambda wildcards: SCORED_SPLITS,
-        code=code("modelcard"),
+        code=script_code("model_card"),
     script:
         "../scripts/model_card.py"
 
@@ -51,7 +51,7 @@ rule annotate:
         min_votes=lambda wildcards: ENSEMBLES.get(wildcards.run, {}).get("min_votes"),
         device=lambda wildcards: run_device(wildcards.run),
         batch_size=64,
-        code=code("annotate"),
+        code=script_code("annotate"),
     script:
         "../scripts/annotate.py"
 
@@ -74,6 +74,6 @@ rule annotate_text_check:
     params:
         max_mismatches=0,
         source_format=ANNOTATE["format"],
-        code=code("textcheck"),
+        code=script_code("text_check"),
     script:
         "../scripts/text_check.py"

@@ -19,7 +19,7 @@ rule ensemble_predict:
     params:
         members=lambda wildcards: ENSEMBLES[wildcards.run]["members"],
         min_votes=lambda wildcards: ENSEMBLES[wildcards.run]["min_votes"],
-        code=code("ensemble"),
+        code=script_code("ensemble_predict"),
     script:
         "../scripts/ensemble_predict.py"
 
@@ -40,6 +40,6 @@ rule ensemble_summary:
     params:
         members=lambda wildcards: ENSEMBLES[wildcards.run]["members"],
         min_votes=lambda wildcards: ENSEMBLES[wildcards.run]["min_votes"],
-        code=code("ensemble"),
+        code=script_code("ensemble_summary"),
     script:
         "../scripts/ensemble_summary.py"

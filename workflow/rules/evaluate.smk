@@ -14,7 +14,9 @@ rule oracle_predictions:
         scheme=SCHEME,
         mode=CHECKS["oracle_mode"],
         max_len=CHECKS["max_len"],
-        code=code("alignment"),
+        stride=CHECKS["stride"],
+        truncate=CHECKS["truncate"],
+        code=script_code("oracle_predictions"),
     script:
         "../scripts/oracle_predictions.py"
 
@@ -34,7 +36,7 @@ rule text_check:
     params:
         max_mismatches=CHECKS["text_mismatch_max"],
         source_format="jsonl",
-        code=code("textcheck"),
+        code=script_code("text_check"),
     script:
         "../scripts/text_check.py"
 
@@ -55,6 +57,6 @@ rule score:
     conda:
         "../envs/core.yaml"
     params:
-        code=code("scoring"),
+        code=script_code("score"),
     script:
         "../scripts/score.py"

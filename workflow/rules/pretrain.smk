@@ -12,7 +12,7 @@ rule pretrain_tokenizer:
     params:
         encoder="scratch",
         features={},
-        code=code("vocab"),
+        code=script_code("tokenizer"),
     script:
         "../scripts/tokenizer.py"
 
@@ -36,6 +36,6 @@ rule pretrain_mlm:
         gpu=1,
     params:
         config=lambda wildcards: config["pretraining"][wildcards.name],
-        code=code("pretrain"),
+        code=script_code("pretrain"),
     script:
         "../scripts/pretrain.py"

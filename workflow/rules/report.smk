@@ -32,7 +32,7 @@ rule report_scores:
     conda:
         "../envs/report.yaml"
     params:
-        code=code("plots", "leaderboard"),
+        code=script_code("report_scores"),
     script:
         "../scripts/report_scores.py"
 
@@ -57,7 +57,7 @@ rule report_training:
     conda:
         "../envs/report.yaml"
     params:
-        code=code("plots"),
+        code=script_code("report_training"),
     script:
         "../scripts/report_training.py"
 
@@ -85,7 +85,7 @@ rule report_confusion:
     conda:
         "../envs/report.yaml"
     params:
-        code=code("plots", "scoring"),
+        code=script_code("report_confusion"),
     script:
         "../scripts/report_confusion.py"
 
@@ -115,7 +115,7 @@ rule report_lengths:
         splits=SPLITS,
         mode=lambda wildcards: length_settings(wildcards.run)["mode"],
         max_len=lambda wildcards: length_settings(wildcards.run)["max_len"],
-        code=code("plots", "alignment"),
+        code=script_code("report_lengths"),
     script:
         "../scripts/report_lengths.py"
 
@@ -140,7 +140,7 @@ rule report_labels:
         "../envs/report.yaml"
     params:
         splits=SPLITS,
-        code=code("plots"),
+        code=script_code("report_labels"),
     script:
         "../scripts/report_labels.py"
 
@@ -150,6 +150,12 @@ rule leaderboard:
         scores=expand("results/{run}/dev_scores.json", run=REPORT_RUNS),
         summaries=expand("results/{run}/train_summary.json", run=REPORT_RUNS),
         references=["results/oracle/dev_scores.json"],
+        test_scores=(
+            expand("results/{run}/test_scores.json", run=REPORT_RUNS)
+            if TEST_LABELLED
+            else []
+        ),
+        test_references=["results/oracle/test_scores.json"] if TEST_LABELLED else [],
         labels="results/data/labels.json",
     output:
         html=report(
@@ -174,6 +180,6 @@ rule leaderboard:
         runs=REPORT_RUNS,
         experiments={name: run_config(name) for name in REPORT_RUNS},
         references=["oracle"],
-        code=code("leaderboard"),
+        code=script_code("leaderboard"),
     script:
         "../scripts/leaderboard.py"

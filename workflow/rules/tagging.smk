@@ -10,7 +10,7 @@ rule char_tags:
     conda:
         "../envs/core.yaml"
     params:
-        code=code("tagging"),
+        code=script_code("char_tags"),
     script:
         "../scripts/char_tags.py"
 
@@ -32,7 +32,7 @@ rule tokenizer:
         features=lambda wildcards: EXPERIMENTS.get(wildcards.run, {}).get(
             "features", {}
         ),
-        code=code("vocab", "features"),
+        code=script_code("tokenizer"),
     script:
         "../scripts/tokenizer.py"
 
@@ -53,6 +53,8 @@ rule roundtrip:
     params:
         scheme=SCHEME,
         max_len=CHECKS["max_len"],
-        code=code("roundtrip"),
+        stride=CHECKS["stride"],
+        truncate=CHECKS["truncate"],
+        code=script_code("roundtrip"),
     script:
         "../scripts/roundtrip.py"

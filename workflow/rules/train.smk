@@ -16,9 +16,10 @@ rule tensor_cache:
     params:
         mode=lambda wildcards: EXPERIMENTS[wildcards.run]["tokenization"],
         max_len=lambda wildcards: EXPERIMENTS[wildcards.run]["max_len"],
+        stride=lambda wildcards: EXPERIMENTS[wildcards.run]["stride"],
         features=lambda wildcards: EXPERIMENTS[wildcards.run].get("features", {}),
         scheme=SCHEME,
-        code=code("cache"),
+        code=script_code("tensor_cache"),
     script:
         "../scripts/tensor_cache.py"
 
@@ -49,7 +50,7 @@ rule train:
         experiment=lambda wildcards: experiment(wildcards.run),
         encoder=encoder_source,
         checkpoint_dir=lambda wildcards: f"results/{wildcards.run}/checkpoints",
-        code=code("training"),
+        code=script_code("train"),
     script:
         "../scripts/train.py"
 
@@ -74,14 +75,19 @@ rule predict:
     params:
         batch_size=64,
         device=lambda wildcards: EXPERIMENTS[wildcards.run]["train"]["device"],
-        code=code("predict"),
+        code=script_code("predict"),
     script:
         "../scripts/predict.py"
 
 
 rule dev_scores_table:
     input:
-        expand("results/{run}/dev_scores.json", run=RUN_EXPERIMENTS),
+        dev=expand("results/{run}/dev_scores.json", run=RUN_EXPERIMENTS),
+        test=(
+            expand("results/{run}/test_scores.json", run=RUN_EXPERIMENTS)
+            if TEST_LABELLED
+            else []
+        ),
     output:
         "results/dev_scores.json",
     log:
@@ -92,7 +98,7 @@ rule dev_scores_table:
         "../envs/core.yaml"
     params:
         runs=RUN_EXPERIMENTS,
-        code=code("records"),
+        code=script_code("dev_scores_table"),
     script:
         "../scripts/dev_scores_table.py"
 
@@ -111,6 +117,6 @@ rule submission:
     conda:
         "../envs/core.yaml"
     params:
-        code=code("submission"),
+        code=script_code("submission"),
     script:
         "../scripts/submission.py"

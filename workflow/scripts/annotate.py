@@ -18,4 +18,4 @@ count = annotate_file(
     min_votes=smk.params.min_votes,
 )
 log.info("%d texts tagged", count)
-stage.finish(smk, ["nerflow.annotate"])
+stage.finish(smk)

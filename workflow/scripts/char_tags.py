@@ -13,4 +13,4 @@ write_tag_file(
     ((record.text, spans_to_tags(len(record.text), record.spans, scheme)) for record in records),
 )
 log.info("%d records tagged with %s", len(records), scheme)
-stage.finish(smk, ["nerflow.tagging"])
+stage.finish(smk)

@@ -6,4 +6,4 @@ from nerflow.download import fetch_cluener
 smk = snakemake  # noqa: F821
 log = stage.start(smk)
 fetch_cluener(smk.params.url, list(smk.output), smk.params.sha256)
-stage.finish(smk, ["nerflow.download"])
+stage.finish(smk)

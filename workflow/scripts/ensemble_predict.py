@@ -12,4 +12,4 @@ write_records(smk.output[0], voted)
 for name, predictions in zip(smk.params.members, members, strict=True):
     log.info("%s: %d spans", name, sum(len(record.spans) for record in predictions))
 log.info("vote: %d spans in %d records", sum(len(r.spans) for r in voted), len(voted))
-stage.finish(smk, ["nerflow.ensemble"])
+stage.finish(smk)

@@ -15,4 +15,4 @@ for path in smk.input:
 summary = ensemble_summary(smk.params.members, summaries, smk.params.min_votes)
 write_json(smk.output[0], summary)
 log.info("%d members, %s train minutes in all", len(summaries), summary["train_minutes"])
-stage.finish(smk, ["nerflow.ensemble"])
+stage.finish(smk)

@@ -10,4 +10,4 @@ labels = list(smk.params.labels) or derived
 source = "config" if smk.params.labels else "train"
 write_json(smk.output[0], {"labels": labels, "source": source, "types_in_train": derived})
 log.info("%d labels from %s: %s", len(labels), source, ", ".join(labels))
-stage.finish(smk, ["nerflow.records"])
+stage.finish(smk)

@@ -28,4 +28,4 @@ card = render_model_card(
 )
 export_model(trained, smk.output[0], card)
 log.info("model card written to %s/README.md", smk.output[0])
-stage.finish(smk, ["nerflow.modelcard"])
+stage.finish(smk)

@@ -16,4 +16,4 @@ count = predict_file(
     device=smk.params.device,
 )
 log.info("%d records predicted", count)
-stage.finish(smk, ["nerflow.predict"])
+stage.finish(smk)

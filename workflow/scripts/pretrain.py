@@ -23,4 +23,4 @@ summary = pretrain_mlm(
     log_path=smk.output.log,
 )
 log.info("summary %s", json.dumps(summary, sort_keys=True))
-stage.finish(smk, ["nerflow.pretrain"])
+stage.finish(smk)

@@ -16,4 +16,4 @@ write_json(smk.output.matrix, matrix)
 title = f"{smk.wildcards.run}: type confusion on dev"
 save_figure(confusion_figure(matrix, title=title), smk.output.figure)
 log.info("%d x %d confusion matrix", len(matrix), len(next(iter(matrix.values()), {})))
-stage.finish(smk, ["nerflow.plots", "nerflow.scoring"])
+stage.finish(smk)

@@ -19,4 +19,4 @@ write_json(smk.output.stats, {"mode": mode, "max_len": max_len, "splits": stats}
 title = f"{smk.wildcards.run}: text length in {mode} tokens"
 save_figure(text_lengths_figure(lengths, max_len, title=title), smk.output.figure)
 log.info("length stats (%s, max_len %d): %s", mode, max_len, stats["all"])
-stage.finish(smk, ["nerflow.plots", "nerflow.alignment"])
+stage.finish(smk)

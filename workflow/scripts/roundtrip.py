@@ -15,6 +15,8 @@ report = roundtrip_report(
     mode=smk.wildcards.mode,
     max_len=smk.params.max_len,
     scheme=smk.params.scheme,
+    stride=smk.params.stride,
+    truncate=smk.params.truncate,
 )
 report["split"] = smk.wildcards.split
 report["tokenizer"] = smk.input.tokenizer
@@ -27,4 +29,4 @@ log.info(
     report["spans_total"],
     report["lost_by_reason"],
 )
-stage.finish(smk, ["nerflow.roundtrip"])
+stage.finish(smk)

@@ -23,4 +23,4 @@ log.info(
     scores["macro_f1"],
     scores["clue_macro_f1"],
 )
-stage.finish(smk, ["nerflow.scoring"])
+stage.finish(smk)

@@ -8,4 +8,4 @@ smk = snakemake  # noqa: F821
 log = stage.start(smk)
 count = write_submission(read_records(smk.input.predictions), smk.output.json, smk.output.archive)
 log.info("%d submission lines", count)
-stage.finish(smk, ["nerflow.submission"])
+stage.finish(smk)

@@ -22,8 +22,14 @@ cache = build_cache(
     smk.params.max_len,
     smk.params.scheme,
     labels,
+    stride=smk.params.stride,
     **feature_options,
 )
 save_cache(smk.output[0], cache)
-log.info("%d sequences; spans lost to tokenisation: %s", len(cache["ids"]), cache["lost_spans"])
-stage.finish(smk, ["nerflow.cache"])
+log.info(
+    "%d sequences (%d texts in windows); spans lost to tokenisation: %s",
+    len(cache["ids"]),
+    cache["meta"]["n_windowed"],
+    cache["lost_spans"],
+)
+stage.finish(smk)

@@ -10,4 +10,4 @@ report = check_predictions(smk.input.source, smk.input.predictions, smk.params.s
 write_json(smk.output[0], report)
 log.info("%d mismatched lines", report["mismatched_lines"])
 assert_clean(report, max_mismatches=smk.params.max_mismatches)
-stage.finish(smk, ["nerflow.textcheck"])
+stage.finish(smk)

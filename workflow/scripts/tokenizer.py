@@ -8,7 +8,6 @@ from nerflow.vocab import build_char_vocab, load_tokenizer, save_char_tokenizer
 smk = snakemake  # noqa: F821
 log = stage.start(smk)
 encoder = smk.params.encoder
-modules = ["nerflow.vocab"]
 if encoder in ("scratch", "bilstm"):
     records = list(read_records(smk.input.train))
     texts = [record.text for record in records]
@@ -19,9 +18,8 @@ if encoder in ("scratch", "bilstm"):
         from nerflow.features import build_feature_assets
 
         build_feature_assets(texts, smk.params.features, smk.output[0], records)
-        modules.append("nerflow.features")
 else:
     tokenizer = load_tokenizer(encoder)
     tokenizer.save_pretrained(smk.output[0])
     log.info("tokenizer of %s (%d tokens)", encoder, len(tokenizer))
-stage.finish(smk, modules)
+stage.finish(smk)

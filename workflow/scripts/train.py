@@ -34,4 +34,4 @@ summary = train(
 )
 write_json(smk.output.summary, summary)
 log.info("training summary: %s", json.dumps(summary))
-stage.finish(smk, ["nerflow.training"])
+stage.finish(smk)

@@ -28,4 +28,4 @@ for warning in result.warnings:
 check_or_raise(result, smk.input.data, smk.params.on_invalid)
 write_records(smk.output.records, result.records)
 log.info("%d records kept, %d rejected", len(result.records), len(result.rejected))
-stage.finish(smk, ["nerflow.validate"])
+stage.finish(smk)

@@ -1,0 +1,238 @@
+"""Errors on screen and recovery without ceremony (issue 9, point 5).
+
+* A plain ``snakemake`` (no profile named: Snakemake finds ``profiles/default`` beside the
+  Snakefile by itself, also for a copied workflow) prints a failed job's reasons: a broken
+  dev line shows up on screen as ``dev.json:N: reason``.
+* A run killed with SIGKILL in the middle of training is resumed by the same plain
+  command: the stale lock is removed (``workflow/rules/recovery.smk``), the incomplete jobs
+  are rerun (``rerun-incomplete`` in the profile), training continues from its checkpoint,
+  and the scores and predictions equal those of an uninterrupted run with the same seed.
+* The lock of a run that lives, of a run on another host, or a lock file that is no longer
+  the dead run's own, is never removed.
+
+MLM pretraining (``nerflow.pretrain``) writes no checkpoints, so a killed pretraining
+starts over: there is nothing to resume and nothing tested here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from workflow_helpers import (
+    FIXTURES,
+    copy_workflow,
+    load_json,
+    snakemake,
+    start_snakemake,
+    tiny_data_config,
+    wait_snakemake,
+    write_config,
+)
+
+TARGET = "results/tiny/dev_scores.json"
+# Small enough to be quick, long enough to be killed in the middle: a checkpoint after
+# every second step (each after a dev evaluation), 36 steps in all.
+EXPERIMENT = {
+    "encoder": "scratch",
+    "scratch": {"layers": 1, "hidden": 32, "heads": 2, "intermediate": 64},
+    "head": "crf",
+    "max_len": 64,
+    "train": {
+        "epochs": 6,
+        "batch_size": 8,
+        "lr": 5.0e-3,
+        "head_lr": 5.0e-2,
+        "eval_every_steps": 2,
+        "patience": 100,
+        "seed": 7,
+        "device": "cpu",
+    },
+}
+DIED = "nerflow: removed the lock of a Snakemake run that died"
+
+
+def recovery_config() -> dict:
+    config = tiny_data_config(experiments={"tiny": EXPERIMENT})
+    del config["data"]["test"]  # not needed for the dev scores
+    return config
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of a process group."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(stat.parent.name))
+    return members
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_a_plain_run_prints_the_reasons_of_a_broken_input_file(tmp_path: Path) -> None:
+    workdir = copy_workflow(tmp_path / "copied")
+    lines = (FIXTURES / "tiny/dev.json").read_text("utf-8").splitlines()
+    record = json.loads(lines[2])
+    entity_type, mentions = next(iter(record["label"].items()))
+    surface, positions = next(iter(mentions.items()))
+    record["label"][entity_type] = {surface + "X": positions}  # the key no longer matches
+    lines[2] = json.dumps(record, ensure_ascii=False)
+    bad = tmp_path / "dev.json"
+    bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = recovery_config()
+    config["data"]["dev"] = str(bad)
+    write_config(workdir, config)
+
+    result = snakemake(
+        workdir,
+        "--cores",
+        "1",
+        "results/data/dev.jsonl",
+        snakefile=workdir / "Snakefile",
+        check=False,
+    )
+    assert result.returncode != 0
+    # run in the copy: Snakemake names it relative to the working directory
+    assert "Using workflow specific profile profiles/default " in result.stderr
+    screen = result.stdout + result.stderr
+    assert f"{bad}:3: span {entity_type}[{positions[0][0]}, {positions[0][1]}] covers" in screen
+    assert f"but its key is {surface + 'X'!r}" in screen
+
+
+# --------------------------------------------------------------------------- a killed run
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    """An uninterrupted run and, meanwhile, the same run SIGKILLed (its whole process
+    group) once a checkpoint exists and then started again with the same plain command.
+    Returns both working directories and the screen of the second start."""
+    reference = tmp_path_factory.mktemp("uninterrupted")
+    workdir = tmp_path_factory.mktemp("killed")
+    for folder in (reference, workdir):
+        write_config(folder, recovery_config())
+    uninterrupted = start_snakemake(reference, "--cores", "2", TARGET)
+    process = start_snakemake(workdir, "--cores", "2", TARGET, new_session=True)
+    checkpoint = workdir / "results/tiny/checkpoints/state.pt"
+    deadline = time.monotonic() + 600
+    while not checkpoint.exists() and process.poll() is None:
+        assert time.monotonic() < deadline, "no checkpoint after 10 minutes"
+        time.sleep(0.02)
+    assert process.poll() is None, (
+        f"the run ended ({process.returncode}) before it could be killed:\n"
+        + (workdir / "snakemake.out").read_text("utf-8")[-3000:]
+    )
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    deadline = time.monotonic() + 30
+    while group_members(process.pid):
+        assert time.monotonic() < deadline, f"still alive: {group_members(process.pid)}"
+        time.sleep(0.1)
+    # The situation that used to need --unlock and --rerun-incomplete:
+    assert not (workdir / "results/tiny/train_summary.json").exists()
+    assert list((workdir / ".snakemake/locks").glob("*.lock")), "no stale lock left"
+    assert any(p.is_file() for p in (workdir / ".snakemake/incomplete").rglob("*"))
+
+    rerun = snakemake(workdir, "--cores", "2", TARGET)  # the same plain command
+    wait_snakemake(uninterrupted)
+    return reference, workdir, rerun.stderr
+
+
+def test_one_plain_rerun_after_a_kill_resumes_training(runs: tuple[Path, Path, str]) -> None:
+    _reference, workdir, screen = runs
+    assert screen.count(DIED) == 1, screen[-3000:]
+    summary = load_json(workdir / "results/tiny/train_summary.json")
+    assert summary["resumed_from"] and summary["resumed_from"]["global_step"] > 0, summary
+    assert summary["steps"] == 36 and summary["stop_reason"] == "completed"
+    assert "resuming from" in (workdir / "logs/tiny/train.log").read_text("utf-8")
+    assert not (workdir / "results/tiny/checkpoints").exists()  # removed after success
+    assert not list((workdir / ".snakemake/locks").glob("*.lock"))
+
+
+def test_the_resumed_run_scores_like_an_uninterrupted_one(runs: tuple[Path, Path, str]) -> None:
+    uninterrupted, workdir, _screen = runs
+    assert load_json(uninterrupted / "results/tiny/train_summary.json")["resumed_from"] is None
+    assert load_json(workdir / TARGET) == load_json(uninterrupted / TARGET)
+    predictions = "results/tiny/predictions/dev.json"
+    assert (workdir / predictions).read_bytes() == (uninterrupted / predictions).read_bytes()
+
+    def curve(folder: Path) -> list[tuple]:
+        lines = (folder / "results/tiny/train_log.jsonl").read_text("utf-8").splitlines()
+        return [
+            (line["epoch"], line["step"], line["loss"], line["dev_micro_f1"])
+            for line in map(json.loads, lines)
+        ]
+
+    assert curve(workdir) == curve(uninterrupted)
+
+
+# --------------------------------------------------------------------------- lock safety
+
+
+def start_ticks(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+
+
+def test_only_the_locks_of_a_dead_run_are_removed(tmp_path: Path) -> None:
+    """Owner records as ``onstart`` writes them (recovery.smk); a dry run parses the
+    workflow, which is when dead runs' locks are removed."""
+    write_config(tmp_path, recovery_config())
+    locks = tmp_path / ".snakemake/locks"
+    owners = tmp_path / ".snakemake/nerflow_owners"
+    locks.mkdir(parents=True)
+    owners.mkdir(parents=True)
+    finished = subprocess.Popen(["true"])
+    finished.wait()  # a pid that is gone
+    living = subprocess.Popen(["sleep", "300"])
+    host = socket.gethostname()
+
+    def lock_of(name: str, pid: int, owner_host: str = host, started: int | None = None) -> Path:
+        lock = locks / f"{name}.output.lock"
+        lock.write_text(f"{tmp_path / 'results/data/train.jsonl'}\n", encoding="utf-8")
+        info = lock.stat()
+        owner = {
+            "host": owner_host,
+            "pid": pid,
+            "started": started,
+            "time": "then",
+            "locks": {str(lock): [info.st_ino, info.st_mtime_ns]},
+        }
+        (owners / f"{owner_host}-{pid}-{name}.json").write_text(json.dumps(owner), "utf-8")
+        return lock
+
+    try:
+        dead = lock_of("0", finished.pid)
+        alive = lock_of("1", living.pid, started=start_ticks(living.pid))
+        elsewhere = lock_of("2", finished.pid, owner_host=host + "-elsewhere")
+        replaced = lock_of("3", finished.pid)
+        replaced.unlink()  # the dead run's file is gone; a new one took its name
+        replaced.write_text("another run's lock\n", encoding="utf-8")
+        os.utime(replaced, ns=(1, 1))
+        # a live pid that belongs to another process than the recorded one (pid reused)
+        reused = lock_of("4", living.pid, started=start_ticks(living.pid) + 1)
+
+        result = snakemake(tmp_path, "-n")
+        assert not dead.exists() and not reused.exists()
+        assert alive.exists() and elsewhere.exists() and replaced.exists()
+        assert result.stderr.count(DIED) == 2
+        assert {p.name for p in owners.iterdir()} == {
+            f"{host}-elsewhere-{finished.pid}-2.json",
+            f"{host}-{living.pid}-1.json",
+        }
+    finally:
+        living.kill()
+        living.wait()
+    result = snakemake(tmp_path, "-n")
+    assert not alive.exists() and result.stderr.count(DIED) == 1
+    assert elsewhere.exists() and replaced.exists()

@@ -1,0 +1,494 @@
+"""Staleness: an edit makes Snakemake rerun exactly the stages it concerns; a run is
+deterministic; outputs record their code and seeds.
+
+Stage fingerprints are derived from each script's own imports (``script_code`` in
+``workflow/rules/common.smk``, ``nerflow.provenance.script_code``). The generic test below
+computes, independently with :mod:`modulefinder`, which rules run each module of the
+package, and reads from Snakemake itself which rules' params a whitespace edit of that
+module changes.
+
+Run as a script (``python test_staleness.py collect WORKDIR OUT MODULE_FILE...``), this
+file is the Snakemake-API helper of that test: it builds the DAG once per edited module in
+one process (a fresh ``snakemake`` per module would cost seconds each).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from modulefinder import ModuleFinder
+from pathlib import Path
+
+import pytest
+from workflow_helpers import (
+    FIXTURES,
+    REPO,
+    copy_workflow,
+    load_json,
+    snakemake,
+    write_config,
+)
+
+TINY_SCRATCH = {"layers": 1, "hidden": 32, "heads": 2, "intermediate": 64}
+TINY_TRAIN = {"epochs": 1, "batch_size": 8, "lr": 5.0e-3, "head_lr": 5.0e-2, "device": "cpu"}
+PRETRAINING = {"mini": dict(TINY_SCRATCH, epochs=1, seed=5, device="cpu")}
+# Two experiments, one fine-tuning a pretraining stage: a change to one leaves the other
+# (and the pretraining) alone.
+EXPERIMENTS = {
+    "alpha": {
+        "encoder": "scratch",
+        "scratch": TINY_SCRATCH,
+        "head": "crf",
+        "max_len": 64,
+        "train": dict(TINY_TRAIN, seed=7),
+    },
+    "beta": {
+        "encoder": "pretrained:mini",
+        "head": "softmax",
+        "max_len": 64,
+        "train": dict(TINY_TRAIN, seed=11),
+    },
+}
+RUN_TARGETS = ("results/alpha/dev_scores.json", "results/beta/dev_scores.json")
+# The rules behind RUN_TARGETS.
+RUN_RULES = {
+    "validate_split",
+    "label_set",
+    "pretrain_tokenizer",
+    "pretrain_mlm",
+    "tokenizer",
+    "tensor_cache",
+    "train",
+    "predict",
+    "text_check",
+    "score",
+}
+ALPHA_TARGETS = ("results/alpha/dev_scores.json",)
+SPLITS = ("train", "dev", "test")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def script_rules(rules_dir: Path = REPO / "workflow/rules") -> dict[str, dict]:
+    """Every rule of ``workflow/rules/*.smk``, parsed from the text: its file, the script
+    of its ``script:`` directive and the raw value of its ``code=`` param (or None)."""
+    rules: dict[str, dict] = {}
+    for smk in sorted(rules_dir.glob("*.smk")):
+        text = smk.read_text(encoding="utf-8")
+        blocks = re.split(r"^rule (\w+):\n", text, flags=re.MULTILINE)
+        for name, body in zip(blocks[1::2], blocks[2::2], strict=True):
+            body = re.split(r"^\S", body, maxsplit=1, flags=re.MULTILINE)[0]  # rule's own lines
+            script = re.search(r"^    script:\n\s+\"\.\./scripts/([^\"]+)\.py\"", body, re.M)
+            code = re.search(r"^\s+code=(.*),$", body, re.MULTILINE)
+            rules[name] = {
+                "file": smk.name,
+                "script": script.group(1) if script else None,
+                "code": code.group(1) if code else None,
+            }
+    return rules
+
+
+def modules_run_by(script: Path, src: Path) -> set[str]:
+    """The ``nerflow`` modules Python's own ``modulefinder`` sees ``script`` import, at any
+    depth (independent of ``nerflow.provenance``). Only ``src`` is searched: the standard
+    library and third-party imports are not followed."""
+    finder = ModuleFinder(path=[str(src)])
+    finder.run_script(str(script))
+    return {name for name in finder.modules if name.split(".")[0] == "nerflow"}
+
+
+def module_name(path: Path) -> str:
+    return "nerflow" if path.name == "__init__.py" else f"nerflow.{path.stem}"
+
+
+def dry_run_jobs(workdir: Path, *targets: str) -> list[dict]:
+    """The jobs ``snakemake -n`` plans: rule, output, reason and wildcards of each."""
+    result = snakemake(workdir, *targets, "-n", snakefile=workdir / "Snakefile")
+    jobs: list[dict] = []
+    for line in (result.stdout + "\n" + result.stderr).splitlines():
+        rule = re.match(r"^(?:local)?rule (\S+):$", line)
+        if rule:
+            jobs.append({"rule": rule.group(1), "wildcards": {}})
+            continue
+        field = re.match(r"^\s+(output|reason|wildcards): (.*)$", line)
+        if field and jobs:
+            key, value = field.groups()
+            if key == "wildcards":
+                value = dict(item.split("=", 1) for item in value.split(", "))
+            jobs[-1][key] = value
+    return [job for job in jobs if job["rule"] != "all"]
+
+
+def summary(workdir: Path, *targets: str) -> list[dict]:
+    """``snakemake --summary``: per output file its rule, status and plan. Unlike the reason
+    of a dry run (a job rerun for an updated input is not checked further), the status
+    ``params changed`` is computed for every output: it is exactly the jobs whose own
+    params differ from those recorded. (``--list-changes params`` of Snakemake 9.27 lists
+    one output of every job, changed or not.)"""
+    result = snakemake(workdir, *targets, "--summary", snakefile=workdir / "Snakefile")
+    lines = [line.split("\t") for line in result.stdout.splitlines() if "\t" in line]
+    header = lines[0]
+    assert header[:3] == ["output_file", "date", "rule"], header
+    rows = [dict(zip(header, line, strict=True)) for line in lines[1:]]
+    for row in rows:
+        parts = row["output_file"].split("/")
+        row["run"] = parts[1] if parts[0] == "results" and parts[1] in EXPERIMENTS else None
+        row["pending"] = row["plan"] == "update pending"
+    return rows
+
+
+def params_changed(rows: list[dict]) -> set[str]:
+    """Rules whose own params changed since they ran."""
+    return {row["rule"] for row in rows if row["status"] == "params changed"}
+
+
+def pending(rows: list[dict]) -> list[dict]:
+    return [row for row in rows if row["pending"]]
+
+
+def experiment_config(workdir: Path, **overrides: object) -> dict:
+    data = {split: str(workdir / "data" / f"{split}.json") for split in SPLITS}
+    config = {
+        "data": data,
+        "pretraining": PRETRAINING,
+        "experiments": json.loads(json.dumps(EXPERIMENTS)),
+    }
+    config.update(overrides)
+    return config
+
+
+def fresh_workdir(folder: Path) -> Path:
+    """The workflow and a private copy of the tiny data (so a test may edit it)."""
+    workdir = copy_workflow(folder)
+    (workdir / "data").mkdir()
+    for split in SPLITS:
+        shutil.copy(FIXTURES / "tiny" / f"{split}.json", workdir / "data" / f"{split}.json")
+    write_config(workdir, experiment_config(workdir))
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One finished run of two experiments (one on a pretraining stage)."""
+    workdir = fresh_workdir(tmp_path_factory.mktemp("staleness"))
+    snakemake(workdir, "--cores", "2", *RUN_TARGETS, snakefile=workdir / "Snakefile")
+    return workdir
+
+
+# --------------------------------------------------------------------------- fingerprints
+
+
+def test_every_script_rule_fingerprints_its_own_script() -> None:
+    """The script name is typed twice per rule (``script:`` and ``script_code``): they
+    must agree, and no rule may type a module list."""
+    rules = script_rules()
+    assert len(rules) > 20
+    problems = []
+    for name, rule in rules.items():
+        if rule["script"] is None:
+            if rule["code"] is not None:
+                problems.append(f"{rule['file']}: rule {name} has code= but no script:")
+            continue
+        expected = f'script_code("{rule["script"]}")'
+        if rule["code"] != expected:
+            problems.append(f"{rule['file']}: rule {name}: code={rule['code']}, want {expected}")
+    for script in sorted((REPO / "workflow/scripts").glob("*.py")):
+        calls = re.findall(r"stage\.finish\((.*)\)", script.read_text(encoding="utf-8"))
+        if any(not re.fullmatch(r"smk(, outputs=.*)?", call) for call in calls):
+            problems.append(f"{script.name}: stage.finish({calls}) types what it records")
+    assert not problems, "\n".join(problems)
+
+
+def test_script_modules_follow_the_imports_of_the_script(tmp_path: Path) -> None:
+    """Imports inside functions and ``if`` blocks count; importing ``nerflow.x`` runs the
+    ``nerflow`` package; a function imported from a module means that module."""
+    from nerflow.provenance import script_code, script_modules
+
+    package = tmp_path / "nerflow"
+    package.mkdir()
+    (package / "__init__.py").write_text('"""p"""\n')
+    (package / "a.py").write_text("from nerflow.b import f\n")
+    (package / "b.py").write_text("from . import c\n\ndef f():\n    from nerflow import d\n")
+    for leaf in ("c", "d", "e", "unused"):
+        (package / f"{leaf}.py").write_text("X = 1\n")
+    script = tmp_path / "job.py"
+    script.write_text("import json\nfrom nerflow.a import g\nif json:\n    import nerflow.e\n")
+    expected = ["nerflow", "nerflow.a", "nerflow.b", "nerflow.c", "nerflow.d", "nerflow.e"]
+    assert script_modules(script, package) == expected
+    assert sorted(modules_run_by(script, tmp_path)) == expected
+    before = script_code(script, package)
+    assert before["script"] == "job.py" and before["modules"] == expected
+    (package / "unused.py").write_text("X = 2\n")
+    assert script_code(script, package) == before
+    (package / "d.py").write_text("X = 1\n\n")
+    assert script_code(script, package)["fingerprint"] != before["fingerprint"]
+
+
+def test_a_whitespace_edit_of_any_module_restales_exactly_the_rules_that_run_it(
+    tmp_path: Path,
+) -> None:
+    """For EVERY module of the package: the rules whose params Snakemake sees change are
+    exactly the rules whose scripts import it, directly or transitively (modulefinder)."""
+    workdir = copy_workflow(tmp_path / "workflow")
+    notes = workdir / "notes.txt"
+    notes.write_text("叶老桂在北京\n", encoding="utf-8")
+    # Data under resources/cluener (absent): the download rule is in the DAG too, and with
+    # pretraining, an ensemble and annotate every rule of the workflow is.
+    write_config(
+        workdir,
+        {
+            "data": {split: f"resources/cluener/{split}.json" for split in SPLITS},
+            "pretraining": PRETRAINING,
+            "experiments": EXPERIMENTS,
+            "ensembles": {"vote": {"members": ["alpha", "beta"]}},
+            "annotate": {"run": "vote", "files": {"notes": str(notes)}},
+        },
+    )
+    src = workdir / "src"
+    module_files = sorted((src / "nerflow").glob("*.py"))
+    assert len(module_files) > 20
+    rules = {name: r for name, r in script_rules(workdir / "workflow/rules").items() if r["script"]}
+    runs = {
+        script: modules_run_by(workdir / f"workflow/scripts/{script}.py", src)
+        for script in {rule["script"] for rule in rules.values()}
+    }
+    expected = {
+        module_name(path): {
+            name for name, rule in rules.items() if module_name(path) in runs[rule["script"]]
+        }
+        for path in module_files
+    }
+
+    out = tmp_path / "observed.json"
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, __file__, "collect", str(workdir), str(out), *map(str, module_files)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-6000:]
+    observed = json.loads(out.read_text(encoding="utf-8"))
+    print(f"{len(module_files)} module edits observed in {time.monotonic() - started:.1f} s")
+
+    # Every script rule must be in this DAG (a new rule may need a config key here).
+    assert sorted(observed["rules"]) == sorted(rules)
+    assert observed["unchanged_after_restore"], "params are stable when nothing changed"
+    wrong = [
+        f"{module}: expected {sorted(expected[module])}, Snakemake saw {sorted(seen)}"
+        for module, seen in observed["changed"].items()
+        if set(seen) != expected[module]
+    ]
+    assert not wrong, "\n".join(wrong)
+    # Not vacuous: the issue's cases, and a module that every stage runs.
+    assert {"text_check", "annotate_text_check"} <= set(observed["changed"]["nerflow.records"])
+    assert "tokenizer" in observed["changed"]["nerflow.features"]
+    assert sorted(observed["changed"]["nerflow.stage"]) == sorted(rules)
+
+
+def collect_changed_params(workdir: Path, out: Path, module_files: list[Path]) -> None:
+    """(Script mode.) Snakemake's serialized params of every job of the default target's
+    DAG, before and after a whitespace edit of each module in turn; writes which rules'
+    params changed per module. The DAG is built as ``snakemake --list-changes`` builds it,
+    and the params are serialized by the very function the params rerun trigger uses."""
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.enums import Quietness
+    from snakemake.settings.types import DAGSettings, OutputSettings, ResourceSettings
+
+    def job_params() -> dict[str, tuple[str, list]]:
+        with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
+            workflow_api = api.workflow(
+                resource_settings=ResourceSettings(cores=1),
+                snakefile=workdir / "Snakefile",
+                workdir=workdir,
+            )
+            workflow_api.dag(DAGSettings())
+            workflow = workflow_api._workflow
+            workflow._prepare_dag(
+                forceall=False, ignore_incomplete=True, lock_warn_only=True, nolock=True
+            )
+            workflow._build_dag()
+            return {
+                f"{job.rule.name} {sorted(map(str, job.output))}": (
+                    job.rule.name,
+                    workflow.persistence._params(job),
+                )
+                for job in workflow.dag.jobs
+                if job.rule.script
+            }
+
+    baseline = job_params()
+    changed = {}
+    for path in module_files:
+        original = path.read_bytes()
+        try:
+            path.write_bytes(original + b"\n")
+            edited = job_params()
+        finally:
+            path.write_bytes(original)
+        assert edited.keys() == baseline.keys(), f"{path.name} changed the DAG"
+        changed[module_name(path)] = sorted(
+            {rule for key, (rule, params) in edited.items() if params != baseline[key][1]}
+        )
+    result = {
+        "rules": sorted({rule for rule, _params in baseline.values()}),
+        "changed": changed,
+        "unchanged_after_restore": job_params() == baseline,
+    }
+    out.write_text(json.dumps(result, indent=1), encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- other triggers
+
+
+def test_nothing_to_do_after_the_run(run: Path) -> None:
+    assert dry_run_jobs(run, *RUN_TARGETS) == []
+
+
+def test_editing_a_module_restales_its_stages_through_snakemakes_own_trigger(run: Path) -> None:
+    """End to end with the CLI: ``nerflow.features`` (which the tokenizer stage used to miss)."""
+    features = run / "src/nerflow/features.py"
+    original = features.read_bytes()
+    try:
+        features.write_bytes(original + b"\n")
+        rows = summary(run, *RUN_TARGETS)
+    finally:
+        features.write_bytes(original)
+    assert {row["rule"] for row in rows} == RUN_RULES
+    scripts = {name: rule["script"] for name, rule in script_rules(run / "workflow/rules").items()}
+    scripts_dir, src = run / "workflow/scripts", run / "src"
+    expected = {
+        rule
+        for rule in RUN_RULES
+        if "nerflow.features" in modules_run_by(scripts_dir / f"{scripts[rule]}.py", src)
+    }
+    # pretrain_tokenizer runs the tokenizer script, which imports nerflow.features.
+    assert expected == {"pretrain_tokenizer", "tokenizer", "tensor_cache", "train", "predict"}
+    assert params_changed(rows) == expected
+
+
+def test_a_dev_edit_reruns_dev_and_what_reads_it_only(run: Path) -> None:
+    dev = run / "data/dev.json"
+    original, stat = dev.read_text(encoding="utf-8"), dev.stat()
+    lines = original.splitlines(keepends=True)
+    assert "魔兽世界。" in lines[1]
+    edited = [lines[0], lines[1].replace("魔兽世界。", "魔兽世界！"), *lines[2:]]
+    try:
+        dev.write_text("".join(edited), encoding="utf-8")
+        jobs = dry_run_jobs(run, *RUN_TARGETS)
+    finally:
+        dev.write_text(original, encoding="utf-8")
+        os.utime(dev, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    validated = [job for job in jobs if job["rule"] == "validate_split"]
+    assert [job["wildcards"]["split"] for job in validated] == ["dev"]
+    assert "Updated input files" in validated[0]["reason"]
+    rules = {job["rule"] for job in jobs}
+    # Dev selects epochs (train reads it) and is predicted and scored; the train split's
+    # vocabulary and tensors, the label set and the pretraining (never shown dev) stay.
+    assert rules == {"validate_split", "train", "predict", "text_check", "score"}
+    assert {job["wildcards"].get("split") for job in jobs if job["rule"] != "train"} == {"dev"}
+
+
+def test_a_checks_option_reruns_only_the_text_checks_onwards(run: Path) -> None:
+    config = run / "config/config.yaml"
+    original = config.read_text(encoding="utf-8")
+    try:
+        write_config(run, experiment_config(run, checks={"text_mismatch_max": 3}))
+        rows = summary(run, *RUN_TARGETS)
+    finally:
+        config.write_text(original, encoding="utf-8")
+    assert params_changed(rows) == {"text_check"}
+    assert {row["rule"] for row in pending(rows)} == {"text_check", "score"}
+    assert {row["run"] for row in pending(rows)} == {"alpha", "beta"}
+
+
+def test_one_experiments_config_change_leaves_the_other_alone(run: Path) -> None:
+    config = run / "config/config.yaml"
+    original = config.read_text(encoding="utf-8")
+    changed = experiment_config(run)
+    changed["experiments"]["alpha"]["train"]["lr"] = 1.0e-3
+    try:
+        write_config(run, changed)
+        rows = summary(run, *RUN_TARGETS)
+    finally:
+        config.write_text(original, encoding="utf-8")
+    assert params_changed(rows) == {"train"}
+    assert {row["run"] for row in pending(rows)} == {"alpha"}  # not beta, not the pretraining
+    assert {row["rule"] for row in pending(rows)} == {"train", "predict", "text_check", "score"}
+    assert {row["rule"] for row in rows if row["run"] == "beta" and row["pending"]} == set()
+
+
+# --------------------------------------------------------------------------- determinism
+
+
+def test_two_clean_runs_with_one_seed_are_byte_identical(
+    run: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A second clean run of the same config in a fresh workdir: the same predictions and
+    scores, byte for byte (CPU)."""
+    second = fresh_workdir(tmp_path_factory.mktemp("second_run"))
+    snakemake(second, "--cores", "2", *ALPHA_TARGETS, snakefile=second / "Snakefile")
+    compared = sorted(
+        path.relative_to(second)
+        for pattern in ("results/*/predictions/*.json", "results/*/*_scores.json")
+        for path in second.glob(pattern)
+        if not path.name.endswith(".meta.json")
+    )
+    assert [str(path) for path in compared] == [
+        "results/alpha/dev_scores.json",
+        "results/alpha/predictions/dev.json",
+    ]
+    for path in compared:
+        assert (run / path).read_bytes() == (second / path).read_bytes(), path
+    first_model = run / "results/alpha/trained/model"
+    for weights in sorted(first_model.glob("*.safetensors")):
+        assert weights.read_bytes() == (second / weights.relative_to(run)).read_bytes()
+
+
+def test_outputs_record_their_code_and_seeds(run: Path) -> None:
+    predictions = load_json(run / "results/alpha/predictions/dev.json.meta.json")
+    assert predictions["seed"] == {"train": 7}
+    assert "nerflow.predict" in predictions["code"]["modules"]
+    assert predictions["code"]["script"] == "predict.py"
+    assert "code" not in predictions["params"]
+    scores = load_json(run / "results/beta/dev_scores.json.meta.json")
+    assert scores["seed"] == {"train": 11, "pretraining": 5}
+    assert load_json(run / "results/beta/trained/model.meta.json")["seed"] == scores["seed"]
+    assert load_json(run / "results/pretrain/mini/model.meta.json")["seed"] == {"pretraining": 5}
+    check = load_json(run / "results/alpha/textcheck/dev.json.meta.json")
+    assert {"nerflow.records", "nerflow.textcheck", "nerflow.stage"} <= set(
+        check["code"]["modules"]
+    )
+    assert len(check["code"]["fingerprint"]) == 16
+    data = load_json(run / "results/data/dev.jsonl.meta.json")
+    assert "seed" not in data and data["code"]["modules"]
+
+
+def test_run_seeds_of_ensembles_pretraining_and_other_jobs() -> None:
+    from nerflow.stage import run_seeds
+
+    config = {
+        "pretraining": {"mini": {"seed": 5}},
+        "experiments": {
+            "alpha": {"encoder": "scratch", "train": {"seed": 7}},
+            "beta": {"encoder": "pretrained:mini", "train": {"seed": 11}},
+        },
+        "ensembles": {"vote": {"members": ["alpha", "beta"]}},
+    }
+    assert run_seeds(config, {"run": "vote", "split": "dev"}) == {
+        "members": {"alpha": {"train": 7}, "beta": {"train": 11, "pretraining": 5}}
+    }
+    assert run_seeds(config, {"name": "mini"}) == {"pretraining": 5}
+    assert run_seeds(config, {"run": "alpha", "name": "notes"}) == {"train": 7}
+    assert run_seeds(config, {"run": "oracle", "split": "dev"}) is None
+    assert run_seeds(config, {"split": "dev"}) is None
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["collect"]:
+    collect_changed_params(Path(sys.argv[2]), Path(sys.argv[3]), [Path(p) for p in sys.argv[4:]])
