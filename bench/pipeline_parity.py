@@ -13,6 +13,8 @@ workflow's scorer. Prints a table and writes ``results/bench/pipeline_parity.jso
 from __future__ import annotations
 
 import argparse
+import json
+import tempfile
 import time
 from pathlib import Path
 
@@ -40,6 +42,20 @@ def pipeline_records(model_dir: str, records: list[Record], batch_size: int) -> 
     ]
 
 
+def with_raw_names(model_dir: str, scratch: Path) -> str:
+    """A copy of the folder whose config names every id by its raw tag (``S-X``, ``E-X``):
+    what folders exported before the pipeline names held."""
+    import shutil
+
+    folder = scratch / "raw_names"
+    shutil.copytree(model_dir, folder)
+    labels = json.loads((folder / "nerflow_head.json").read_text("utf-8"))["labels"]
+    config = json.loads((folder / "config.json").read_text("utf-8"))
+    config["id2label"] = dict(enumerate(labels))
+    (folder / "config.json").write_text(json.dumps(config), "utf-8")
+    return str(folder)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", help="a trained transformers model folder (softmax or CRF)")
@@ -59,9 +75,13 @@ def main() -> None:
     start = time.perf_counter()
     theirs = pipeline_records(args.model, inputs, args.batch_size)
     results["pipeline"] = (theirs, time.perf_counter() - start)
+    with tempfile.TemporaryDirectory() as scratch:
+        start = time.perf_counter()
+        raw = pipeline_records(with_raw_names(args.model, Path(scratch)), inputs, args.batch_size)
+        results["pipeline, raw S-/E- names"] = (raw, time.perf_counter() - start)
     same = sum(a.spans == b.spans for a, b in zip(ours, theirs, strict=True))
     table = {}
-    print(f"{'path':<10} {'entities':>8} {'micro F1':>9} {'sent/s':>8}")
+    print(f"{'path':<28} {'entities':>8} {'micro F1':>9} {'sent/s':>8}")
     for name, (predicted, seconds) in results.items():
         scores = score(gold, predicted, types)
         table[name] = {
@@ -72,9 +92,9 @@ def main() -> None:
         }
         row = table[name]
         print(
-            f"{name:<10} {row['entities']:>8} {row['micro_f1']:>9.4f} {row['sentences_per_s']:>8}"
+            f"{name:<28} {row['entities']:>8} {row['micro_f1']:>9.4f} {row['sentences_per_s']:>8}"
         )
-    print(f"records with identical spans: {same} of {len(gold)}")
+    print(f"records with identical spans (nerflow vs pipeline): {same} of {len(gold)}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_json(

@@ -239,6 +239,17 @@ def cmd_score(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- parser
 
 
+def _add_record_options(parser: argparse.ArgumentParser, labels_help: str) -> None:
+    """Options of the commands that validate labelled records: ``--labels``, overlaps."""
+    parser.add_argument("--labels", nargs="+", metavar="TYPE", help=labels_help)
+    parser.add_argument(
+        "--overlap-policy",
+        choices=OVERLAP_POLICIES,
+        default=DEFAULT_OVERLAP_POLICY,
+        help="nested/overlapping gold spans (the workflow's validation.overlap_policy)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nerflow",
@@ -274,16 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
         "strings, entity types, overlaps. One 'file:line: reason' per rejected line.",
     )
     validate.add_argument("file", metavar="FILE")
-    validate.add_argument(
-        "--labels", nargs="+", metavar="TYPE", help="allowed types, or a labels.json file"
-    )
+    _add_record_options(validate, "allowed types, or a labels.json file")
     validate.add_argument("--split", default="train", help="split name for the report")
     validate.add_argument("--unlabelled", action="store_true", help="records need no 'label'")
-    validate.add_argument(
-        "--overlap-policy",
-        choices=OVERLAP_POLICIES,
-        default=DEFAULT_OVERLAP_POLICY,
-    )
     validate.add_argument("--rejected", metavar="PATH", help="write rejected lines as JSON lines")
     validate.add_argument("--json", action="store_true", help="print the report as JSON")
     validate.set_defaults(run=cmd_validate)
@@ -295,12 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     score_cmd.add_argument("gold", metavar="GOLD")
     score_cmd.add_argument("predictions", metavar="PRED")
-    score_cmd.add_argument("--labels", nargs="+", metavar="TYPE", help="types to average over")
-    score_cmd.add_argument(
-        "--overlap-policy",
-        choices=OVERLAP_POLICIES,
-        default=DEFAULT_OVERLAP_POLICY,
-    )
+    _add_record_options(score_cmd, "types to average over, or a labels.json file")
     score_cmd.add_argument("--errors", metavar="TSV", help="write the error rows")
     score_cmd.add_argument("--json", action="store_true", help="print the scores as JSON")
     score_cmd.set_defaults(run=cmd_score)

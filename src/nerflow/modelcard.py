@@ -38,8 +38,10 @@ PLAIN_LOAD: dict[tuple[str, str | None], tuple[str, str]] = {
     ("transformers", "crf"): (
         "transformers",
         "the emission scores only: the argmax per token, without the CRF transitions "
-        "(`crf.safetensors`) and without the tagging scheme's constraints, so invalid tag "
-        "sequences and a lower F1 than the scores above are possible. Use `nerflow predict`.",
+        "(`crf.safetensors`) and without the tagging scheme's constraints. A CRF's emissions "
+        "are not trained to be read alone, so the pipeline's entities are not usable (on "
+        "CLUENER dev a 2x256 scratch BERT-CRF gave micro F1 0.04 through the pipeline, 0.62 "
+        "through nerflow; `bench/pipeline_parity.py` measures a folder). Use `nerflow predict`.",
     ),
     ("transformers", "span"): (
         "nerflow",
