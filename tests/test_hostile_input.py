@@ -490,3 +490,18 @@ def test_hub_id_offline_fails_with_one_line(monkeypatch: pytest.MonkeyPatch, tok
         assert "\n" not in message and f"'{made_up}'" in message
         assert "Hugging Face hub" in message and "local folder" in message
         assert "config/offline.yaml" in message
+
+
+def test_user_errors_are_shown_without_a_traceback(capsys: pytest.CaptureFixture) -> None:
+    from nerflow.download import DownloadError
+    from nerflow.stage import _show_user_errors
+
+    error = DownloadError("could not reach http://nonexistent.invalid/: point data: at a copy")
+    _show_user_errors(type(error), error, None)
+    assert capsys.readouterr().err == f"ERROR: {error}\n"
+    try:
+        raise KeyError("a bug")
+    except KeyError as bug:
+        _show_user_errors(KeyError, bug, bug.__traceback__)
+    shown = capsys.readouterr().err
+    assert "Traceback" in shown and "KeyError: 'a bug'" in shown

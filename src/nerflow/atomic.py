@@ -16,6 +16,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from nerflow.errors import UserError
+
 
 @contextmanager
 def atomic_output(path: str | Path, mode: str = "w") -> Iterator[Any]:
@@ -146,7 +148,7 @@ class _Writer:
         self.handle.flush()
 
 
-class WriteError(OSError):
+class WriteError(OSError, UserError):
     """An output could not be written; the message names it (see :func:`write_error`)."""
 
 

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from nerflow.atomic import atomic_output
-from nerflow.records import INPUT_FORMATS, InputError, read_records
+from nerflow.errors import UserError
+from nerflow.records import INPUT_FORMATS, read_records
 from nerflow.validate import OVERLAP_POLICIES
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
@@ -324,7 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.run(args))
-    except (UsageError, InputError, OSError, ValueError) as error:
+    except (UsageError, UserError, OSError, ValueError) as error:
         print(f"nerflow {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

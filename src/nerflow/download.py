@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from nerflow.atomic import atomic_output
+from nerflow.errors import UserError
 
 OFFLINE_HINT = (
     "point config 'data:' at a local copy of the train/dev/test files, or run the offline "
@@ -21,11 +22,11 @@ OFFLINE_HINT = (
 """What to do instead of downloading (the end of every :class:`DownloadError`)."""
 
 
-class ChecksumError(RuntimeError):
+class ChecksumError(RuntimeError, UserError):
     """An extracted file does not have the expected sha256."""
 
 
-class DownloadError(RuntimeError):
+class DownloadError(RuntimeError, UserError):
     """The archive could not be fetched; the message is ONE line: what could not be
     reached, why, and what to do instead (:data:`OFFLINE_HINT`)."""
 

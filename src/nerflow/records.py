@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from nerflow.errors import UserError
+
 INPUT_FORMATS = ("auto", "text", "jsonl")
 """Formats of texts to tag: ``text`` (one text per line), ``jsonl`` (objects with a string
 ``text``), ``auto`` (``jsonl`` when the first non-blank line is such an object)."""
@@ -128,7 +130,7 @@ def entity_types(records: Iterable[Record]) -> list[str]:
     return sorted({span.label for record in records for span in record.spans})
 
 
-class InputError(ValueError):
+class InputError(ValueError, UserError):
     """A text to tag that cannot be read; the message is ``file:line: reason``."""
 
 

@@ -7,14 +7,26 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from nerflow.errors import UserError
 from nerflow.provenance import provenance, write_meta
 
 PRETRAINED_PREFIX = "pretrained:"
 """Encoder prefix of an experiment that fine-tunes a pretraining stage's model (config)."""
 
 
+def _show_user_errors(kind: type[BaseException], error: BaseException, traceback: Any) -> None:
+    """An uncaught :class:`~nerflow.errors.UserError` is printed as its message alone (the
+    job log is what Snakemake shows on screen); anything else with its traceback."""
+    if isinstance(error, UserError):
+        print(f"ERROR: {error}", file=sys.stderr)
+    else:
+        sys.__excepthook__(kind, error, traceback)
+
+
 def start(smk: Any) -> logging.Logger:
-    """Send stderr and logging of a Snakemake ``script:`` job to its ``log[0]``."""
+    """Send stderr and logging of a Snakemake ``script:`` job to its ``log[0]``; errors a
+    user can act on are shown without a traceback."""
+    sys.excepthook = _show_user_errors
     if smk.log:
         sys.stderr = open(smk.log[0], "w", encoding="utf-8", buffering=1)  # noqa: SIM115
     logging.basicConfig(

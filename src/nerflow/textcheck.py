@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from nerflow.errors import UserError
 from nerflow.records import read_input_texts
 
 MAX_EXAMPLES = 20
@@ -37,7 +38,7 @@ REASONS: tuple[str, ...] = (
 """Problem reasons, the keys of the report's ``by_reason`` (lines with that problem)."""
 
 
-class TextMismatchError(ValueError):
+class TextMismatchError(ValueError, UserError):
     """Raised by :func:`assert_clean` when predictions do not fit their source."""
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from nerflow.errors import UserError
 from nerflow.records import Record, Span, entity_types
 
 OVERLAP_POLICIES = ("fail", "keep_longest", "keep_first")
@@ -86,7 +87,7 @@ class ValidationResult:
     report: dict[str, Any]
 
 
-class ValidationError(Exception):
+class ValidationError(UserError):
     """Raised by :func:`check_or_raise`; ``errors`` holds every ``file:line: reason``."""
 
     def __init__(self, errors: list[str], summary: str) -> None:

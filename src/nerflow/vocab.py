@@ -13,6 +13,8 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
+from nerflow.errors import UserError
+
 SPECIAL_TOKENS: tuple[str, ...] = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 
@@ -106,7 +108,7 @@ INSTEAD = (
 """What to do when an encoder cannot be loaded (the end of :class:`EncoderError`)."""
 
 
-class EncoderError(OSError):
+class EncoderError(OSError, UserError):
     """An encoder (hub id or local folder) cannot be loaded; the message is one line that
     says what is missing or unreachable and what to do instead."""
 
