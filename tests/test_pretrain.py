@@ -299,3 +299,89 @@ def test_pretrain_time_limit(char_tokenizer_dir: Path, tmp_path: Path) -> None:
     assert summary["stop_reason"] == "max_minutes"
     assert 0 < summary["steps"] < summary["planned_steps"]
     assert (tmp_path / "m" / "config.json").is_file()
+
+
+# --------------------------------------------------------------------------- resume
+
+
+class Interrupted(Exception):
+    """Raised from ``on_checkpoint``: a run that dies right after writing a checkpoint."""
+
+
+def interrupt_at(step: int):
+    def hook(progress: dict) -> None:
+        if progress["step"] == step:
+            raise Interrupted
+
+    return hook
+
+
+def without_timing(lines: list[dict]) -> list[dict]:
+    return [
+        {k: v for k, v in line.items() if k not in ("elapsed_s", "sentences_per_s")}
+        for line in lines
+    ]
+
+
+def test_pretrain_resumes_from_a_checkpoint_to_the_same_weights(
+    char_tokenizer_dir: Path, tmp_path: Path
+) -> None:
+    texts = [text for _ in range(6) for text in TEXTS]  # 35 train texts: 5 steps an epoch
+    # dropout on: the resumed run needs the global random state as well as the masking's
+    config = dict(TINY, dropout=0.1, epochs=3, batch_size=8, lr=1e-3, whole_word=False, seed=3)
+    config["eval_every_steps"] = 3  # checkpoints at steps 3, 5, 6, 9, 10, 12, 15
+    reference = pretrain_mlm(
+        texts, char_tokenizer_dir, tmp_path / "ref", config, threads=1, log_path=tmp_path / "r"
+    )
+    out, log = tmp_path / "model", tmp_path / "log.jsonl"
+    with pytest.raises(Interrupted):  # dies in the middle of the second epoch
+        pretrain_mlm(texts, char_tokenizer_dir, out, config, 1, log, on_checkpoint=interrupt_at(6))
+    checkpoint = tmp_path / "model.checkpoint/state.pt"  # the default: beside the output
+    assert checkpoint.is_file() and not out.exists()
+
+    # max_minutes may change between the two runs (here: a budget that is never reached)
+    resumed = pretrain_mlm(texts, char_tokenizer_dir, out, dict(config, max_minutes=60), 1, log)
+    assert resumed["resumed_from"] == {"epoch": 1, "step_in_epoch": 1, "step": 6}
+    assert reference["resumed_from"] is None
+    assert not checkpoint.parent.exists()  # removed after success
+    weights = "model.safetensors"
+    assert (out / weights).read_bytes() == (tmp_path / "ref" / weights).read_bytes()
+    timing = ("minutes", "sentences_per_s", "resumed_from")
+    assert {k: v for k, v in resumed.items() if k not in timing} == {
+        k: v for k, v in reference.items() if k not in timing
+    }
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    reference_lines = [json.loads(line) for line in (tmp_path / "r").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [3, 5, 6, 9, 10, 12, 15]
+    assert without_timing(lines) == without_timing(reference_lines)
+    assert json.loads((out / META_FILE).read_text())["summary"] == resumed
+
+
+def test_pretrain_ignores_a_checkpoint_of_other_settings(
+    char_tokenizer_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = dict(TINY, epochs=2, batch_size=8, whole_word=False, heldout_fraction=0.0)
+    checkpoints = tmp_path / "checkpoints"
+    with pytest.raises(Interrupted):
+        pretrain_mlm(
+            TEXTS * 4,
+            char_tokenizer_dir,
+            tmp_path / "m",
+            config,
+            1,
+            checkpoint_dir=checkpoints,
+            on_checkpoint=interrupt_at(3),
+        )
+    assert (checkpoints / "state.pt").is_file()
+    with caplog.at_level("WARNING", logger="nerflow.pretrain"):
+        summary = pretrain_mlm(
+            TEXTS * 4,
+            char_tokenizer_dir,
+            tmp_path / "m",
+            dict(config, lr=1e-3),
+            1,
+            checkpoint_dir=checkpoints,
+        )
+    assert summary["resumed_from"] is None and summary["steps"] == 6
+    assert "belongs to another config or data set" in caplog.text
+    assert not checkpoints.exists()

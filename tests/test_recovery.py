@@ -10,8 +10,9 @@
 * The lock of a run that lives, of a run on another host, or a lock file that is no longer
   the dead run's own, is never removed.
 
-MLM pretraining (``nerflow.pretrain``) writes no checkpoints, so a killed pretraining
-starts over: there is nothing to resume and nothing tested here.
+* The same for MLM pretraining (``pretrain_mlm``): the rerun continues from its
+  checkpoint (``results/pretrain/{name}/checkpoints``) to the weights of an uninterrupted
+  run.
 """
 
 from __future__ import annotations
@@ -56,6 +57,23 @@ EXPERIMENT = {
     },
 }
 DIED = "nerflow: removed the lock of a Snakemake run that died"
+PRETRAIN_TARGET = "results/pretrain/mini/model"
+# 47 training texts in batches of 4: 12 steps an epoch, 120 in all, a checkpoint after
+# every fourth step and at every epoch end. Dropout stays on: the resumed run needs the
+# global random state as well as the masking generator's.
+PRETRAINING = {
+    "layers": 1,
+    "hidden": 32,
+    "heads": 2,
+    "intermediate": 64,
+    "epochs": 10,
+    "batch_size": 4,
+    "lr": 1.0e-3,
+    "whole_word": False,
+    "eval_every_steps": 4,
+    "seed": 7,
+    "device": "cpu",
+}
 
 
 def recovery_config() -> dict:
@@ -108,25 +126,34 @@ def test_a_plain_run_prints_the_reasons_of_a_broken_input_file(tmp_path: Path) -
     screen = result.stdout + result.stderr
     assert f"{bad}:3: span {entity_type}[{positions[0][0]}, {positions[0][1]}] covers" in screen
     assert f"but its key is {surface + 'X'!r}" in screen
+    # an error the user can act on is shown as its message, without a traceback
+    assert "ERROR: " in screen and "Traceback" not in screen
 
 
 # --------------------------------------------------------------------------- a killed run
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
-    """An uninterrupted run and, meanwhile, the same run SIGKILLed (its whole process
-    group) once a checkpoint exists and then started again with the same plain command.
+def kill_and_rerun(
+    factory: pytest.TempPathFactory,
+    config: dict,
+    target: str,
+    checkpoint: str,
+    unfinished: str,
+    cores: str = "2",
+) -> tuple[Path, Path, str]:
+    """An uninterrupted run of ``target`` and, meanwhile, the same run SIGKILLed (its whole
+    process group) once ``checkpoint`` exists, then started again with the same plain
+    command (``snakemake --cores CORES TARGET``). ``unfinished`` is an output the killed
+    run must not have written yet.
     Returns both working directories and the screen of the second start."""
-    reference = tmp_path_factory.mktemp("uninterrupted")
-    workdir = tmp_path_factory.mktemp("killed")
+    reference = factory.mktemp("uninterrupted")
+    workdir = factory.mktemp("killed")
     for folder in (reference, workdir):
-        write_config(folder, recovery_config())
-    uninterrupted = start_snakemake(reference, "--cores", "2", TARGET)
-    process = start_snakemake(workdir, "--cores", "2", TARGET, new_session=True)
-    checkpoint = workdir / "results/tiny/checkpoints/state.pt"
+        write_config(folder, config)
+    uninterrupted = start_snakemake(reference, "--cores", cores, target)
+    process = start_snakemake(workdir, "--cores", cores, target, new_session=True)
     deadline = time.monotonic() + 600
-    while not checkpoint.exists() and process.poll() is None:
+    while not (workdir / checkpoint).exists() and process.poll() is None:
         assert time.monotonic() < deadline, "no checkpoint after 10 minutes"
         time.sleep(0.02)
     assert process.poll() is None, (
@@ -140,13 +167,25 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
         assert time.monotonic() < deadline, f"still alive: {group_members(process.pid)}"
         time.sleep(0.1)
     # The situation that used to need --unlock and --rerun-incomplete:
-    assert not (workdir / "results/tiny/train_summary.json").exists()
+    assert not (workdir / unfinished).exists()
     assert list((workdir / ".snakemake/locks").glob("*.lock")), "no stale lock left"
     assert any(p.is_file() for p in (workdir / ".snakemake/incomplete").rglob("*"))
 
-    rerun = snakemake(workdir, "--cores", "2", TARGET)  # the same plain command
+    rerun = snakemake(workdir, "--cores", cores, target)  # the same plain command
     wait_snakemake(uninterrupted)
     return reference, workdir, rerun.stderr
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    """Training killed once its first checkpoint exists, and an uninterrupted run."""
+    return kill_and_rerun(
+        tmp_path_factory,
+        recovery_config(),
+        TARGET,
+        checkpoint="results/tiny/checkpoints/state.pt",
+        unfinished="results/tiny/train_summary.json",
+    )
 
 
 def test_one_plain_rerun_after_a_kill_resumes_training(runs: tuple[Path, Path, str]) -> None:
@@ -175,6 +214,53 @@ def test_the_resumed_run_scores_like_an_uninterrupted_one(runs: tuple[Path, Path
         ]
 
     assert curve(workdir) == curve(uninterrupted)
+
+
+# --------------------------------------------------------------------------- a killed pretraining
+
+
+@pytest.fixture(scope="module")
+def pretrain_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    """MLM pretraining killed once its first checkpoint exists, and an uninterrupted run."""
+    config = recovery_config()
+    config["pretraining"] = {"mini": PRETRAINING}
+    return kill_and_rerun(
+        tmp_path_factory,
+        config,
+        PRETRAIN_TARGET,
+        checkpoint="results/pretrain/mini/checkpoints/state.pt",
+        unfinished=PRETRAIN_TARGET,
+        # one thread a job: two runs side by side with two threads each crawl on two cores
+        cores="1",
+    )
+
+
+def test_one_plain_rerun_after_a_kill_resumes_pretraining(
+    pretrain_runs: tuple[Path, Path, str],
+) -> None:
+    reference, workdir, screen = pretrain_runs
+    assert screen.count(DIED) == 1, screen[-3000:]
+    summary = load_json(workdir / PRETRAIN_TARGET / "nerflow_pretrain.json")["summary"]
+    assert summary["resumed_from"] and 0 < summary["resumed_from"]["step"] < 120, summary
+    assert summary["steps"] == 120 and summary["stop_reason"] == "epochs"
+    assert "resuming from" in (workdir / "logs/pretrain/mini/pretrain.log").read_text("utf-8")
+    assert not (workdir / "results/pretrain/mini/checkpoints").exists()  # removed after success
+    assert not list((workdir / ".snakemake/locks").glob("*.lock"))
+
+    # ... to the weights and held-out curve of a run that was never killed
+    uninterrupted = load_json(reference / PRETRAIN_TARGET / "nerflow_pretrain.json")
+    assert uninterrupted["summary"]["resumed_from"] is None
+    weights = f"{PRETRAIN_TARGET}/model.safetensors"
+    assert (workdir / weights).read_bytes() == (reference / weights).read_bytes()
+
+    def curve(folder: Path) -> list[tuple]:
+        lines = (folder / "results/pretrain/mini/pretrain_log.jsonl").read_text("utf-8")
+        return [
+            (line["epoch"], line["step"], line["loss"], line["heldout_loss"])
+            for line in map(json.loads, lines.splitlines())
+        ]
+
+    assert curve(workdir) == curve(reference)
 
 
 # --------------------------------------------------------------------------- lock safety

@@ -78,6 +78,25 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
             shutil.rmtree(previous, ignore_errors=True)
 
 
+@contextmanager
+def atomic_model_folder(path: str | Path) -> Iterator[Path]:
+    """:func:`atomic_directory` for folders written by torch, safetensors or transformers
+    savers (parent folders created), which report a failed write as ``RuntimeError`` or
+    ``SafetensorError``: those become a :class:`WriteError` naming ``path`` too."""
+    from safetensors import SafetensorError
+
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise write_error(target, error) from error
+    try:
+        with atomic_directory(target) as folder:
+            yield folder
+    except (RuntimeError, SafetensorError) as error:
+        raise write_error(target, error) from error
+
+
 def remove_stale_temporaries(target: str | Path) -> None:
     """Clean up after writers of ``target`` that were killed (their process is gone): remove
     their temporary ``.NAME.tmpPID``; put back a previous folder ``.NAME.oldPID`` that one

@@ -50,7 +50,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from nerflow.atomic import atomic_directory, write_error
+from nerflow.atomic import atomic_model_folder
 from nerflow.features import Featurizer, load_featurizer, unpack_bit_words, unpack_bits
 from nerflow.span_head import decode_spans, multilabel_crossentropy, span_scores, span_targets
 from nerflow.tagging import check_scheme, is_valid_sequence, label_list, label_types, parse_tag
@@ -1010,26 +1010,17 @@ def save_model(
     may hold anything JSON-serialisable (``stride``, training summary, ...).
 
     The folder is written beside ``out_dir`` under a temporary name and renamed into place
-    (:func:`nerflow.atomic.atomic_directory`): a full disk or an unwritable folder raises
+    (:func:`nerflow.atomic.atomic_model_folder`): a full disk or an unwritable folder raises
     :class:`~nerflow.atomic.WriteError` naming ``out_dir`` and leaves no half-written
     folder there (a previous model folder stays as it was).
     """
-    from safetensors import SafetensorError
-
     meta = dict(extra_meta or {})
     missing = [key for key in ("tokenization", "max_len") if key not in meta]
     if missing:
         raise ValueError(f"extra_meta lacks {missing}")
     out = Path(out_dir)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise write_error(out, error) from error
-    try:
-        with atomic_directory(out) as folder:
-            _write_model_folder(model, folder, tokenizer, meta)
-    except (RuntimeError, SafetensorError) as error:  # how torch/safetensors report a failed write
-        raise write_error(out, error) from error
+    with atomic_model_folder(out) as folder:
+        _write_model_folder(model, folder, tokenizer, meta)
     return out
 
 

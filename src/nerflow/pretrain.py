@@ -16,16 +16,28 @@ fraction of the maskable tokens is selected; special tokens (``[CLS]``, ``[SEP]`
 ``[PAD]``, ``[UNK]``, ...) never are. Each selected token becomes ``[MASK]`` (80 %), a
 random non-special token (10 %) or stays (10 %), decided per token as in BERT's
 reference implementation. Labels are the original ids on selected tokens, ``-100``
-elsewhere.
+elsewhere. The masking draws from a generator of its own, seeded with ``seed``.
+
+Resume (as in :mod:`nerflow.training`): after every held-out evaluation and at the end of
+every epoch a checkpoint (weights, optimizer, schedule, the masking generator and the
+global random states, the loop's position and counters, the log lines) is written
+atomically to ``checkpoint_dir/state.pt``. A run that finds a checkpoint of the same
+settings (all but ``max_minutes``/``device``), tokenizer and texts continues from it,
+skipping the batches of the current epoch already done (each epoch's batch order depends
+only on the seed and the epoch), and on the same device and threads ends with the same
+weights as a run never interrupted.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import math
 import random
+import shutil
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,13 +45,17 @@ from typing import Any
 import torch
 
 from nerflow.alignment import MODES, windows
-from nerflow.atomic import atomic_directory, write_error
+from nerflow.atomic import atomic_model_folder, save_torch
 from nerflow.batching import make_batches
+from nerflow.resume import CHECKPOINT_FILE, cpu_state, load_checkpoint, rng_state, set_rng_state
 from nerflow.vocab import load_tokenizer, tokenizer_fingerprint
 
 IGNORE_INDEX = -100
 META_FILE = "nerflow_pretrain.json"
 MAX_WORD_LEN = 16
+RESUME_INSENSITIVE = ("max_minutes", "device")
+"""Settings that may change between an interrupted pretraining and its resumption."""
+_LOG = logging.getLogger(__name__)
 """Longest word forward maximum matching looks for in a plain word collection."""
 
 PRETRAIN_DEFAULTS: dict[str, Any] = {
@@ -393,6 +409,24 @@ def evaluate_mlm(
 # --------------------------------------------------------------------------- training
 
 
+def pretrain_fingerprint(
+    cfg: dict[str, Any], tokenizer: Any, train_ex: Sequence[Example], held_ex: Sequence[Example]
+) -> str:
+    """sha256 identifying what a checkpoint may be resumed into: the settings (except
+    :data:`RESUME_INSENSITIVE`), the tokenizer and the encoded training and held-out
+    sequences (texts, split and word segmentation)."""
+    settings = {key: value for key, value in cfg.items() if key not in RESUME_INSENSITIVE}
+    digest = hashlib.sha256()
+    digest.update(
+        json.dumps(
+            [settings, tokenizer_fingerprint(tokenizer)], sort_keys=True, default=str
+        ).encode()
+    )
+    for part in (train_ex, held_ex):
+        digest.update(json.dumps([[ex.input_ids, ex.word_ids] for ex in part]).encode())
+    return digest.hexdigest()
+
+
 def pretrain_mlm(
     texts: Sequence[str],
     tokenizer_dir: str | Path,
@@ -400,6 +434,9 @@ def pretrain_mlm(
     config: dict | None = None,
     threads: int | None = None,
     log_path: str | Path | None = None,
+    checkpoint_dir: str | Path | None = None,
+    keep_checkpoint: bool = False,
+    on_checkpoint: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Pretrain a scratch BERT with masked LM on ``texts``; save it to ``out_dir``.
 
@@ -408,6 +445,15 @@ def pretrain_mlm(
     (settings, tokenizer fingerprint, summary). A seeded ``heldout_fraction`` of the texts
     is kept out of training to measure masked-token loss/accuracy; every evaluation appends
     a JSON line to ``log_path``. Returns the summary.
+
+    Resume: after every evaluation and at the end of every epoch a checkpoint is written
+    atomically to ``checkpoint_dir/state.pt`` (default: ``<out_dir>.checkpoint`` beside
+    ``out_dir``; in a workflow it must lie outside the rule's outputs). A run that finds
+    a checkpoint with its fingerprint (:func:`pretrain_fingerprint`) continues from it
+    and ends with the same weights as a run never interrupted; the summary's
+    ``resumed_from`` says from where (``None`` for a fresh run). The checkpoint is
+    removed after success unless ``keep_checkpoint``. ``on_checkpoint`` is called with
+    the loop's progress after each checkpoint is written (tests use it to interrupt).
     """
     cfg = resolve_config(config)
     if threads:
@@ -449,15 +495,63 @@ def pretrain_mlm(
         return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)  # the masking's own random stream
     pad_id = tokenizer.pad_token_id or 0
     max_seconds = float(cfg["max_minutes"]) * 60.0
     eval_every = int(cfg["eval_every_steps"])
-    log_file = open(log_path, "w", encoding="utf-8") if log_path else None  # noqa: SIM115
+    out = Path(out_dir)
+    checkpoints = (
+        Path(checkpoint_dir)
+        if checkpoint_dir is not None
+        else out.with_name(out.name + ".checkpoint")
+    )
+    fingerprint = pretrain_fingerprint(cfg, tokenizer, train_ex, held_ex)
+    # The loop's position; all of it goes into a checkpoint. "epoch": completed epochs.
+    state: dict[str, Any] = {
+        "epoch": 0,
+        "step_in_epoch": 0,
+        "step": 0,
+        "sentences": 0,
+        "train_s": 0.0,
+        "loss_sum": 0.0,
+        "loss_n": 0,
+        "period_sentences": 0,
+        "period_train_s": 0.0,
+        "elapsed_s": 0.0,
+        "stop_reason": "",
+        "log": [],
+    }
+    resumed_from = None
+    saved = load_checkpoint(checkpoints, fingerprint, _LOG.warning)
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        generator.set_state(saved["masking"])
+        set_rng_state(saved["rng"])
+        state.update(saved["progress"])
+        resumed_from = {key: state[key] for key in ("epoch", "step_in_epoch", "step")}
+        _LOG.info(
+            "resuming from %s: %d epoch(s) done, step %d",
+            checkpoints / CHECKPOINT_FILE,
+            state["epoch"],
+            state["step"],
+        )
     start_time = time.perf_counter()
-    state = {"step": 0, "sentences": 0, "train_s": 0.0, "loss_sum": 0.0, "loss_n": 0}
-    period = {"sentences": 0, "train_s": 0.0}
-    last: dict[str, Any] = {}
+    elapsed_before = float(state["elapsed_s"])
+
+    def elapsed() -> float:
+        return elapsed_before + time.perf_counter() - start_time
+
+    # a stop is re-decided with the current settings (max_minutes may differ)
+    state["stop_reason"] = "max_minutes" if max_seconds and elapsed() >= max_seconds else ""
+    log_file = open(log_path, "w", encoding="utf-8") if log_path else None  # noqa: SIM115
+    if log_file is not None:  # the log so far (empty unless resumed)
+        log_file.writelines(json.dumps(line) + "\n" for line in state["log"])
+        log_file.flush()
+
+    def last_eval_step() -> int | None:
+        return state["log"][-1]["step"] if state["log"] else None
 
     def log_eval(epoch: float) -> None:
         held = evaluate_mlm(model, held_ex, tokenizer, cfg, device, amp_dtype) if held_ex else {}
@@ -469,23 +563,42 @@ def pretrain_mlm(
             "heldout_accuracy": held.get("accuracy"),
             "heldout_masked": held.get("n_masked", 0),
             "lr": scheduler.get_last_lr()[0],
-            "elapsed_s": round(time.perf_counter() - start_time, 2),
+            "elapsed_s": round(elapsed(), 2),
             "sentences_per_s": (
-                round(period["sentences"] / period["train_s"], 2) if period["train_s"] else None
+                round(state["period_sentences"] / state["period_train_s"], 2)
+                if state["period_train_s"]
+                else None
             ),
         }
         state["loss_sum"], state["loss_n"] = 0.0, 0
-        period["sentences"], period["train_s"] = 0, 0.0
-        last.clear()
-        last.update(line)
+        state["period_sentences"], state["period_train_s"] = 0, 0.0
+        state["log"].append(line)
         if log_file is not None:
             log_file.write(json.dumps(line) + "\n")
             log_file.flush()
 
-    stop_reason = "epochs"
+    def save_checkpoint() -> None:
+        state["elapsed_s"] = elapsed()
+        checkpoint = {
+            "fingerprint": fingerprint,
+            "progress": state,
+            "model": cpu_state(model),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "masking": generator.get_state(),
+            "rng": rng_state(),
+        }
+        # atomic: a full disk or a kill mid-write leaves the previous checkpoint intact
+        save_torch(checkpoint, checkpoints / CHECKPOINT_FILE)
+        if on_checkpoint is not None:
+            on_checkpoint(dict(state))
+
     try:
-        for epoch in range(epochs):
-            for batch_index, batch in enumerate(make_batches(lengths, batch_size, seed, epoch)):
+        while not state["stop_reason"] and state["epoch"] < epochs:
+            epoch = state["epoch"]
+            batches = make_batches(lengths, batch_size, seed, epoch)
+            while state["step_in_epoch"] < len(batches):  # mid-epoch: skip the batches done
+                batch = batches[state["step_in_epoch"]]
                 tick = time.perf_counter()
                 ids, words_t, mask = pad_batch([train_ex[i] for i in batch], pad_id)
                 masked, labels = mask_tokens(
@@ -503,37 +616,42 @@ def pretrain_mlm(
                 loss_value = float(loss.detach())
                 spent = time.perf_counter() - tick
                 state["step"] += 1
+                state["step_in_epoch"] += 1
                 state["sentences"] += len(batch)
                 state["train_s"] += spent
                 state["loss_sum"] += loss_value
                 state["loss_n"] += 1
-                period["sentences"] += len(batch)
-                period["train_s"] += spent
+                state["period_sentences"] += len(batch)
+                state["period_train_s"] += spent
                 if not math.isfinite(loss_value):
                     raise FloatingPointError(f"loss {loss_value} at step {state['step']}")
-                done = epoch + (batch_index + 1) / steps_per_epoch
-                if max_seconds and time.perf_counter() - start_time >= max_seconds:
-                    stop_reason = "max_minutes"
+                if max_seconds and elapsed() >= max_seconds:
+                    state["stop_reason"] = "max_minutes"
                     break
                 if eval_every and state["step"] % eval_every == 0:
-                    log_eval(done)
-            if stop_reason == "max_minutes":
+                    log_eval(epoch + state["step_in_epoch"] / steps_per_epoch)
+                    save_checkpoint()
+            if state["stop_reason"]:
                 break
-            if last.get("step") != state["step"]:  # not evaluated at this step yet
+            state["epoch"], state["step_in_epoch"] = epoch + 1, 0
+            if last_eval_step() != state["step"]:  # not evaluated at this step yet
                 log_eval(epoch + 1)
-        if last.get("step") != state["step"]:
+            save_checkpoint()
+        if last_eval_step() != state["step"]:
             log_eval(state["step"] / steps_per_epoch)
+            save_checkpoint()
     finally:
         if log_file is not None:
             log_file.close()
 
+    last = state["log"][-1] if state["log"] else {}
     n_params = sum(p.numel() for p in model.parameters())
     summary = {
         "steps": state["step"],
         "planned_steps": total_steps,
         "epochs": round(state["step"] / steps_per_epoch, 4),
-        "stop_reason": stop_reason,
-        "minutes": round((time.perf_counter() - start_time) / 60.0, 3),
+        "stop_reason": state["stop_reason"] or "epochs",
+        "minutes": round(elapsed() / 60.0, 3),
         "sentences_per_s": (
             round(state["sentences"] / state["train_s"], 2) if state["train_s"] else None
         ),
@@ -550,8 +668,11 @@ def pretrain_mlm(
         "mean_word_len": round(content / words, 4) if words else None,
         "device": str(device),
         "amp": str(amp_dtype).replace("torch.", "") if amp_dtype else "off",
+        "resumed_from": resumed_from,
     }
     save_pretrained_mlm(model, tokenizer, out_dir, cfg, summary)
+    if not keep_checkpoint:
+        shutil.rmtree(checkpoints, ignore_errors=True)
     return summary
 
 
@@ -560,29 +681,20 @@ def save_pretrained_mlm(
 ) -> Path:
     """Write the model (``save_pretrained``), the tokenizer and :data:`META_FILE`.
 
-    Atomically (:func:`nerflow.atomic.atomic_directory`): a failed write raises
+    Atomically (:func:`nerflow.atomic.atomic_model_folder`): a failed write raises
     :class:`~nerflow.atomic.WriteError` naming ``out_dir`` and leaves no half-written
     folder there."""
-    from safetensors import SafetensorError
-
     out = Path(out_dir)
     meta = {
         "config": cfg,
         "tokenizer": tokenizer_fingerprint(tokenizer),
         "summary": summary,
     }
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise write_error(out, error) from error
-    try:
-        with atomic_directory(out) as folder:
-            model.save_pretrained(str(folder))
-            tokenizer.save_pretrained(str(folder))
-            (folder / META_FILE).write_text(
-                json.dumps(meta, ensure_ascii=False, indent=2, sort_keys=True) + "\n",
-                encoding="utf-8",
-            )
-    except (RuntimeError, SafetensorError) as error:  # how torch/safetensors report a failed write
-        raise write_error(out, error) from error
+    with atomic_model_folder(out) as folder:
+        model.save_pretrained(str(folder))
+        tokenizer.save_pretrained(str(folder))
+        (folder / META_FILE).write_text(
+            json.dumps(meta, ensure_ascii=False, indent=2, sort_keys=True) + "\n",
+            encoding="utf-8",
+        )
     return out

@@ -48,10 +48,10 @@ from nerflow.models import TaggerModel, build_model, count_parameters, resolve_d
 from nerflow.predict import predict_records
 from nerflow.provenance import describe_hardware
 from nerflow.records import Record
+from nerflow.resume import CHECKPOINT_FILE, cpu_state, load_checkpoint, rng_state, set_rng_state
 from nerflow.scoring import score
 from nerflow.tagging import label_types
 
-CHECKPOINT_FILE = "state.pt"
 SELECT_METRICS = ("micro_f1", "macro_f1", "clue_macro_f1")
 RESUME_INSENSITIVE = ("epochs", "max_minutes", "patience", "device")
 """``train`` settings that may change between an interrupted run and its resumption."""
@@ -169,23 +169,6 @@ class Progress:
     log_lines: list[dict] = field(default_factory=list)
 
 
-def _rng_state() -> dict[str, Any]:
-    state: dict[str, Any] = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-
-
 # --------------------------------------------------------------------------- training
 
 
@@ -296,12 +279,8 @@ class _Trainer:
     # ------------------------------------------------------------------ checkpoints
 
     def try_resume(self) -> None:
-        path = self.checkpoint_dir / CHECKPOINT_FILE
-        if not path.exists():
-            return
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if state.get("fingerprint") != self.fingerprint:
-            self.say(f"ignoring checkpoint {path}: it belongs to another config or data set")
+        state = load_checkpoint(self.checkpoint_dir, self.fingerprint, self.say)
+        if state is None:
             return
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -309,7 +288,7 @@ class _Trainer:
         self.scaler.load_state_dict(state["scaler"])
         if self.ema is not None:
             self.ema.load_state_dict(state["ema"])
-        _set_rng_state(state["rng"])
+        set_rng_state(state["rng"])
         names = {f.name for f in fields(Progress)}
         self.progress = Progress(**{k: v for k, v in state["progress"].items() if k in names})
         self.best_state = state["best_model"]
@@ -325,8 +304,8 @@ class _Trainer:
             "global_step": self.progress.global_step,
         }
         self.say(
-            f"resuming from {path}: {self.progress.epoch} epoch(s) done, "
-            f"step {self.progress.global_step}"
+            f"resuming from {self.checkpoint_dir / CHECKPOINT_FILE}: "
+            f"{self.progress.epoch} epoch(s) done, step {self.progress.global_step}"
         )
 
     def elapsed(self) -> float:
@@ -337,13 +316,13 @@ class _Trainer:
         state = {
             "fingerprint": self.fingerprint,
             "progress": asdict(self.progress),
-            "model": _cpu_state(self.model),
+            "model": cpu_state(self.model),
             "best_model": self.best_state,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
-            "ema": _cpu_state(self.ema) if self.ema is not None else None,
-            "rng": _rng_state(),
+            "ema": cpu_state(self.ema) if self.ema is not None else None,
+            "rng": rng_state(),
         }
         # atomic: a full disk or a kill mid-write leaves the previous checkpoint intact
         save_torch(state, self.checkpoint_dir / CHECKPOINT_FILE)
@@ -371,7 +350,7 @@ class _Trainer:
         improved = value > p.best_metric
         if improved:
             p.best_metric, p.best_epoch, p.best_step, p.bad_evals = value, epoch, p.global_step, 0
-            self.best_state = _cpu_state(evaluated)
+            self.best_state = cpu_state(evaluated)
         else:
             p.bad_evals += 1
         line = {

@@ -36,6 +36,8 @@ rule pretrain_mlm:
         gpu=1,
     params:
         config=lambda wildcards: config["pretraining"][wildcards.name],
+        # Outside the outputs: Snakemake deletes those of a killed job, not this.
+        checkpoint_dir=lambda wildcards: f"results/pretrain/{wildcards.name}/checkpoints",
         code=script_code("pretrain"),
     script:
         "../scripts/pretrain.py"

@@ -12,8 +12,9 @@
 # with that pid and start time) are removed, with one line on screen. Locks of a live run,
 # of a run on another host, and locks nobody recorded are left alone: Snakemake refuses to
 # run then, as before. The jobs the dead run left incomplete are rerun because
-# profiles/default sets rerun-incomplete; training resumes from its checkpoint
-# (results/{run}/checkpoints, outside the rule's outputs).
+# profiles/default sets rerun-incomplete; training and MLM pretraining resume from their
+# checkpoints (results/{run}/checkpoints, results/pretrain/{name}/checkpoints: outside the
+# rules' outputs).
 
 import datetime
 import json

@@ -21,6 +21,7 @@ summary = pretrain_mlm(
     config=dict(smk.params.config),
     threads=smk.threads,
     log_path=smk.output.log,
+    checkpoint_dir=smk.params.checkpoint_dir,
 )
 log.info("summary %s", json.dumps(summary, sort_keys=True))
 stage.finish(smk)
