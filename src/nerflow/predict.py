@@ -34,7 +34,7 @@ from nerflow.alignment import (
     merge_window_spans,
     merge_window_tags,
     spans_from_token_spans,
-    windows,
+    windows_many,
 )
 from nerflow.atomic import atomic_output
 from nerflow.ensemble import vote
@@ -161,9 +161,12 @@ def predict_records(
     owners: list[int] = []
     toks: list[TokenizedText] = []
     features: list[dict[str, torch.Tensor]] | None = [] if featurizer is not None else None
-    for index, record in enumerate(records):
+    texts = [record.text for record in records]
+    for index, (record, record_windows) in enumerate(
+        zip(records, windows_many(texts, tokenizer, mode, max_len, stride), strict=True)
+    ):
         char_features = featurizer.char_features(record.text) if featurizer else None
-        for tok in windows(record.text, tokenizer, mode, max_len, stride):
+        for tok in record_windows:
             owners.append(index)
             toks.append(tok)
             if features is not None and char_features is not None:
