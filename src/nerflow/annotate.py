@@ -39,13 +39,13 @@ def annotate(
     chunk_size: int = CHUNK_SIZE,
     min_votes: int | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Output objects (see :meth:`InputText.output`) in input order, streamed."""
-    iterator = iter(texts)
-    while chunk := list(itertools.islice(iterator, chunk_size)):
-        records = [text.record for text in chunk]
-        predicted = stream_predictions(predictors, records, batch_size, chunk_size, min_votes)
-        for text, record in zip(chunk, predicted, strict=True):
-            yield text.output(record.spans)
+    """Output objects (see :meth:`InputText.output`) in input order, streamed (the inputs
+    wait in a ``tee`` buffer of at most one chunk for their predictions)."""
+    inputs, for_records = itertools.tee(texts)
+    records = (text.record for text in for_records)
+    predicted = stream_predictions(predictors, records, batch_size, chunk_size, min_votes)
+    for text, record in zip(inputs, predicted, strict=True):
+        yield text.output(record.spans)
 
 
 def write_annotations(

@@ -35,37 +35,16 @@ from typing import Any
 
 import torch
 
-from nerflow.alignment import (
-    REASONS,
-    TokenizedText,
-    token_labels_from_spans,
-    token_spans_from_spans,
-    tokenize,
-    windows,
-)
+from nerflow.alignment import REASONS, token_labels_from_spans, token_spans_from_spans
 from nerflow.atomic import save_torch
 from nerflow.features import Featurizer, load_featurizer
-from nerflow.records import Record, Span
+from nerflow.records import Record
+from nerflow.roundtrip import chain_windows, lost_in_every_window
 from nerflow.tagging import label_types
 from nerflow.vocab import tokenizer_fingerprint
 
 IGNORE_INDEX = -100
 CACHE_FORMAT = 1
-
-
-def _lost_in_every_window(lost_per_window: list[list[tuple[Span, str]]]) -> dict[Span, str]:
-    """Spans that no window carries whole, with a reason (a reason other than
-    ``truncated`` wins: a span cut by one window's edge may be whole in the next)."""
-    carried: set[Span] = set()
-    reasons: dict[Span, str] = {}
-    lost_sets = [dict(lost) for lost in lost_per_window]
-    for lost in lost_sets:
-        for span, reason in lost.items():
-            if reasons.get(span, "truncated") == "truncated":
-                reasons[span] = reason
-    for lost in lost_sets:
-        carried |= {span for span in reasons if span not in lost}
-    return {span: reason for span, reason in reasons.items() if span not in carried}
 
 
 def build_cache(
@@ -100,11 +79,7 @@ def build_cache(
     lost: Counter[str] = Counter(dict.fromkeys(REASONS, 0))
     n_truncated = n_windowed = 0
     for record in records:
-        toks: list[TokenizedText] = (
-            [tokenize(record.text, tokenizer, mode, max_len)]
-            if truncate
-            else windows(record.text, tokenizer, mode, max_len, overlap)
-        )
+        toks = chain_windows(record.text, tokenizer, mode, max_len, overlap, truncate)
         n_truncated += int(truncate and toks[0].truncated)
         n_windowed += int(len(toks) > 1)
         lost_per_window = []
@@ -133,7 +108,7 @@ def build_cache(
             if featurizer is not None:
                 for name, tensor in featurizer.encode(record.text, tok).items():
                     cache["features"][name].append(tensor)
-        lost.update(_lost_in_every_window(lost_per_window).values())
+        lost.update(lost_in_every_window(lost_per_window).values())
     cache["lost_spans"] = dict(lost)
     cache["meta"] = {
         "format": CACHE_FORMAT,

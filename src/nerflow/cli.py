@@ -72,13 +72,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
             out: TextIO = sys.stdout
         else:
             out = stack.enter_context(atomic_output(args.output))
+        show_bar = not args.quiet and sys.stderr.isatty()
+        total = _count_lines(args.input) if show_bar else None  # a second read: only for a bar
         bar = stack.enter_context(
-            tqdm(
-                total=_count_lines(args.input),
-                unit="text",
-                file=sys.stderr,
-                disable=True if args.quiet else None,  # None: only on a terminal
-            )
+            tqdm(total=total, unit="text", file=sys.stderr, disable=not show_bar)
         )
         count = write_annotations(
             predictors, texts, out, args.batch_size, args.min_votes, on_text=bar.update

@@ -38,7 +38,7 @@ from nerflow.alignment import (
 )
 from nerflow.atomic import atomic_output
 from nerflow.ensemble import vote
-from nerflow.models import HEAD_FILE, TaggerModel, load_model, resolve_device
+from nerflow.models import TaggerModel, load_model, resolve_device
 from nerflow.records import Record, Span, iter_records, json_line
 from nerflow.tagging import tags_to_spans
 
@@ -233,11 +233,6 @@ class Predictor:
     ) -> Predictor:
         """Load a model folder; ``max_len``/``stride`` default to the values saved with it
         (``stride`` to a quarter of ``max_len`` when none was saved)."""
-        if not (Path(model_dir) / HEAD_FILE).is_file():
-            raise FileNotFoundError(
-                f"{model_dir}: not a nerflow model folder (no {HEAD_FILE}); give a trained "
-                f"model folder such as results/RUN/model"
-            )
         model, tokenizer, meta = load_model(model_dir, device)
         length = int(max_len if max_len is not None else meta["max_len"])
         overlap = int(stride if stride is not None else meta.get("stride", length // 4))

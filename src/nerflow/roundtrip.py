@@ -53,6 +53,18 @@ def chain_windows(
     return windows(text, tokenizer, mode, max_len, stride)
 
 
+def lost_in_every_window(lost_per_window: Sequence[Sequence[tuple[Span, str]]]) -> dict[Span, str]:
+    """Spans that no window carries whole, with a reason (a reason other than
+    ``truncated`` wins: a span cut by one window's edge may be whole in the next)."""
+    lost_sets = [dict(lost) for lost in lost_per_window]
+    reasons: dict[Span, str] = {}
+    for lost in lost_sets:
+        for span, reason in lost.items():
+            if reasons.get(span, TRUNCATED) == TRUNCATED:
+                reasons[span] = reason
+    return {span: r for span, r in reasons.items() if all(span in lost for lost in lost_sets)}
+
+
 def restore_through_chain(
     text: str,
     spans: Sequence[Span],
@@ -70,16 +82,14 @@ def restore_through_chain(
     usually whole in its neighbour).
     """
     toks = chain_windows(text, tokenizer, mode, max_len, stride, truncate)
-    reasons: dict[Span, str] = {}
+    lost_per_window = []
     window_tags = []
     for tok in toks:
         labels, lost = token_labels_from_spans(tok, spans, scheme, clip=not truncate)
-        for span, reason in lost:
-            if reasons.get(span, TRUNCATED) == TRUNCATED:
-                reasons[span] = reason
+        lost_per_window.append(lost)
         window_tags.append(char_tags_from_token_labels(tok, labels, scheme))
     merged = merge_window_tags(len(text), toks, window_tags)
-    return sorted(tags_to_spans(merged, scheme)), reasons
+    return sorted(tags_to_spans(merged, scheme)), lost_in_every_window(lost_per_window)
 
 
 def oracle_predictions(

@@ -21,48 +21,45 @@ def load(path):
 smk = snakemake  # noqa: F821
 log = stage.start(smk)
 types = load(smk.input.labels)["labels"]
-test = bool(smk.input.test_scores)  # a labelled test split: its columns are added
+labelled_test = bool(smk.input.test_scores)  # a labelled test split: its columns are added
 
 
-def test_scores(paths, index):
-    return load(paths[index]) if test else None
+def test_scores(paths, count):
+    return [load(path) for path in paths] if labelled_test else [None] * count
 
 
 rows = [
-    leaderboard_row(
-        name,
-        load(scores),
-        types,
-        load(summary),
-        smk.params.experiments[name],
-        test_scores=test_scores(smk.input.test_scores, index),
-    )
-    for index, (name, scores, summary) in enumerate(
-        zip(smk.params.runs, smk.input.scores, smk.input.summaries, strict=True)
+    leaderboard_row(name, load(scores), types, load(summary), experiment, test_scores=test)
+    for name, scores, summary, experiment, test in zip(
+        smk.params.runs,
+        smk.input.scores,
+        smk.input.summaries,
+        [smk.params.experiments[name] for name in smk.params.runs],
+        test_scores(smk.input.test_scores, len(smk.params.runs)),
+        strict=True,
     )
 ]
-for index, (name, scores) in enumerate(
-    zip(smk.params.references, smk.input.references, strict=True)
-):
-    rows.append(
-        leaderboard_row(
-            name,
-            load(scores),
-            types,
-            kind=REFERENCE,
-            test_scores=test_scores(smk.input.test_references, index),
-        )
+rows += [
+    leaderboard_row(name, load(scores), types, kind=REFERENCE, test_scores=test)
+    for name, scores, test in zip(
+        smk.params.references,
+        smk.input.references,
+        test_scores(smk.input.test_references, len(smk.params.references)),
+        strict=True,
     )
+]
 rows = rank_rows(rows)
-columns = leaderboard_columns(types, test=test)
+columns = leaderboard_columns(types, test=labelled_test)
+title = "Leaderboard: dev scores of all experiments"
+if labelled_test:
+    title += " (test columns: the labelled test split, never used to select)"
 write_tsv(smk.output.tsv, columns, rows)
 with open(smk.output.html, "w", encoding="utf-8") as handle:
     handle.write(
         html_table(
             columns,
             rows,
-            "Leaderboard: dev scores of all experiments"
-            + (" (test columns: the labelled test split, never used to select)" if test else ""),
+            title,
             note="Ranked by strict micro F1. Reference rows (rank 'ref') are not models: the "
             "oracle passes the gold labels through tokenisation and restore, the ceiling "
             "of that tokenisation. Best experiment value per score column in bold.",
