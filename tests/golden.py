@@ -138,8 +138,8 @@ def tagger_outputs(tokenizer_dir: Path, work: Path) -> dict[str, Any]:
     from nerflow.features import build_feature_assets
     from nerflow.models import load_model
     from nerflow.predict import predict_records
-    from nerflow.scoring import score
     from nerflow.records import json_line
+    from nerflow.scoring import score
     from nerflow.tagging import label_list
     from nerflow.training import train
     from nerflow.vocab import load_tokenizer

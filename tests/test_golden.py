@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from golden import GOLDEN_FILE, golden_outputs
 
 
