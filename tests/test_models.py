@@ -487,15 +487,18 @@ def tiny_featurizer(tmp_path: Path, **overrides):
 def feature_batch(featurizer, tokenizer, texts: list[str]):
     """Padded ids, mask, label mask and feature tensors of ``texts`` (char mode)."""
     from nerflow.alignment import tokenize
-    from nerflow.predict import pad_batch, pad_features
+    from nerflow.tensors import pad, padding_mask
 
     toks = [tokenize(text, tokenizer, "char") for text in texts]
-    input_ids, attention_mask = pad_batch([t.input_ids for t in toks], tokenizer.pad_token_id)
+    ids = [t.input_ids for t in toks]
+    input_ids, attention_mask = pad(ids, tokenizer.pad_token_id), padding_mask(ids)
     label_mask = torch.zeros_like(attention_mask, dtype=torch.bool)
     for row, tok in enumerate(toks):
         label_mask[row, : len(tok)] = torch.tensor(tok.labelled)
     rows = [featurizer.encode(text, tok) for text, tok in zip(texts, toks, strict=True)]
-    return input_ids, attention_mask, label_mask, pad_features(rows, input_ids.size(1))
+    width = input_ids.size(1)
+    features = {name: pad([row[name] for row in rows], 0, width) for name in rows[0]}
+    return input_ids, attention_mask, label_mask, features
 
 
 @pytest.mark.parametrize("head", ["softmax", "crf"])

@@ -42,9 +42,10 @@ import torch
 
 from nerflow.alignment import restore_spans, token_labels_from_spans, tokenize
 from nerflow.models import build_model, load_model, pipeline_label, save_model
-from nerflow.predict import decode_windows, pad_batch, predict_records
+from nerflow.predict import decode_windows, predict_records
 from nerflow.records import Record, Span, read_records
 from nerflow.tagging import is_valid_sequence, label_list, parse_tag, tags_to_spans
+from nerflow.tensors import pad, padding_mask
 from nerflow.vocab import build_char_vocab, save_char_tokenizer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tiny"
@@ -103,7 +104,7 @@ def fit(scheme: str, tmp: Path) -> Exported:
         assert not lost
         ids.append(tok.input_ids)
         targets.append([-100 if tag is None else label_ids[tag] for tag in token_labels])
-    input_ids, attention_mask = pad_batch(ids, tokenizer.pad_token_id)
+    input_ids, attention_mask = pad(ids, tokenizer.pad_token_id), padding_mask(ids)
     gold = torch.full(input_ids.shape, -100)
     for row, target in enumerate(targets):
         gold[row, : len(target)] = torch.tensor(target)

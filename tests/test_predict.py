@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from nerflow.models import Emitter, TaggerModel, build_model, save_model
-from nerflow.predict import pad_batch, predict_file, predict_records
+from nerflow.predict import predict_file, predict_records
 from nerflow.records import Record, Span, read_records, write_records
 from nerflow.tagging import SCHEMES, label_list, spans_to_tags
+from nerflow.tensors import pad, padding_mask
 
 # Every character has one role, so a context-free emitter can tag it exactly.
 ENTITIES = {"浙商银行": "company", "叶老桂": "name", "北京": "address", "那不勒斯": "org"}
@@ -113,10 +114,14 @@ def test_predictions_copy_ids_and_texts(tokenizer) -> None:
         predict_records(model, tokenizer, records, "char", 16, 4, "BIOS", labels[:-1])
 
 
-def test_pad_batch() -> None:
-    ids, mask = pad_batch([[5, 6, 7], [8]], pad_id=0)
+def test_pad_and_padding_mask() -> None:
+    ids, mask = pad([[5, 6, 7], [8]], 0), padding_mask([[5, 6, 7], [8]])
     assert ids.tolist() == [[5, 6, 7], [8, 0, 0]]
     assert mask.tolist() == [[1, 1, 1], [1, 0, 0]]
+    features = pad([torch.ones(2, 3, dtype=torch.bool), torch.ones(1, 3, dtype=torch.bool)], 0, 4)
+    assert features.shape == (2, 4, 3) and features.dtype == torch.bool
+    assert features.sum().item() == 9
+    assert pad([[1]], -100, 3).tolist() == [[1, -100, -100]]
 
 
 def test_predict_file_uses_saved_settings(tokenizer, tmp_path: Path) -> None:

@@ -41,9 +41,9 @@ from nerflow.features import Featurizer, load_featurizer
 from nerflow.records import Record
 from nerflow.roundtrip import chain_windows, lost_in_every_window
 from nerflow.tagging import label_types
+from nerflow.tensors import IGNORE_INDEX
 from nerflow.vocab import tokenizer_fingerprint
 
-IGNORE_INDEX = -100
 CACHE_FORMAT = 1
 
 

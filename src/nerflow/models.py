@@ -54,6 +54,7 @@ from nerflow.atomic import atomic_model_folder
 from nerflow.features import Featurizer, load_featurizer, unpack_bit_words, unpack_bits
 from nerflow.span_head import decode_spans, multilabel_crossentropy, span_scores, span_targets
 from nerflow.tagging import check_scheme, is_valid_sequence, label_list, label_types, parse_tag
+from nerflow.tensors import IGNORE_INDEX, resolve_device
 from nerflow.vocab import check_encoder_source, encoder_error
 
 HEADS = ("softmax", "crf", "span")
@@ -78,19 +79,6 @@ and between LSTM layers; ``token_dropout``: in training, the probability that a
 character is replaced by ``[UNK]``, its bigrams with the unknown bigram)."""
 TRAIN_PENALTY = -1.0e4
 """Score added to forbidden CRF transitions in the training likelihood (finite: no NaNs)."""
-
-
-# --------------------------------------------------------------------------- devices
-
-
-def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
-    """``"auto"``/``None`` -> CUDA when available, else CPU; otherwise ``torch.device(spec)``."""
-    if spec is None or spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(spec)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' requested but CUDA is not available")
-    return device
 
 
 # --------------------------------------------------------------------------- constraints
@@ -661,7 +649,7 @@ class TaggerModel(nn.Module):
         """
         logits = self.emitter(input_ids, attention_mask, **features)
         if self.head == "span":
-            valid = (labels != -100) if labels is not None else attention_mask.bool()
+            valid = (labels != IGNORE_INDEX) if labels is not None else attention_mask.bool()
             scores = span_scores(logits, len(self.types), self.span_head_size, valid)
             if labels is None:
                 return None, scores
@@ -673,16 +661,18 @@ class TaggerModel(nn.Module):
             return None, logits
         if self.crf is None:
             loss = nn.functional.cross_entropy(
-                logits.float().reshape(-1, self.num_labels), labels.reshape(-1), ignore_index=-100
+                logits.float().reshape(-1, self.num_labels),
+                labels.reshape(-1),
+                ignore_index=IGNORE_INDEX,
             )
-            if not bool((labels != -100).any()):
+            if not bool((labels != IGNORE_INDEX).any()):
                 loss = logits.float().sum() * 0.0
             return loss, logits
         return self._crf_loss(logits, labels), logits
 
     def _crf_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Mean negative log-likelihood over sequences with at least one labelled position."""
-        label_mask = labels != -100
+        label_mask = labels != IGNORE_INDEX
         keep = label_mask.any(dim=1)
         if not bool(keep.any()):
             return logits.float().sum() * 0.0

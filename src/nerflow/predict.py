@@ -38,32 +38,10 @@ from nerflow.alignment import (
 )
 from nerflow.atomic import atomic_output
 from nerflow.ensemble import vote
-from nerflow.models import TaggerModel, load_model, resolve_device
+from nerflow.models import TaggerModel, load_model
 from nerflow.records import Record, Span, iter_records, json_line
 from nerflow.tagging import tags_to_spans
-
-
-def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad token id lists to ``(input_ids [B, T], attention_mask [B, T])``."""
-    width = max((len(seq) for seq in sequences), default=0)
-    input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        input_ids[row, : len(seq)] = torch.as_tensor(list(seq), dtype=torch.long)
-        attention_mask[row, : len(seq)] = 1
-    return input_ids, attention_mask
-
-
-def pad_features(rows: Sequence[dict[str, torch.Tensor]], width: int) -> dict[str, torch.Tensor]:
-    """Zero-pad per-window feature tensors (``{name: [n, ...]}`` per row) to ``[B, width, ...]``."""
-    out: dict[str, torch.Tensor] = {}
-    for name in rows[0] if rows else {}:
-        first = rows[0][name]
-        padded = torch.zeros((len(rows), width, *first.shape[1:]), dtype=first.dtype)
-        for row, features in enumerate(rows):
-            padded[row, : len(features[name])] = features[name]
-        out[name] = padded
-    return out
+from nerflow.tensors import pad, padding_mask, resolve_device
 
 
 def window_batches(
@@ -78,7 +56,8 @@ def window_batches(
     order = sorted(range(len(toks)), key=lambda i: len(toks[i]))
     for begin in range(0, len(order), batch_size):
         chunk = order[begin : begin + batch_size]
-        input_ids, attention_mask = pad_batch([toks[i].input_ids for i in chunk], pad_id)
+        rows = [toks[i].input_ids for i in chunk]
+        input_ids, attention_mask = pad(rows, pad_id), padding_mask(rows)
         label_mask = torch.zeros_like(attention_mask, dtype=torch.bool)
         for row, i in enumerate(chunk):
             label_mask[row, : len(toks[i])] = torch.tensor(toks[i].labelled, dtype=torch.bool)
@@ -88,8 +67,10 @@ def window_batches(
             "label_mask": label_mask,
         }
         if features is not None:
-            padded = pad_features([features[i] for i in chunk], input_ids.size(1))
-            inputs.update({name: t.to(device) for name, t in padded.items()})
+            width = input_ids.size(1)
+            for name in features[chunk[0]]:
+                padded = pad([features[i][name] for i in chunk], 0, width)
+                inputs[name] = padded.to(device)
         yield chunk, inputs
 
 

@@ -48,9 +48,9 @@ from nerflow.alignment import MODES, windows
 from nerflow.atomic import atomic_model_folder, save_torch
 from nerflow.batching import make_batches
 from nerflow.resume import CHECKPOINT_FILE, cpu_state, load_checkpoint, rng_state, set_rng_state
+from nerflow.tensors import IGNORE_INDEX, pad, padding_mask, resolve_device
 from nerflow.vocab import load_tokenizer, tokenizer_fingerprint
 
-IGNORE_INDEX = -100
 META_FILE = "nerflow_pretrain.json"
 MAX_WORD_LEN = 16
 RESUME_INSENSITIVE = ("max_minutes", "device")
@@ -276,6 +276,14 @@ def encode_texts(
     return examples
 
 
+def pad_examples(
+    examples: Sequence[Example], pad_id: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(input_ids, word_ids, attention_mask)`` padded to the batch's longest example."""
+    rows = [ex.input_ids for ex in examples]
+    return pad(rows, pad_id), pad([ex.word_ids for ex in examples], -1), padding_mask(rows)
+
+
 def split_heldout(n: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """``(train, heldout)`` indices of ``n`` texts: a seeded ``fraction`` held out (at least
     one text when ``fraction > 0`` and ``n >= 2``)."""
@@ -283,22 +291,6 @@ def split_heldout(n: int, fraction: float, seed: int) -> tuple[list[int], list[i
     random.Random(seed).shuffle(order)
     n_held = 0 if fraction <= 0 or n < 2 else min(n - 1, max(1, round(fraction * n)))
     return sorted(order[n_held:]), sorted(order[:n_held])
-
-
-def pad_batch(
-    examples: Sequence[Example], pad_id: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(input_ids, word_ids, attention_mask)`` padded to the batch's longest example."""
-    width = max(len(ex.input_ids) for ex in examples)
-    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
-    words = torch.full((len(examples), width), -1, dtype=torch.long)
-    mask = torch.zeros((len(examples), width), dtype=torch.long)
-    for row, ex in enumerate(examples):
-        n = len(ex.input_ids)
-        ids[row, :n] = torch.tensor(ex.input_ids)
-        words[row, :n] = torch.tensor(ex.word_ids)
-        mask[row, :n] = 1
-    return ids, words, mask
 
 
 # --------------------------------------------------------------------------- model
@@ -332,15 +324,6 @@ def build_mlm_model(cfg: dict[str, Any], tokenizer: Any):
         pad_token_id=tokenizer.pad_token_id or 0,
     )
     return BertForMaskedLM(config)
-
-
-def _resolve_device(spec: str) -> torch.device:
-    if spec in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(spec)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' requested but CUDA is not available")
-    return device
 
 
 def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -389,7 +372,7 @@ def evaluate_mlm(
     size = max(1, int(cfg["batch_size"]))
     for begin in range(0, len(order), size):
         batch = [examples[i] for i in order[begin : begin + size]]
-        ids, words, mask = pad_batch(batch, tokenizer.pad_token_id or 0)
+        ids, words, mask = pad_examples(batch, tokenizer.pad_token_id or 0)
         masked, labels = mask_tokens(
             ids, words, tokenizer, cfg["mlm_probability"], cfg["whole_word"], generator
         )
@@ -461,7 +444,7 @@ def pretrain_mlm(
     seed = int(cfg["seed"])
     random.seed(seed)
     torch.manual_seed(seed)
-    device = _resolve_device(cfg["device"])
+    device = resolve_device(cfg["device"])
     amp_dtype = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
     tokenizer = load_tokenizer(tokenizer_dir)
     if tokenizer.mask_token_id is None:
@@ -600,7 +583,7 @@ def pretrain_mlm(
             while state["step_in_epoch"] < len(batches):  # mid-epoch: skip the batches done
                 batch = batches[state["step_in_epoch"]]
                 tick = time.perf_counter()
-                ids, words_t, mask = pad_batch([train_ex[i] for i in batch], pad_id)
+                ids, words_t, mask = pad_examples([train_ex[i] for i in batch], pad_id)
                 masked, labels = mask_tokens(
                     ids, words_t, tokenizer, cfg["mlm_probability"], cfg["whole_word"], generator
                 )

@@ -43,14 +43,15 @@ import torch
 
 from nerflow.atomic import save_torch
 from nerflow.batching import make_batches
-from nerflow.cache import IGNORE_INDEX, cache_features_fingerprint, check_cache, load_cache
-from nerflow.models import TaggerModel, build_model, count_parameters, resolve_device, save_model
+from nerflow.cache import cache_features_fingerprint, check_cache, load_cache
+from nerflow.models import TaggerModel, build_model, count_parameters, save_model
 from nerflow.predict import predict_records
 from nerflow.provenance import describe_hardware
 from nerflow.records import Record
 from nerflow.resume import CHECKPOINT_FILE, cpu_state, load_checkpoint, rng_state, set_rng_state
 from nerflow.scoring import score
 from nerflow.tagging import label_types
+from nerflow.tensors import IGNORE_INDEX, pad, padding_mask, resolve_device
 
 SELECT_METRICS = ("micro_f1", "macro_f1", "clue_macro_f1")
 RESUME_INSENSITIVE = ("epochs", "max_minutes", "patience", "device")
@@ -87,41 +88,6 @@ def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
     if amp in ("auto", "bf16") and torch.cuda.is_bf16_supported():
         return torch.bfloat16
     return torch.float16
-
-
-def collate(
-    input_ids: Sequence[torch.Tensor], labels: Sequence[torch.Tensor], pad_id: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Pad a batch: ``(input_ids, attention_mask, labels)`` with ``-100`` label padding."""
-    width = max(len(ids) for ids in input_ids)
-    batch = len(input_ids)
-    ids_out = torch.full((batch, width), pad_id, dtype=torch.long)
-    mask_out = torch.zeros((batch, width), dtype=torch.long)
-    labels_out = torch.full((batch, width), IGNORE_INDEX, dtype=torch.long)
-    for row, (ids, labs) in enumerate(zip(input_ids, labels, strict=True)):
-        ids_out[row, : len(ids)] = ids
-        mask_out[row, : len(ids)] = 1
-        labels_out[row, : len(labs)] = labs
-    return ids_out, mask_out, labels_out
-
-
-def collate_features(
-    features: dict[str, Sequence[Sequence[torch.Tensor]]] | None, rows: Sequence[int], width: int
-) -> dict[str, torch.Tensor]:
-    """Zero-pad the per-token feature tensors of records ``rows`` to ``[batch, width, ...]``.
-
-    ``features`` is a cache's ``{name: [tensor per record]}`` (zero is every feature's
-    padding value: the ``[PAD]`` bigram id, no lexicon bits).
-    """
-    out: dict[str, torch.Tensor] = {}
-    for name, per_record in (features or {}).items():
-        tensors = [per_record[i] for i in rows]
-        first = tensors[0]
-        padded = torch.zeros((len(tensors), width, *first.shape[1:]), dtype=first.dtype)
-        for row, tensor in enumerate(tensors):
-            padded[row, : len(tensor)] = tensor
-        out[name] = padded
-    return out
 
 
 def select_value(result: dict, metric: str) -> float:
@@ -390,16 +356,14 @@ class _Trainer:
     def train_step(self, batch: list[int]) -> None:
         p = self.progress
         start = time.perf_counter()
-        input_ids, attention_mask, labels = collate(
-            [self.cache["input_ids"][i] for i in batch],
-            [self.cache["labels"][i] for i in batch],
-            self.pad_id,
-        )
+        rows = [self.cache["input_ids"][i] for i in batch]
+        input_ids, attention_mask = pad(rows, self.pad_id), padding_mask(rows)
+        labels = pad([self.cache["labels"][i] for i in batch], IGNORE_INDEX)
         features = {
-            name: tensor.to(self.device, non_blocking=True)
-            for name, tensor in collate_features(
-                self.cache.get("features"), batch, input_ids.size(1)
-            ).items()
+            name: pad([per_record[i] for i in batch], 0, input_ids.size(1)).to(
+                self.device, non_blocking=True
+            )
+            for name, per_record in (self.cache.get("features") or {}).items()
         }
         input_ids = input_ids.to(self.device, non_blocking=True)
         attention_mask = attention_mask.to(self.device, non_blocking=True)

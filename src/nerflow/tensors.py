@@ -1,0 +1,48 @@
+"""Tensor plumbing shared by training, pretraining and prediction: device choice, the
+ignored-label value and right-padding of ragged rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence, Sized
+
+import torch
+
+IGNORE_INDEX = -100
+"""Label of positions without a target (special tokens, padding, word-piece continuations,
+unmasked MLM tokens): ``torch.nn.functional.cross_entropy``'s default ``ignore_index``."""
+
+
+def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
+    """``"auto"``/``None`` -> CUDA when available, else CPU; otherwise ``torch.device(spec)``."""
+    if spec is None or spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(spec)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' requested but CUDA is not available")
+    return device
+
+
+def pad(
+    rows: Sequence[Sequence[int] | torch.Tensor], value: int | float, width: int | None = None
+) -> torch.Tensor:
+    """Right-pad ``rows`` (int lists, or tensors ``[n, ...]``) with ``value`` to
+    ``[len(rows), width, ...]`` (``width`` defaults to the longest row)."""
+    tensors = [
+        row if isinstance(row, torch.Tensor) else torch.as_tensor(list(row), dtype=torch.long)
+        for row in rows
+    ]
+    if width is None:
+        width = max((len(t) for t in tensors), default=0)
+    first = tensors[0] if tensors else torch.zeros(0, dtype=torch.long)
+    out = torch.full((len(tensors), width, *first.shape[1:]), value, dtype=first.dtype)
+    for i, tensor in enumerate(tensors):
+        out[i, : len(tensor)] = tensor
+    return out
+
+
+def padding_mask(rows: Sequence[Sized], width: int | None = None) -> torch.Tensor:
+    """``[len(rows), width]`` long mask: 1 on the positions ``rows`` fill, 0 on padding."""
+    lengths = torch.as_tensor([len(row) for row in rows], dtype=torch.long)
+    if width is None:
+        width = int(lengths.max()) if len(lengths) else 0
+    return (torch.arange(width).unsqueeze(0) < lengths.unsqueeze(1)).long()
