@@ -52,6 +52,7 @@ from torch.func import functional_call
 
 from nerflow.atomic import atomic_model_folder
 from nerflow.features import Featurizer, load_featurizer, unpack_bit_words, unpack_bits
+from nerflow.optim import decay_groups
 from nerflow.span_head import decode_spans, multilabel_crossentropy, span_scores, span_targets
 from nerflow.tagging import check_scheme, is_valid_sequence, label_list, label_types, parse_tag
 from nerflow.tensors import IGNORE_INDEX, resolve_device
@@ -613,22 +614,11 @@ class TaggerModel(nn.Module):
     def param_groups(self, lr: float, head_lr: float, weight_decay: float) -> list[dict[str, Any]]:
         """AdamW parameter groups: encoder/head learning rates, no decay on biases, norms
         and other one-dimensional parameters (CRF start/end scores included)."""
-        out: list[dict[str, Any]] = []
-        for group, group_lr in (("encoder", lr), ("head", head_lr)):
-            named = self.named_parameter_groups()[group]
-            decay = [p for n, p in named if not _no_decay(n, p)]
-            plain = [p for n, p in named if _no_decay(n, p)]
-            for params, wd, suffix in ((decay, weight_decay, ""), (plain, 0.0, "_no_decay")):
-                if params:
-                    out.append(
-                        {
-                            "params": params,
-                            "lr": group_lr,
-                            "weight_decay": wd,
-                            "name": group + suffix,
-                        }
-                    )
-        return out
+        groups = self.named_parameter_groups()
+        return [
+            *decay_groups(groups["encoder"], lr, weight_decay, "encoder"),
+            *decay_groups(groups["head"], head_lr, weight_decay, "head"),
+        ]
 
     # ------------------------------------------------------------------ forward
 
@@ -776,11 +766,6 @@ class TaggerModel(nn.Module):
             current = torch.where(inside, previous, current)
         path[:, 0] = current
         return path.cpu()
-
-
-def _no_decay(name: str, param: nn.Parameter) -> bool:
-    lowered = name.lower()
-    return param.ndim < 2 or "bias" in lowered or "layernorm" in lowered or "layer_norm" in lowered
 
 
 # --------------------------------------------------------------------------- build / io

@@ -47,6 +47,7 @@ import torch
 from nerflow.alignment import MODES, windows
 from nerflow.atomic import atomic_model_folder, save_torch
 from nerflow.batching import make_batches
+from nerflow.optim import decay_groups
 from nerflow.resume import CHECKPOINT_FILE, cpu_state, load_checkpoint, rng_state, set_rng_state
 from nerflow.tensors import IGNORE_INDEX, pad, padding_mask, resolve_device
 from nerflow.vocab import load_tokenizer, tokenizer_fingerprint
@@ -326,20 +327,6 @@ def build_mlm_model(cfg: dict[str, Any], tokenizer: Any):
     return BertForMaskedLM(config)
 
 
-def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    decay, plain = [], []
-    for name, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        lowered = name.lower()
-        no_decay = param.ndim < 2 or "bias" in lowered or "layernorm" in lowered
-        (plain if no_decay else decay).append(param)
-    return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": plain, "weight_decay": 0.0},
-    ]
-
-
 def _mlm_loss(model, ids, mask, labels, amp_dtype) -> tuple[torch.Tensor, torch.Tensor]:
     """Loss and logits on the masked positions only (the vocabulary projection of the
     other positions would be wasted work)."""
@@ -464,7 +451,10 @@ def pretrain_mlm(
     model = build_mlm_model(cfg, tokenizer).to(device)
     model.train()
     optimizer = torch.optim.AdamW(
-        _param_groups(model, float(cfg["weight_decay"])), lr=float(cfg["lr"])
+        decay_groups(
+            model.named_parameters(), float(cfg["lr"]), float(cfg["weight_decay"]), "encoder"
+        ),
+        lr=float(cfg["lr"]),
     )
     batch_size, epochs = int(cfg["batch_size"]), int(cfg["epochs"])
     lengths = [len(ex.input_ids) for ex in train_ex]
