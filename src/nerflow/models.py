@@ -589,6 +589,11 @@ class TaggerModel(nn.Module):
         return len(self.labels)
 
     @property
+    def needs_spans(self) -> bool:
+        """Whether training batches must carry the gold token spans (span head)."""
+        return self.head == "span"
+
+    @property
     def output_names(self) -> list[str]:
         """Names of the emitter's outputs (:func:`emitter_outputs`)."""
         return emitter_outputs(self.labels, self.head, self.span_head_size)

@@ -197,7 +197,7 @@ class _Trainer:
 
         torch.manual_seed(int(self.cfg["seed"]))
         self.model: TaggerModel = build_model(exp_cfg, self.labels, tokenizer).to(self.device)
-        if self.model.head == "span" and "spans" not in cache:
+        if self.model.needs_spans and "spans" not in cache:
             raise ValueError("the span head needs a cache with gold token spans (rebuild it)")
         featurizer = self.model.featurizer
         wanted = featurizer.fingerprint() if featurizer is not None else None
@@ -374,7 +374,7 @@ class _Trainer:
             else contextlib.nullcontext()
         )
         spans = None
-        if self.model.head == "span":
+        if self.model.needs_spans:
             spans = [self.cache["spans"][i] for i in batch]
         with autocast:
             loss, _ = self.model(input_ids, attention_mask, labels, spans=spans, **features)

@@ -8,6 +8,7 @@ from snakemake.utils import validate
 # here to fingerprint the code each stage runs, so editing it makes that stage stale.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from nerflow.provenance import script_code as _script_code  # noqa: E402
+from nerflow.config import from_scratch  # noqa: E402
 from nerflow.configcheck import config_errors, window_errors  # noqa: E402
 from nerflow.records import first_record_has_label  # noqa: E402
 
@@ -147,10 +148,6 @@ def run_model_dirs(run):
 
 def run_device(run):
     return EXPERIMENTS[run_members(run)[0]]["train"]["device"]
-
-
-def from_scratch(encoder):
-    return encoder in ("scratch", "bilstm")
 
 
 def encoder_input(wildcards):

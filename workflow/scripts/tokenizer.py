@@ -2,13 +2,14 @@
 from scratch (plus feature vocabularies), else a copy of the encoder's own tokenizer."""
 
 from nerflow import stage
+from nerflow.config import from_scratch
 from nerflow.records import read_records
 from nerflow.vocab import build_char_vocab, load_tokenizer, save_char_tokenizer
 
 smk = snakemake  # noqa: F821
 log = stage.start(smk)
 encoder = smk.params.encoder
-if encoder in ("scratch", "bilstm"):
+if from_scratch(encoder):
     records = list(read_records(smk.input.train))
     texts = [record.text for record in records]
     vocab = build_char_vocab(texts)
