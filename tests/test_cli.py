@@ -206,7 +206,8 @@ def test_validate_good_and_bad(tmp_path: Path) -> None:
     assert result.returncode == 1
     printed = result.stdout.splitlines()
     assert [line.split(": ")[0] for line in printed] == [f"{bad}:2", f"{bad}:3", f"{bad}:4"]
-    assert "text_mismatch" in printed[0] or "上海" in printed[0]
+    assert "covers '北京' but its key is '上海'" in printed[0]
+    assert "span_key_mismatch=1" in result.stderr and "span_reversed=1" in result.stderr
     assert "1 valid records, 3 rejected" in result.stderr
     assert len(rejected.read_text(encoding="utf-8").splitlines()) == 3
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from nerflow.records import Span
+from nerflow.spans import remove_overlaps
 from nerflow.tagging import (
     SCHEMES,
     convert_tags,
@@ -16,7 +17,6 @@ from nerflow.tagging import (
     is_valid_sequence,
     label_list,
     read_tag_file,
-    remove_overlaps,
     spans_to_tags,
     tags_to_spans,
     write_tag_file,

@@ -143,7 +143,7 @@ def test_span_problems(source: Path, tmp_path: Path) -> None:
     assert by_reason["span_reversed"] == 1
     assert by_reason["bad_span"] == 1  # one line, two bad spans
     assert by_reason["bad_label"] == 1
-    assert "text has '浙商银行'" in report["examples"][0]
+    assert "covers '浙商银行' but its key is '浙商银'" in report["examples"][0]
 
 
 def test_malformed_json_and_missing_label(source: Path, tmp_path: Path) -> None:

@@ -8,12 +8,11 @@ from pathlib import Path
 import pytest
 
 from nerflow.records import Span
+from nerflow.spans import REASONS, resolve_overlaps
 from nerflow.validate import (
     ValidationError,
     check_or_raise,
-    derive_labels,
     load_record_schema,
-    resolve_overlaps,
     validate_file,
     write_rejected,
 )
@@ -86,12 +85,12 @@ BAD_LINES = [
         "span name[0, 3] of '叶老桂' is outside the text (length 3)",
     ),
     (
-        "start_after_end",
+        "span_reversed",
         dumps({"text": "叶老桂", "label": {"name": {"叶老桂": [[2, 0]]}}}),
         "span name[2, 0] of '叶老桂' has start > end",
     ),
     (
-        "text_mismatch",
+        "span_key_mismatch",
         dumps({"text": "叶老桂博士", "label": {"name": {"叶老桂": [[1, 3]]}}}),
         "span name[1, 3] covers '老桂博' but its key is '叶老桂'",
     ),
@@ -204,13 +203,13 @@ def test_multiple_errors_listed_all_at_once(tmp_path: Path) -> None:
     assert lines[0].startswith(f"{path}: 3 invalid record(s) of 5 lines")
     assert lines[1:] == caught.value.errors
     line4 = result.rejected[1]
-    assert line4.kinds == ["unknown_type", "text_mismatch", "span_out_of_range"]
+    assert line4.kinds == ["unknown_type", "span_key_mismatch", "span_out_of_range"]
     assert result.report["rejected_by_reason"] == {
         "empty_text": 1,
         "missing_label": 1,
         "not_json": 1,
+        "span_key_mismatch": 1,
         "span_out_of_range": 1,
-        "text_mismatch": 1,
         "unknown_type": 1,
     }
 
@@ -320,6 +319,7 @@ def test_keep_policies_differ_on_crossing_spans() -> None:
         [Span(0, 1, "name"), Span(5, 6, "name")],
         [Span(1, 4, "company")],
     )
+    assert resolve_overlaps([spans[0], spans[0]], "keep_first") == ([spans[0]], [])
     # Equal length: earliest start wins; a span not touching the kept one survives.
     chain = [Span(0, 2, "a"), Span(2, 4, "b"), Span(4, 6, "c")]
     assert resolve_overlaps(chain, "keep_longest") == (
@@ -328,11 +328,16 @@ def test_keep_policies_differ_on_crossing_spans() -> None:
     )
 
 
-def test_derive_labels_from_train_enforced_on_dev(tmp_path: Path) -> None:
+def test_span_kinds_are_the_span_reasons() -> None:
+    span_kinds = {kind for kind, _, _ in BAD_LINES if kind.startswith("span_") or kind == "overlap"}
+    assert span_kinds == {name for name, _ in REASONS}
+
+
+def test_train_labels_enforced_on_dev(tmp_path: Path) -> None:
     train = write_lines(tmp_path / "train.json", [GOOD_LINE, dumps(NESTED)])
-    labels = derive_labels(train)
-    assert labels == ["book", "company", "name"]  # nested record's types are not lost
-    assert derive_labels(validate_file(train, split="train", labels=None).records) == ["name"]
+    result = validate_file(train, split="train", labels=None, overlap_policy="keep_longest")
+    labels = result.report["labels"]
+    assert labels == ["book", "company", "name"]  # types of dropped nested spans are not lost
     dev_record = {"text": "北京", "label": {"address": {"北京": [[0, 1]]}}}
     dev = write_lines(tmp_path / "dev.json", [dumps(dev_record)])
     (rejection,) = validate_file(dev, split="dev", labels=labels).rejected

@@ -19,7 +19,7 @@ from typing import Any, TextIO
 from nerflow.atomic import atomic_output
 from nerflow.errors import UserError
 from nerflow.records import INPUT_FORMATS, read_records
-from nerflow.validate import OVERLAP_POLICIES
+from nerflow.spans import OVERLAP_POLICIES
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 DEFAULT_OVERLAP_POLICY = "keep_longest"

@@ -12,7 +12,7 @@ Round-trip audit, per record: gold spans -> (overlaps removed) character tags ->
 chain -> restored character spans, compared with the gold spans. Nested spans cannot be
 tagged flat: of an overlapping pair the later one (or, starting together, the shorter
 one) is dropped before tagging and counted as ``"nested"`` (see
-:func:`nerflow.tagging.remove_overlaps`). Every other lost span gets the reason given by
+:func:`nerflow.spans.remove_overlaps`). Every other lost span gets the reason given by
 :func:`nerflow.alignment.token_labels_from_spans`; a lost span without such a reason is
 counted as ``"other"``, which is a bug (it must be 0, in particular in char mode).
 """
@@ -33,7 +33,8 @@ from nerflow.alignment import (
     windows,
 )
 from nerflow.records import Record, Span
-from nerflow.tagging import check_scheme, remove_overlaps, spans_to_tags, tags_to_spans
+from nerflow.spans import remove_overlaps
+from nerflow.tagging import check_scheme, spans_to_tags, tags_to_spans
 
 TRUNCATED = "truncated"
 
@@ -104,7 +105,7 @@ def oracle_predictions(
     """The oracle run: each record's gold spans restored through the chain, as a prediction
     (its scores are the ceiling of that tokenisation)."""
     for record in records:
-        kept, _nested = remove_overlaps(sorted(set(record.spans)))
+        kept, _nested = remove_overlaps(record.spans)
         spans, _ = restore_through_chain(
             record.text, kept, tokenizer, mode, max_len, stride, scheme, truncate
         )

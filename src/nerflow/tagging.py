@@ -46,10 +46,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from itertools import pairwise
 from pathlib import Path
 
 from nerflow.records import Span
+from nerflow.spans import overlapping_pairs
+from nerflow.spans import remove_overlaps as remove_overlaps  # for nerflow.alignment
 
 SCHEMES = ("BIO", "BIOS", "BIOES")
 
@@ -89,23 +90,6 @@ def label_types(labels: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(t for t in types if t is not None))
 
 
-def remove_overlaps(spans: Iterable[Span]) -> tuple[list[Span], list[Span]]:
-    """Split spans into ``(kept, dropped)`` so that ``kept`` has no overlapping pair.
-
-    Spans are visited by start, longer first at equal start; a span overlapping one
-    already kept is dropped. So of an overlapping pair the later one goes, and of two
-    starting together the shorter one goes (a title containing names keeps the title).
-    """
-    kept: list[Span] = []
-    dropped: list[Span] = []
-    for span in sorted(set(spans), key=lambda s: (s.start, -s.end, s.label)):
-        if any(span.overlaps(other) for other in kept):
-            dropped.append(span)
-        else:
-            kept.append(span)
-    return sorted(kept), sorted(dropped)
-
-
 def spans_to_tags(n_chars: int, spans: Sequence[Span], scheme: str) -> list[str]:
     """Encode non-overlapping spans over ``n_chars`` positions (see the module table)."""
     check_scheme(scheme)
@@ -113,7 +97,7 @@ def spans_to_tags(n_chars: int, spans: Sequence[Span], scheme: str) -> list[str]
     bad = [s for s in ordered if not 0 <= s.start <= s.end < n_chars]
     if bad:
         raise ValueError(f"spans out of range for {n_chars} positions: {bad}")
-    clashes = [(a, b) for a, b in pairwise(ordered) if a.overlaps(b)]
+    clashes = list(overlapping_pairs(ordered))
     if clashes:
         raise ValueError(f"overlapping spans cannot be tagged: {clashes}")
     tags = ["O"] * n_chars

@@ -19,7 +19,8 @@ import json
 from pathlib import Path
 
 from nerflow.errors import UserError
-from nerflow.records import read_input_texts
+from nerflow.records import Span, read_input_texts
+from nerflow.spans import CHECK_REASONS, span_fault
 
 MAX_EXAMPLES = 20
 
@@ -31,11 +32,10 @@ REASONS: tuple[str, ...] = (
     "text_mismatch",
     "bad_label",
     "bad_span",
-    "span_reversed",
-    "span_out_of_range",
-    "span_key_mismatch",
+    *CHECK_REASONS,
 )
-"""Problem reasons, the keys of the report's ``by_reason`` (lines with that problem)."""
+"""Problem reasons, the keys of the report's ``by_reason`` (lines with that problem); the
+span reasons are those of :data:`nerflow.spans.REASONS`."""
 
 
 class TextMismatchError(ValueError, UserError):
@@ -75,25 +75,17 @@ def _check_label(label: object, text: str) -> list[tuple[str, str]]:
                 problems.append(("bad_label", f"{entity_type} {key!r}: positions not a list"))
                 continue
             for position in positions:
-                where = f"{entity_type} {key!r} {position!r}"
                 if not (
                     isinstance(position, list)
                     and len(position) == 2
                     and all(_is_int(v) for v in position)
                 ):
+                    where = f"{entity_type} {key!r} {position!r}"
                     problems.append(("bad_span", f"{where}: not a pair of integers"))
                     continue
-                start, end = position
-                if start > end:
-                    problems.append(("span_reversed", f"{where}: start > end"))
-                elif start < 0 or end >= len(text):
-                    problems.append(
-                        ("span_out_of_range", f"{where}: outside text of length {len(text)}")
-                    )
-                elif text[start : end + 1] != key:
-                    problems.append(
-                        ("span_key_mismatch", f"{where}: text has {text[start : end + 1]!r}")
-                    )
+                fault = span_fault(Span(*position, entity_type), key, text)
+                if fault is not None:
+                    problems.append(fault)
     return problems
 
 

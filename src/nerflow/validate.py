@@ -1,9 +1,10 @@
 """Validation of CLUENER2020-style JSON-lines files (the first stage of the workflow).
 
 Every line is checked for encoding, JSON syntax, the record schema
-(``nerflow/schemas/record.schema.json``, package data) and span semantics: offsets inside the text,
-``start <= end``, ``text[start : end + 1]`` equal to the entity key, known entity types and
-no overlapping spans (flat BIO tagging cannot hold nested or crossing spans). Nothing is
+(``nerflow/schemas/record.schema.json``, package data) and span semantics: offsets inside the
+text, ``start <= end``, ``text[start : end + 1]`` equal to the entity key (the checks and
+reasons of :mod:`nerflow.spans`), known entity types and no overlapping spans (flat tags
+cannot hold nested or crossing spans; an overlap policy may resolve them instead). Nothing is
 dropped or repaired silently: rejected lines carry every reason found, repairs (BOM,
 CRLF, blank lines, duplicate spans, resolved overlaps) are counted in the report and
 listed as warnings.
@@ -23,14 +24,22 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from nerflow.errors import UserError
-from nerflow.records import Record, Span, entity_types
+from nerflow.records import Record, Span
+from nerflow.spans import (
+    OVERLAP,
+    OVERLAP_POLICIES,
+    overlap_messages,
+    resolve_overlaps,
+    show,
+    span_fault,
+)
 
-OVERLAP_POLICIES = ("fail", "keep_longest", "keep_first")
 ON_INVALID = ("fail", "skip")
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "record.schema.json"
 BOM = b"\xef\xbb\xbf"
 
-# Rejection kinds (stable keys of ``report["rejected_by_reason"]``).
+# Rejection kinds (stable keys of ``report["rejected_by_reason"]``), with the span
+# reasons of ``nerflow.spans.REASONS``.
 INVALID_UTF8 = "invalid_utf8"
 NOT_JSON = "not_json"
 DUPLICATE_KEY = "duplicate_key"
@@ -38,11 +47,7 @@ SCHEMA = "schema"
 INVALID_TEXT = "invalid_text"
 EMPTY_TEXT = "empty_text"
 MISSING_LABEL = "missing_label"
-SPAN_OUT_OF_RANGE = "span_out_of_range"
-START_AFTER_END = "start_after_end"
-TEXT_MISMATCH = "text_mismatch"
 UNKNOWN_TYPE = "unknown_type"
-OVERLAP = "overlap"
 DUPLICATE_ID = "duplicate_id"
 
 # Warning kinds (keys of ``report["warnings"]``).
@@ -125,52 +130,6 @@ def _loads_checking_keys(line: str) -> tuple[Any, list[str]]:
     return json.loads(line, object_pairs_hook=hook), duplicates
 
 
-def _show(span: Span, text: str) -> str:
-    return f"{span.label}[{span.start}, {span.end}] {span.surface(text)!r}"
-
-
-def _overlap_reasons(spans: list[Span], text: str) -> list[str]:
-    """One reason per overlapping pair of (sorted) spans."""
-    reasons = []
-    for i, first in enumerate(spans):
-        for second in spans[i + 1 :]:
-            if second.start > first.end:
-                break
-            if (first.start, first.end) == (second.start, second.end):
-                relation = "has the same offsets as"
-            elif first.start <= second.start and second.end <= first.end:
-                relation = "contains"
-            elif second.start <= first.start and first.end <= second.end:
-                relation = "is inside"
-            else:
-                relation = "crosses"
-            reasons.append(
-                f"overlapping spans: {_show(first, text)} {relation} {_show(second, text)}"
-            )
-    return reasons
-
-
-def resolve_overlaps(spans: Iterable[Span], policy: str) -> tuple[list[Span], list[Span]]:
-    """Greedily keep non-overlapping spans; return ``(kept, dropped)``, both sorted.
-
-    ``keep_longest`` considers spans longest first (ties: earliest start, then type name),
-    ``keep_first`` earliest start first (ties: longest, then type name); a span is kept
-    when it overlaps none already kept. So the preferred span of every overlapping
-    cluster is kept, and other spans are dropped only where they conflict with a kept one.
-    """
-    if policy == "keep_longest":
-        order = sorted(spans, key=lambda s: (s.start - s.end, s.start, s.label))
-    elif policy == "keep_first":
-        order = sorted(spans, key=lambda s: (s.start, s.start - s.end, s.label))
-    else:
-        raise ValueError(f"overlap policy must be keep_longest or keep_first, not {policy!r}")
-    kept: list[Span] = []
-    dropped: list[Span] = []
-    for span in order:
-        (dropped if any(span.overlaps(k) for k in kept) else kept).append(span)
-    return sorted(kept), sorted(dropped)
-
-
 @dataclass
 class _Checked:
     """Semantic check of one schema-valid object."""
@@ -214,27 +173,9 @@ def _check_object(
         for key, positions in mentions.items():
             for start, end in positions:
                 span = Span(int(start), int(end), entity_type)
-                where = f"span {entity_type}[{span.start}, {span.end}] of {key!r}"
-                if span.start > span.end:
-                    reasons.append((START_AFTER_END, f"{where} has start > end"))
-                    continue
-                if span.end >= len(text):
-                    reasons.append(
-                        (
-                            SPAN_OUT_OF_RANGE,
-                            f"{where} is outside the text (length {len(text)})",
-                        )
-                    )
-                    continue
-                surface = span.surface(text)
-                if surface != key:
-                    reasons.append(
-                        (
-                            TEXT_MISMATCH,
-                            f"span {entity_type}[{span.start}, {span.end}] covers "
-                            f"{surface!r} but its key is {key!r}",
-                        )
-                    )
+                fault = span_fault(span, key, text)
+                if fault is not None:
+                    reasons.append(fault)
                     continue
                 if span in seen:
                     duplicates.append(span)
@@ -349,7 +290,7 @@ def validate_file(
         reasons.extend(checked.reasons)
         spans = checked.spans
         if overlap_policy == "fail":
-            reasons.extend((OVERLAP, reason) for reason in _overlap_reasons(spans, obj["text"]))
+            reasons.extend((OVERLAP, reason) for reason in overlap_messages(spans, obj["text"]))
 
         record_id: int | str = obj.get("id", line_number - 1)
         if isinstance(record_id, float):  # JSON Schema counts 2.0 as an integer
@@ -367,7 +308,7 @@ def validate_file(
         for span in checked.duplicate_spans:
             warning_counts[WARN_DUPLICATE_SPAN] += 1
             warnings.append(
-                f"{path}:{line_number}: duplicate span {_show(span, obj['text'])} removed"
+                f"{path}:{line_number}: duplicate span {show(span, obj['text'])} removed"
             )
         types_seen.update(span.label for span in spans)
         if overlap_policy != "fail":
@@ -376,7 +317,7 @@ def validate_file(
                 warning_counts[WARN_OVERLAP_RESOLVED] += 1
                 dropped_overlap += len(dropped)
                 warnings.extend(
-                    f"{path}:{line_number}: dropped overlapping span {_show(span, obj['text'])} "
+                    f"{path}:{line_number}: dropped overlapping span {show(span, obj['text'])} "
                     f"({overlap_policy})"
                     for span in dropped
                 )
@@ -455,22 +396,3 @@ def write_rejected(path: str | Path, rejections: Iterable[Rejection]) -> int:
             handle.write(json.dumps(rejection.to_json(), ensure_ascii=False) + "\n")
             count += 1
     return count
-
-
-def derive_labels(path_or_records: str | Path | Iterable[Record]) -> list[str]:
-    """Sorted entity types of a (train) file or of already validated records.
-
-    For a file, the types of the spans of its valid records are taken before any overlap
-    resolution (so a type is never lost to a dropped span); the file is validated with
-    any type allowed and labels not required.
-    """
-    if isinstance(path_or_records, (str, Path)):
-        result = validate_file(
-            path_or_records,
-            split="train",
-            labels=None,
-            overlap_policy="keep_longest",
-            require_labels=False,
-        )
-        return list(result.report["labels"])
-    return entity_types(path_or_records)

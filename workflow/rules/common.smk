@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from nerflow.provenance import script_code as _script_code  # noqa: E402
 from nerflow.config import from_scratch  # noqa: E402
 from nerflow.configcheck import config_errors, window_errors  # noqa: E402
+from nerflow.configcheck import with_defaults  # noqa: E402
 from nerflow.records import first_record_has_label  # noqa: E402
 
 _config_problems = config_errors(
@@ -17,8 +18,11 @@ _config_problems = config_errors(
 )
 if _config_problems:
     raise ValueError("invalid configuration:\n  " + "\n  ".join(_config_problems))
+# The schema fills in the defaults of all but the experiments and pretraining runs: those
+# come from the dataclasses of nerflow.config.
 validate(config, "../schemas/config.schema.yaml")
-_config_problems = window_errors(config)  # with the schema's defaults filled in
+config.update(with_defaults(config))
+_config_problems = window_errors(config)
 if _config_problems:
     raise ValueError("invalid configuration:\n  " + "\n  ".join(_config_problems))
 
@@ -98,8 +102,9 @@ def validation_labels(wildcards):
 
 
 def experiment(name):
-    """An experiment's config as the package expects it (scheme included)."""
-    return dict(EXPERIMENTS[name], scheme=SCHEME)
+    """An experiment's config as the package expects it: every default and the scheme
+    filled in (:func:`nerflow.configcheck.with_defaults`)."""
+    return EXPERIMENTS[name]
 
 
 def run_config(name):
