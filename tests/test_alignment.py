@@ -8,18 +8,14 @@ from pathlib import Path
 import pytest
 
 from nerflow.alignment import (
-    MODES,
-    TokenizedText,
     char_tags_from_token_labels,
     merge_window_tags,
-    n_tokens,
     restore_spans,
     token_labels_from_spans,
-    tokenize,
-    windows,
 )
 from nerflow.records import Span
 from nerflow.tagging import SCHEMES, label_list, spans_to_tags, tags_to_spans
+from nerflow.tokenization import MODES, TokenizedText, n_tokens, tokenize, windows
 
 
 def roundtrip(tok: TokenizedText, spans: list[Span], scheme: str) -> tuple[list[Span], list]:

@@ -9,31 +9,24 @@ from pathlib import Path
 import pytest
 import torch
 
-from nerflow.alignment import tokenize, windows
+from nerflow.bigrams import UNK_ID, build_bigram_vocab, text_bigrams
 from nerflow.cache import build_cache, check_cache, load_cache, save_cache
 from nerflow.features import (
     BIGRAM_FILE,
-    BIT_INDEX,
-    LEXICON_BITS,
     LEXICON_FILE,
     SPEC_FILE,
-    UNK_ID,
     Featurizer,
-    Gazetteer,
-    Lexicon,
-    build_bigram_vocab,
     build_feature_assets,
     build_featurizer,
-    features_enabled,
     load_featurizer,
-    normalize_features,
-    read_word_list,
-    text_bigrams,
-    unpack_bit_words,
-    unpack_bits,
 )
+from nerflow.featurespec import features_enabled, normalize_features
+from nerflow.gazetteer import Gazetteer, unpack_bit_words
+from nerflow.lexicon import BIT_INDEX, LEXICON_BITS, Lexicon, read_word_list, unpack_bits
+from nerflow.matching import bmes_roles, lower_chars, substrings
 from nerflow.records import Record, Span
 from nerflow.tagging import label_list
+from nerflow.tokenization import tokenize, windows
 
 WORDS = {"北京": "loc", "北京银行": "org", "银行": "noun", "京": "other", "叶老桂": "per"}
 
@@ -99,12 +92,30 @@ def test_read_word_list(tmp_path: Path) -> None:
 def test_lexicon_bmes_sets_overlaps_and_single_chars() -> None:
     lexicon = Lexicon(WORDS, max_len=4)
     sets = lexicon.match_sets("在北京银行")
-    assert sets[0] == {"B": set(), "M": set(), "E": set(), "S": set()}
-    assert sets[1] == {"B": {"北京", "北京银行"}, "M": set(), "E": set(), "S": set()}
-    assert sets[2] == {"B": set(), "M": {"北京银行"}, "E": {"北京"}, "S": {"京"}}
-    assert sets[3] == {"B": {"银行"}, "M": {"北京银行"}, "E": set(), "S": set()}
-    assert sets[4] == {"B": set(), "M": set(), "E": {"银行", "北京银行"}, "S": set()}
-    assert Lexicon(WORDS, max_len=3).match_sets("北京银行")[3]["E"] == {"银行"}  # too long
+    assert sets[0] == {"B": [], "M": [], "E": [], "S": []}
+    assert sets[1] == {"B": ["北京", "北京银行"], "M": [], "E": [], "S": []}
+    assert sets[2] == {"B": [], "M": ["北京银行"], "E": ["北京"], "S": ["京"]}
+    assert sets[3] == {"B": ["银行"], "M": ["北京银行"], "E": [], "S": []}
+    assert sets[4] == {"B": [], "M": [], "E": ["北京银行", "银行"], "S": []}
+    assert Lexicon(WORDS, max_len=3).match_sets("北京银行")[3]["E"] == ["银行"]  # too long
+    matches = lexicon.matches("在北京银行")
+    assert lexicon.match_sets("在北京银行", matches) == sets
+
+
+def test_match_sets_list_words_lower_cased_once_per_match() -> None:
+    lexicon = Lexicon({"abc": "nz", "哈哈哈哈": "other"}, max_len=4)
+    assert lexicon.match_sets("xABc")[1] == {"B": ["abc"], "M": [], "E": [], "S": []}
+    # the middle character lies inside both occurrences of 哈哈哈哈 in 哈哈哈哈哈
+    middle = lexicon.match_sets("哈哈哈哈哈")[2]
+    assert middle == {"B": [], "M": ["哈哈哈哈", "哈哈哈哈"], "E": [], "S": []}
+
+
+def test_matching_primitives() -> None:
+    assert lower_chars("İxAB") == "İxab" and len(lower_chars("İ")) == 1
+    assert list(substrings("abc", 2, 3)) == [(0, 2, "ab"), (0, 3, "abc"), (1, 3, "bc")]
+    assert bmes_roles(4, 5) == [(4, "S")]
+    assert bmes_roles(0, 2) == [(0, "B"), (1, "E")]
+    assert bmes_roles(1, 5) == [(1, "B"), (2, "M"), (3, "M"), (4, "E")]
 
 
 def test_lexicon_bits_classes_and_lengths() -> None:
@@ -300,6 +311,24 @@ def test_lexicon_word_ids_per_bme_set(tmp_path: Path) -> None:
         Featurizer.load(tmp_path / "assets", {**spec, "lexicon_word_k": 2})
     dims = Featurizer.load(tmp_path / "assets", {**spec, "lexicon_word_dim": 7})
     assert dims.spec["lexicon_word_dim"] == 7  # model sizes come from the experiment
+
+
+def test_lexicon_word_ids_come_from_the_match_sets(tmp_path: Path) -> None:
+    words = tmp_path / "dict.txt"
+    words.write_text("哈哈哈哈 1 x\n哈哈 9 x\nAB 1 nz\n", encoding="utf-8")
+    spec = {"lexicon_words": True, "lexicon_word_k": 3, "lexicon_path": str(words)}
+    featurizer = build_featurizer(["哈哈哈哈哈", "ab"], spec)
+    index = featurizer.word_index
+    text = "哈哈哈哈哈Ab"
+    sets = featurizer.lexicon.match_sets(text)
+    ids = featurizer.char_features(text)["lexicon_word_ids"]
+    for char, per_position in enumerate(sets):
+        for row, position in enumerate("BME"):
+            chosen = sorted(per_position[position], key=lambda w: (-len(w), w))[:3]
+            assert ids[char, row].tolist() == [index[w] for w in chosen] + [0] * (3 - len(chosen))
+    # a word matched twice around a character counts twice in its mean embedding
+    assert ids[2, 1].tolist() == [index["哈哈哈哈"], index["哈哈哈哈"], 0]
+    assert ids[5, 0].tolist() == [index["ab"], 0, 0]
 
 
 def test_feature_inputs_average_word_embeddings() -> None:

@@ -50,7 +50,6 @@ from pathlib import Path
 
 from nerflow.records import Span
 from nerflow.spans import overlapping_pairs
-from nerflow.spans import remove_overlaps as remove_overlaps  # for nerflow.alignment
 
 SCHEMES = ("BIO", "BIOS", "BIOES")
 
