@@ -147,7 +147,7 @@ def test_crf_loss_skips_unlabelled_positions(tokenizer) -> None:
     padded_emissions[0, [1, 2, 4, 6]] = emissions[0]
     padded_gold = torch.tensor([[-100, 1, 2, -100, 0, -100, 3]])
     assert torch.allclose(
-        model._crf_loss(emissions, gold), model._crf_loss(padded_emissions, padded_gold)
+        model.crf.loss(emissions, gold), model.crf.loss(padded_emissions, padded_gold)
     )
 
 
@@ -192,7 +192,7 @@ def test_crf_viterbi_is_the_best_valid_path(scheme: str, tokenizer) -> None:
         length = 1 + trial % 5
         emissions = torch.randn(1, length, len(labels)) * 2
         mask = torch.ones(1, length, dtype=torch.bool)
-        best = model._viterbi(emissions, mask)[0].tolist()
+        best = model.crf.best_paths(emissions, mask)[0].tolist()
 
         @torch.no_grad()
         def total(seq: tuple[int, ...], emissions: torch.Tensor = emissions) -> float:
@@ -239,6 +239,20 @@ def test_param_groups_split_head_and_decay(tokenizer) -> None:
             name = names[id(param)]
             no_decay = "bias" in name or "LayerNorm" in name or param.ndim < 2
             assert group["weight_decay"] == (0.0 if no_decay else 0.01), name
+
+
+def test_heads_keep_the_state_dict_keys_of_saved_checkpoints(tokenizer) -> None:
+    """The head is registered under its name: the CRF's scores stay ``crf.*`` (pytorch-crf's
+    names) as in earlier checkpoints; heads without parameters add no key."""
+    labels = label_list(TYPES, "BIOS")
+    crf = build_model(tiny_cfg("crf"), labels, tokenizer)
+    head_keys = [key for key in crf.state_dict() if not key.startswith("emitter.")]
+    assert head_keys == ["crf.start_transitions", "crf.end_transitions", "crf.transitions"]
+    assert crf.head is crf.crf and crf.head.name == "crf" and not crf.needs_spans
+    for head in ("softmax", "span"):
+        model = build_model(tiny_cfg(head), labels, tokenizer)
+        assert model.head.name == head and model.needs_spans == (head == "span")
+        assert all(key.startswith("emitter.") for key in model.state_dict())
 
 
 def test_bad_head_and_labels_are_rejected(tokenizer) -> None:
@@ -343,9 +357,10 @@ def test_span_head_outputs_are_exported_unchanged(tokenizer, tmp_path: Path) -> 
     model = build_model(cfg, labels, tokenizer).eval()
     out = save_model(model, tmp_path / "model", tokenizer, {"tokenization": "char", "max_len": 32})
     config = AutoConfig.from_pretrained(str(out))
-    assert list(config.id2label.values()) == model.output_names
-    assert model.output_names[:2] == ["address:q0", "address:q1"]
-    assert config.label2id == {name: i for i, name in enumerate(model.output_names)}
+    outputs = model.head.outputs
+    assert list(config.id2label.values()) == outputs
+    assert outputs[:2] == ["address:q0", "address:q1"]
+    assert config.label2id == {name: i for i, name in enumerate(outputs)}
     load_model(out, "cpu")
 
 

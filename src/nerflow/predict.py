@@ -2,11 +2,13 @@
 
 Every record is cut into windows of at most ``max_len`` tokens overlapping by ``stride``
 (:func:`nerflow.alignment.windows`; a text that fits is one window). All windows of all
-records are sorted by length and decoded in dynamically padded batches; each window's
-token labels become character tags (:func:`nerflow.alignment.char_tags_from_token_labels`),
-the windows of a record are merged (:func:`nerflow.alignment.merge_window_tags`) and the
-spans decoded with :func:`nerflow.tagging.tags_to_spans`. Span heads give character
-spans per window instead, merged with :func:`nerflow.alignment.merge_window_spans`.
+records are sorted by length and decoded in dynamically padded batches; the model's head
+turns a record's decoded windows into its spans (:meth:`nerflow.models.head.Head.record_spans`).
+Tag heads: each window's token labels become character tags
+(:func:`nerflow.alignment.char_tags_from_token_labels`), the windows of a record are merged
+(:func:`nerflow.alignment.merge_window_tags`) and the spans decoded with
+:func:`nerflow.tagging.tags_to_spans`. Span heads give character spans per window instead,
+merged with :func:`nerflow.alignment.merge_window_spans`.
 Output records carry the source id and text unchanged: text is never rebuilt from tokens.
 
 Streaming: :func:`stream_predictions` cuts an iterable of records into chunks of
@@ -28,19 +30,11 @@ from typing import Any
 
 import torch
 
-from nerflow.alignment import (
-    TokenizedText,
-    char_tags_from_token_labels,
-    merge_window_spans,
-    merge_window_tags,
-    spans_from_token_spans,
-    windows_many,
-)
+from nerflow.alignment import TokenizedText, windows_many
 from nerflow.atomic import atomic_output
 from nerflow.ensemble import vote
 from nerflow.models import TaggerModel, load_model
-from nerflow.records import Record, Span, iter_records, json_line
-from nerflow.tagging import tags_to_spans
+from nerflow.records import Record, iter_records, json_line
 from nerflow.tensors import pad, padding_mask, resolve_device
 
 
@@ -81,35 +75,18 @@ def decode_windows(
     batch_size: int,
     device: torch.device,
     features: Sequence[dict[str, torch.Tensor]] | None = None,
-) -> list[list[str | None]]:
-    """Token labels (None on unlabelled tokens) of every window, in the input order.
+) -> list[Any]:
+    """Every window's predictions on its tokens (the head's
+    :meth:`~nerflow.models.head.Head.token_predictions`), in the input order: for tag
+    heads each token's label (None on unlabelled tokens), for the span head its
+    ``(first token, last token, type)`` spans.
 
     ``features``: per window, its per-token feature tensors (models with a featurizer).
     """
-    results: list[list[str | None]] = [[] for _ in toks]
+    results: list[Any] = [None] * len(toks)
     for chunk, inputs in window_batches(toks, pad_id, batch_size, device, features):
-        decoded = model.decode(**inputs)
-        for i, label_ids in zip(chunk, decoded, strict=True):
-            labels: list[str | None] = [None] * len(toks[i])
-            for position, label_id in zip(toks[i].label_positions(), label_ids, strict=True):
-                labels[position] = model.labels[label_id]
-            results[i] = labels
-    return results
-
-
-def decode_window_spans(
-    model: TaggerModel,
-    toks: Sequence[TokenizedText],
-    pad_id: int,
-    batch_size: int,
-    device: torch.device,
-    features: Sequence[dict[str, torch.Tensor]] | None = None,
-) -> list[list[Span]]:
-    """Span head: the character spans (original text offsets) of every window, in order."""
-    results: list[list[Span]] = [[] for _ in toks]
-    for chunk, inputs in window_batches(toks, pad_id, batch_size, device, features):
-        for i, token_spans in zip(chunk, model.decode_spans(**inputs), strict=True):
-            results[i] = spans_from_token_spans(toks[i], token_spans)
+        for i, decoded in zip(chunk, model.decode(**inputs), strict=True):
+            results[i] = model.head.token_predictions(toks[i], decoded)
     return results
 
 
@@ -152,24 +129,11 @@ def predict_records(
             toks.append(tok)
             if features is not None and char_features is not None:
                 features.append(featurizer.token_features(tok, char_features))
-    span_head = model.head == "span"
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode():
-            if span_head:  # per window: character spans
-                window_results: list = decode_window_spans(
-                    model, toks, pad_id, batch_size, device, features
-                )
-            else:  # per window: character tags
-                window_results = [
-                    char_tags_from_token_labels(tok, labels, scheme)
-                    for tok, labels in zip(
-                        toks,
-                        decode_windows(model, toks, pad_id, batch_size, device, features),
-                        strict=True,
-                    )
-                ]
+            window_results = decode_windows(model, toks, pad_id, batch_size, device, features)
     finally:
         model.train(was_training)
     per_record: list[tuple[list[TokenizedText], list]] = [([], []) for _ in records]
@@ -178,13 +142,7 @@ def predict_records(
         per_record[owner][1].append(result)
     out: list[Record] = []
     for record, (record_windows, results) in zip(records, per_record, strict=True):
-        n_chars = len(record.text)
-        if span_head:
-            spans = merge_window_spans(n_chars, record_windows, results)
-        else:
-            spans = sorted(
-                tags_to_spans(merge_window_tags(n_chars, record_windows, results), scheme)
-            )
+        spans = model.head.record_spans(len(record.text), record_windows, results, scheme)
         out.append(Record(id=record.id, text=record.text, spans=spans))
     return out
 

@@ -17,9 +17,18 @@ weight.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import torch
+from torch import Tensor
 
+from nerflow.alignment import TokenizedText, merge_window_spans, spans_from_token_spans
+from nerflow.models.head import GoldSpans, Head
+from nerflow.records import Span
+from nerflow.tagging import label_types
+
+SPAN_HEAD_SIZE = 64
+"""Default ``span_head_size``: the dimensions of each type's query and key."""
 MASKED = -1e12
 """Score of cells that can never be a span (finite, so the loss stays NaN-free)."""
 
@@ -89,3 +98,78 @@ def decode_spans(scores: torch.Tensor, threshold: float = 0.0) -> list[list[tupl
     for row, type_index, start, end in (scores > threshold).nonzero().tolist():
         found[row].append((start, end, type_index))
     return [sorted(spans) for spans in found]
+
+
+class SpanHead(Head):
+    """GlobalPointer over the entity types of the labels; ``size``: ``span_head_size``.
+
+    Its scores are ``[batch, n_types, seq, seq]``; it decodes, per sequence,
+    ``(first token, last token, type)`` of every span with a positive score whose both
+    ends are labelled (spans may overlap). The tagging scheme plays no part.
+    """
+
+    name: ClassVar[str] = "span"
+    needs_spans: ClassVar[bool] = True
+
+    def __init__(self, labels: Sequence[str], scheme: str, size: int = SPAN_HEAD_SIZE) -> None:
+        super().__init__(labels, scheme)
+        self.size = int(size)
+
+    @classmethod
+    def create(cls, labels: Sequence[str], scheme: str, span_head_size: int) -> SpanHead:
+        return cls(labels, scheme, span_head_size)
+
+    @classmethod
+    def output_names(cls, labels: Sequence[str], span_head_size: int) -> list[str]:
+        """The ``q``/``k`` components of every entity type, e.g. ``name:q0``."""
+        return [
+            f"{entity_type}:{part}{d}"
+            for entity_type in label_types(labels)
+            for part in ("q", "k")
+            for d in range(span_head_size)
+        ]
+
+    @property
+    def outputs(self) -> list[str]:
+        return self.output_names(self.labels, self.size)
+
+    def meta(self) -> dict[str, Any]:
+        return {**super().meta(), "span_head_size": self.size}
+
+    def scores(self, outputs: torch.Tensor, labelled: torch.Tensor) -> torch.Tensor:
+        return span_scores(outputs, len(self.types), self.size, labelled)
+
+    def loss(self, scores: Tensor, labels: Tensor, spans: GoldSpans = None) -> Tensor:
+        if spans is None:
+            raise ValueError("the span head needs the gold spans to compute a loss")
+        targets = span_targets(spans, len(self.types), scores.size(-1), scores.device)
+        return multilabel_crossentropy(scores, targets)
+
+    def decode(
+        self, scores: torch.Tensor, label_mask: torch.Tensor
+    ) -> list[list[tuple[int, int, str]]]:
+        """``(first token, last token, type)`` of every predicted span, per sequence."""
+        return [
+            [(start, end, self.types[t]) for start, end, t in row] for row in decode_spans(scores)
+        ]
+
+    def token_predictions(
+        self, tok: TokenizedText, decoded: list[tuple[int, int, str]]
+    ) -> list[tuple[int, int, str]]:
+        """The window's token spans, as decoded."""
+        return decoded
+
+    def record_spans(
+        self,
+        n_chars: int,
+        windows: Sequence[TokenizedText],
+        predictions: Sequence[list[tuple[int, int, str]]],
+        scheme: str,
+    ) -> list[Span]:
+        """Each window's token spans become character spans, each kept from the window
+        that owns its first character (:func:`nerflow.alignment.merge_window_spans`)."""
+        char_spans = [
+            spans_from_token_spans(tok, token_spans)
+            for tok, token_spans in zip(windows, predictions, strict=True)
+        ]
+        return merge_window_spans(n_chars, windows, char_spans)

@@ -1,0 +1,91 @@
+"""CRF head: a linear-chain CRF over the labelled positions, held to the tagging scheme.
+
+pytorch-crf's :class:`torchcrf.CRF` gives the parameters (start, transition and end
+scores), their initialisation and the training likelihood. The moves the scheme forbids
+(:func:`~nerflow.models.constraints.allowed_transitions`) get a large finite penalty in
+the likelihood (:data:`TRAIN_PENALTY`) and ``-inf`` at Viterbi decoding
+(:func:`~nerflow.models.viterbi.viterbi`), so decoding never yields a sequence that
+:func:`nerflow.tagging.is_valid_sequence` rejects. The parameters are saved in
+``crf.safetensors`` under pytorch-crf's names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import ClassVar
+
+import torch
+from torch import Tensor
+from torch.func import functional_call
+from torchcrf import CRF
+
+from nerflow.models.constraints import allowed_transitions
+from nerflow.models.head import GoldSpans, TagHead
+from nerflow.models.positions import gather_positions, left_align
+from nerflow.models.viterbi import viterbi
+from nerflow.models.weights import load_weights, save_weights
+from nerflow.tensors import IGNORE_INDEX
+
+CRF_FILE = "crf.safetensors"
+TRAIN_PENALTY = -1.0e4
+"""Score added to forbidden CRF transitions in the training likelihood (finite: no NaNs)."""
+
+
+class CRFHead(TagHead, CRF):
+    """Tags of the labelled positions as one sequence: the constrained CRF likelihood in
+    training, the best valid sequence (constrained Viterbi) at decoding."""
+
+    name: ClassVar[str] = "crf"
+    files: ClassVar[tuple[str, ...]] = (CRF_FILE,)
+
+    def __init__(self, labels: Sequence[str], scheme: str) -> None:
+        super().__init__(labels, scheme, num_tags=len(labels), batch_first=True)
+        start, trans, end = allowed_transitions(self.labels, scheme)
+        self.register_buffer("allowed_start", start, persistent=False)
+        self.register_buffer("allowed_trans", trans, persistent=False)
+        self.register_buffer("allowed_end", end, persistent=False)
+
+    def constrained_scores(self, penalty: float) -> dict[str, torch.Tensor]:
+        """The CRF's scores (by parameter name) with ``penalty`` on forbidden starts,
+        transitions and ends."""
+        zero = torch.zeros((), device=self.transitions.device)
+        return {
+            "start_transitions": self.start_transitions.float()
+            + torch.where(self.allowed_start, zero, penalty),
+            "transitions": self.transitions.float()
+            + torch.where(self.allowed_trans, zero, penalty),
+            "end_transitions": self.end_transitions.float()
+            + torch.where(self.allowed_end, zero, penalty),
+        }
+
+    def loss(self, scores: Tensor, labels: Tensor, spans: GoldSpans = None) -> Tensor:
+        """Mean negative log-likelihood over sequences with at least one labelled position."""
+        label_mask = labels != IGNORE_INDEX
+        keep = label_mask.any(dim=1)
+        if not bool(keep.any()):
+            return scores.float().sum() * 0.0
+        index, mask = left_align(label_mask[keep])
+        emissions = gather_positions(scores[keep].float(), index)
+        tags = labels[keep].gather(1, index).masked_fill(~mask, 0)
+        with torch.autocast(device_type=scores.device.type, enabled=False):
+            params = self.constrained_scores(TRAIN_PENALTY)
+            llh = functional_call(self, params, (emissions, tags, mask), {"reduction": "none"})
+        return -llh.mean()
+
+    def best_paths(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The best valid paths (constrained Viterbi)."""
+        params = self.constrained_scores(float("-inf"))
+        return viterbi(
+            emissions,
+            mask,
+            params["start_transitions"],
+            params["transitions"],
+            params["end_transitions"],
+        )
+
+    def save(self, out_dir: Path) -> None:
+        save_weights(self.state_dict(), out_dir / CRF_FILE)
+
+    def load(self, model_dir: Path) -> None:
+        self.load_state_dict(load_weights(model_dir / CRF_FILE))

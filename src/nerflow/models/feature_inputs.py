@@ -1,0 +1,134 @@
+"""Embeddings of the input features (:mod:`nerflow.features`) that emitters take in."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from nerflow.features import Featurizer, unpack_bit_words, unpack_bits
+
+FEATURE_SIZE_KEYS = (
+    "bigram_vocab_size",
+    "bigram_dim",
+    "lexicon_bits",
+    "lexicon_dim",
+    "word_vocab_size",
+    "word_dim",
+    "gazetteer_bits",
+    "gazetteer_dim",
+)
+"""The sizes of :class:`FeatureInputs` (its constructor's arguments)."""
+
+
+class FeatureInputs(nn.Module):
+    """Embeddings of the input features: ``[batch, seq, output_dim]``.
+
+    Bigrams: one embedding table, the left and right bigram of each position
+    concatenated (``2 * bigram_dim``); lexicon: the BMES multi-hot bits through a linear
+    layer (``lexicon_dim``); lexicon words: the mean embedding of the matched words of
+    each of the B, M and E sets (``3 * word_dim``); gazetteer: its per-type BMES bits
+    through a linear layer (``gazetteer_dim``). Sizes of 0 switch a feature off.
+    """
+
+    def __init__(
+        self,
+        bigram_vocab_size: int,
+        bigram_dim: int,
+        lexicon_bits: int,
+        lexicon_dim: int,
+        word_vocab_size: int = 0,
+        word_dim: int = 0,
+        gazetteer_bits: int = 0,
+        gazetteer_dim: int = 0,
+    ) -> None:
+        super().__init__()
+        self.sizes = {
+            "bigram_vocab_size": int(bigram_vocab_size),
+            "bigram_dim": int(bigram_dim) if bigram_vocab_size else 0,
+            "lexicon_bits": int(lexicon_bits),
+            "lexicon_dim": int(lexicon_dim) if lexicon_bits else 0,
+            "word_vocab_size": int(word_vocab_size),
+            "word_dim": int(word_dim) if word_vocab_size else 0,
+            "gazetteer_bits": int(gazetteer_bits),
+            "gazetteer_dim": int(gazetteer_dim) if gazetteer_bits else 0,
+        }
+        self.bigram = (
+            nn.Embedding(bigram_vocab_size, bigram_dim, padding_idx=0)
+            if bigram_vocab_size
+            else None
+        )
+        self.lexicon = nn.Linear(lexicon_bits, lexicon_dim) if lexicon_bits else None
+        self.words = (
+            nn.Embedding(word_vocab_size, word_dim, padding_idx=0) if word_vocab_size else None
+        )
+        self.gazetteer = nn.Linear(gazetteer_bits, gazetteer_dim) if gazetteer_bits else None
+
+    @classmethod
+    def for_featurizer(cls, featurizer: Featurizer | None) -> FeatureInputs | None:
+        """The inputs module of a featurizer (None when it has no features)."""
+        if featurizer is None or not featurizer.tensor_names:
+            return None
+        return cls(**feature_sizes(featurizer))
+
+    @property
+    def names(self) -> list[str]:
+        """The feature tensors :meth:`forward` takes."""
+        modules = (
+            ("bigram_ids", self.bigram),
+            ("lexicon_bits", self.lexicon),
+            ("lexicon_word_ids", self.words),
+            ("gazetteer_bits", self.gazetteer),
+        )
+        return [name for name, module in modules if module is not None]
+
+    @property
+    def output_dim(self) -> int:
+        sizes = self.sizes
+        return (
+            2 * sizes["bigram_dim"]
+            + sizes["lexicon_dim"]
+            + 3 * sizes["word_dim"]
+            + sizes["gazetteer_dim"]
+        )
+
+    def forward(self, **features: torch.Tensor) -> torch.Tensor:
+        unexpected = sorted(set(features) - set(self.names))
+        missing = sorted(set(self.names) - set(features))
+        if unexpected or missing:
+            raise ValueError(
+                f"feature tensors: missing {missing}, unexpected {unexpected} (the model "
+                f"uses {self.names}; pass the featurizer's tensors to forward/decode)"
+            )
+        parts = []
+        if self.bigram is not None:
+            parts.append(self.bigram(features["bigram_ids"]).flatten(-2))
+        if self.lexicon is not None:
+            parts.append(
+                self.lexicon(unpack_bits(features["lexicon_bits"], self.sizes["lexicon_bits"]))
+            )
+        if self.words is not None:
+            ids = features["lexicon_word_ids"]  # [batch, seq, 3, k]
+            counts = (ids != 0).sum(dim=-1, keepdim=True).clamp(min=1)
+            pooled = self.words(ids).sum(dim=-2) / counts.to(self.words.weight.dtype)
+            parts.append(pooled.flatten(-2))
+        if self.gazetteer is not None:
+            bits = unpack_bit_words(features["gazetteer_bits"], self.sizes["gazetteer_bits"])
+            parts.append(self.gazetteer(bits))
+        return torch.cat(parts, dim=-1)
+
+
+def feature_sizes(featurizer: Featurizer | None) -> dict[str, int]:
+    """:class:`FeatureInputs` sizes of a featurizer (all 0 without one)."""
+    if featurizer is None:
+        return {k: 0 for k in FEATURE_SIZE_KEYS}
+    spec = featurizer.spec
+    return {
+        "bigram_vocab_size": featurizer.bigram_vocab_size,
+        "bigram_dim": spec["bigram_dim"] if featurizer.bigram_vocab_size else 0,
+        "lexicon_bits": featurizer.lexicon_bits,
+        "lexicon_dim": spec["lexicon_dim"] if featurizer.lexicon_bits else 0,
+        "word_vocab_size": featurizer.word_vocab_size,
+        "word_dim": spec["lexicon_word_dim"] if featurizer.word_vocab_size else 0,
+        "gazetteer_bits": featurizer.gazetteer_bits,
+        "gazetteer_dim": spec["gazetteer_dim"] if featurizer.gazetteer_bits else 0,
+    }

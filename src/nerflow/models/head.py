@@ -1,0 +1,186 @@
+"""Heads: what a tagger computes on its emitter's outputs.
+
+A head turns the emitter's outputs into scores, a training loss and decoded predictions,
+and says how the decoded windows of a text become its character spans
+(:mod:`nerflow.predict`). :class:`TagHead` heads score one tag per labelled token
+(:class:`~nerflow.models.softmax.SoftmaxHead`, :class:`~nerflow.models.crf.CRFHead`);
+the span head (:class:`~nerflow.models.global_pointer.SpanHead`) scores every (start,
+end, type) and may predict nested spans. :data:`nerflow.models.registry.HEADS` holds
+them by name.
+
+Label positions: training labels are ``-100`` on special tokens, padding and tokens that
+carry no label (non-first sub-tokens). Tag heads only ever see the LABELLED positions,
+gathered left-aligned (:func:`~nerflow.models.positions.left_align`), so specials and
+continuation pieces never enter decoding or the CRF's transitions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from torch import Tensor, nn
+
+from nerflow.alignment import TokenizedText, char_tags_from_token_labels, merge_window_tags
+from nerflow.models.positions import gather_positions, left_align
+from nerflow.records import Span
+from nerflow.tagging import label_types, parse_tag, tags_to_spans
+
+GoldSpans = Sequence[Tensor] | None
+"""Gold spans of a batch for :meth:`Head.loss`: one ``[k, 3]`` tensor of ``(first token,
+last token, type index)`` per sequence (heads that :attr:`~Head.needs_spans`), or None."""
+
+
+class Head(nn.Module):
+    """Interface of a head over a fixed label list (``"O"`` first) and tagging scheme.
+
+    Subclasses set :attr:`name` (the ``head`` of experiments and of ``nerflow_head.json``),
+    implement :meth:`scores`, :meth:`loss`, :meth:`decode`, :meth:`token_predictions` and
+    :meth:`record_spans`, and are registered in :data:`nerflow.models.registry.HEADS`. A
+    head owns its parameters (the CRF's scores; none for the others) and writes them into
+    its :attr:`files` of a model folder.
+    """
+
+    name: ClassVar[str] = ""
+    needs_spans: ClassVar[bool] = False
+    """Whether training batches must carry the gold token spans."""
+    files: ClassVar[tuple[str, ...]] = ()
+    """Files :meth:`save` writes into a model folder."""
+
+    def __init__(self, labels: Sequence[str], scheme: str, **module_args: Any) -> None:
+        super().__init__(**module_args)  # the next base: pytorch-crf's CRF for the CRF head
+        self.labels = list(labels)
+        self.scheme = scheme
+        self.types = label_types(self.labels)
+
+    @classmethod
+    def create(cls, labels: Sequence[str], scheme: str, span_head_size: int) -> Head:
+        """The head of an experiment or a saved folder (``span_head_size``: for the heads
+        that have that setting)."""
+        return cls(labels, scheme)
+
+    @classmethod
+    def output_names(cls, labels: Sequence[str], span_head_size: int) -> list[str]:
+        """What the emitter's output layer predicts for this head: one score per label."""
+        return list(labels)
+
+    @classmethod
+    def export_name(cls, output: str) -> str:
+        """The name of an emitter output in an exported transformers config's ``id2label``."""
+        return output
+
+    @property
+    def outputs(self) -> list[str]:
+        """The names of this head's emitter outputs (:meth:`output_names`)."""
+        return list(self.labels)
+
+    def meta(self) -> dict[str, Any]:
+        """What ``nerflow_head.json`` records of the head (``span_head_size`` is null for
+        heads without that setting)."""
+        return {"head": self.name, "span_head_size": None}
+
+    def scores(self, outputs: Tensor, labelled: Tensor) -> Tensor:
+        """What the tagger returns for emitter ``outputs [batch, seq, n_outputs]``;
+        ``labelled [batch, seq]`` (bool) marks the positions that may carry a label."""
+        raise NotImplementedError
+
+    def loss(self, scores: Tensor, labels: Tensor, spans: GoldSpans = None) -> Tensor:
+        """Mean training loss of :meth:`scores` against ``labels [batch, seq]`` (``-100``
+        where none) or, for heads that :attr:`needs_spans`, the gold ``spans``."""
+        raise NotImplementedError
+
+    def decode(self, scores: Tensor, label_mask: Tensor) -> list[list[Any]]:
+        """Per sequence, the predictions on its labelled positions (``label_mask``)."""
+        raise NotImplementedError
+
+    def token_predictions(self, tok: TokenizedText, decoded: list[Any]) -> Any:
+        """One window's :meth:`decode` row, on the window's tokens."""
+        raise NotImplementedError
+
+    def record_spans(
+        self,
+        n_chars: int,
+        windows: Sequence[TokenizedText],
+        predictions: Sequence[Any],
+        scheme: str,
+    ) -> list[Span]:
+        """The character spans of a text of ``n_chars`` from the :meth:`token_predictions`
+        of its ``windows`` (tags read in ``scheme``), sorted."""
+        raise NotImplementedError
+
+    def save(self, out_dir: Path) -> None:
+        """Write the head's parameters into ``out_dir`` (a head without any writes nothing)."""
+
+    def load(self, model_dir: Path) -> None:
+        """Read the parameters :meth:`save` wrote (``RuntimeError`` when they do not fit)."""
+
+
+class TagHead(Head):
+    """A head that predicts one tag per labelled token; its scores are the emitter's
+    logits ``[batch, seq, n_labels]``."""
+
+    @classmethod
+    def export_name(cls, output: str) -> str:
+        return pipeline_label(output)
+
+    def scores(self, outputs: Tensor, labelled: Tensor) -> Tensor:
+        return outputs
+
+    def best_paths(self, emissions: Tensor, mask: Tensor) -> Tensor:
+        """Label ids ``[batch, n]`` (CPU) for left-aligned ``emissions [batch, n, C]``."""
+        raise NotImplementedError
+
+    def decode(self, scores: Tensor, label_mask: Tensor) -> list[list[int]]:
+        """Label ids of the labelled positions, per sequence, in order."""
+        lengths = label_mask.sum(dim=1).tolist()
+        if scores.size(0) == 0 or max(lengths, default=0) == 0:
+            return [[] for _ in lengths]
+        index, mask = left_align(label_mask)
+        best = self.best_paths(gather_positions(scores.float(), index), mask)
+        return [row[:n] for row, n in zip(best.tolist(), lengths, strict=True)]
+
+    def token_predictions(self, tok: TokenizedText, decoded: list[int]) -> list[str | None]:
+        """Each token's label (None on unlabelled tokens)."""
+        labels: list[str | None] = [None] * len(tok)
+        for position, label_id in zip(tok.label_positions(), decoded, strict=True):
+            labels[position] = self.labels[label_id]
+        return labels
+
+    def record_spans(
+        self,
+        n_chars: int,
+        windows: Sequence[TokenizedText],
+        predictions: Sequence[list[str | None]],
+        scheme: str,
+    ) -> list[Span]:
+        """Each window's token labels become character tags, each character takes those of
+        its most central window (:func:`nerflow.alignment.merge_window_tags`) and the
+        merged tags are decoded."""
+        char_tags = [
+            char_tags_from_token_labels(tok, labels, scheme)
+            for tok, labels in zip(windows, predictions, strict=True)
+        ]
+        return sorted(tags_to_spans(merge_window_tags(n_chars, windows, char_tags), scheme))
+
+
+PIPELINE_PREFIXES = {"B": "B", "I": "I", "S": "B", "E": "I"}
+"""Tag prefix -> the prefix the transformers token-classification pipeline groups by."""
+
+
+def pipeline_label(tag: str) -> str:
+    """The name of ``tag`` in an exported config's ``id2label``, for transformers' pipeline.
+
+    ``transformers.pipeline("token-classification", aggregation_strategy="simple")`` knows
+    only the ``B-``/``I-`` prefixes (anything else is read as a continuation of a type
+    named by the whole string). So a single ``S-X`` is exported as ``B-X`` and an
+    ending ``E-X`` as ``I-X``; ``B-X``, ``I-X`` and ``O`` are unchanged. On a valid
+    BIOS/BIOES sequence the pipeline's BIO grouping then yields exactly the spans of
+    :func:`nerflow.tagging.tags_to_spans`. Several ids may share a name. The type is
+    kept verbatim (dashes, dots, digits, non-ASCII). Raises ``ValueError`` on a string
+    that is not a tag.
+    """
+    prefix, entity_type = parse_tag(tag)
+    if entity_type is None:
+        return "O"
+    return f"{PIPELINE_PREFIXES[prefix]}-{entity_type}"

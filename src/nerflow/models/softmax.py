@@ -1,0 +1,31 @@
+"""Softmax head: each labelled token's tag on its own (cross-entropy, argmax)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from nerflow.models.head import GoldSpans, TagHead
+from nerflow.tensors import IGNORE_INDEX
+
+
+class SoftmaxHead(TagHead):
+    """Independent per-token tags: mean cross-entropy over the labelled positions and
+    per-position argmax (which may break the scheme's rules; the CRF head cannot)."""
+
+    name: ClassVar[str] = "softmax"
+
+    def loss(self, scores: Tensor, labels: Tensor, spans: GoldSpans = None) -> Tensor:
+        loss = nn.functional.cross_entropy(
+            scores.float().reshape(-1, len(self.labels)),
+            labels.reshape(-1),
+            ignore_index=IGNORE_INDEX,
+        )
+        if not bool((labels != IGNORE_INDEX).any()):
+            loss = scores.float().sum() * 0.0
+        return loss
+
+    def best_paths(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return emissions.argmax(dim=-1).cpu()

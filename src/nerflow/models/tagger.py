@@ -1,0 +1,135 @@
+"""The tagger: an emitter (token ids -> per-token outputs) under a head (scores, loss,
+decoding), over a fixed label list and tagging scheme."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from nerflow.features import Featurizer
+from nerflow.models.emitter import Emitter
+from nerflow.models.global_pointer import SPAN_HEAD_SIZE
+from nerflow.models.head import Head
+from nerflow.models.registry import head_class
+from nerflow.optim import decay_groups
+from nerflow.tagging import check_scheme
+from nerflow.tensors import IGNORE_INDEX
+
+
+class TaggerModel(nn.Module):
+    """Emission model + head (``"softmax"``, ``"crf"`` or ``"span"``, see
+    :data:`nerflow.models.registry.HEADS`) over a fixed label list.
+
+    ``forward(input_ids, attention_mask, labels=None, *, spans=None, **features) -> (loss
+    or None, scores)``; labels use ``-100`` for positions without a label; ``features``
+    are the per-token feature tensors of :attr:`featurizer` (none without features).
+    ``decode`` returns the head's predictions per sequence. ``featurizer`` (a
+    :class:`nerflow.features.Featurizer` or None) is a plain attribute: it computes those
+    tensors for new texts and is saved with the model. ``span_head_size`` is used by the
+    span head only.
+    """
+
+    def __init__(
+        self,
+        emitter: Emitter,
+        labels: Sequence[str],
+        scheme: str,
+        head: str,
+        featurizer: Featurizer | None = None,
+        span_head_size: int = SPAN_HEAD_SIZE,
+    ) -> None:
+        super().__init__()
+        kind = head_class(head)
+        if not labels or labels[0] != "O":
+            raise ValueError("labels must start with 'O'")
+        self.featurizer = featurizer
+        self.emitter = emitter
+        self.labels = list(labels)
+        self.scheme = check_scheme(scheme)
+        # registered under its name: the CRF's weights keep their "crf.*" state_dict keys
+        self.add_module(kind.name, kind.create(self.labels, self.scheme, span_head_size))
+        self._head_name = kind.name
+
+    @property
+    def head(self) -> Head:
+        """The head object (its :attr:`~Head.name` is the ``head`` of the experiment)."""
+        return self.get_submodule(self._head_name)
+
+    @property
+    def needs_spans(self) -> bool:
+        """Whether training batches must carry the gold token spans (span head)."""
+        return self.head.needs_spans
+
+    # ------------------------------------------------------------------ parameters
+
+    def head_parameters(self) -> list[nn.Parameter]:
+        """The emitter's output layer and the head's own parameters (the CRF's): trained
+        with the head learning rate."""
+        return [*self.emitter.head_parameters(), *self.head.parameters()]
+
+    def named_parameter_groups(self) -> dict[str, list[tuple[str, nn.Parameter]]]:
+        """Trainable named parameters split into ``{"encoder": [...], "head": [...]}``."""
+        head_ids = {id(p) for p in self.head_parameters()}
+        groups: dict[str, list[tuple[str, nn.Parameter]]] = {"encoder": [], "head": []}
+        for name, param in self.named_parameters():
+            if param.requires_grad:
+                groups["head" if id(param) in head_ids else "encoder"].append((name, param))
+        return groups
+
+    def param_groups(self, lr: float, head_lr: float, weight_decay: float) -> list[dict[str, Any]]:
+        """AdamW parameter groups: encoder/head learning rates, no decay on biases, norms
+        and other one-dimensional parameters (CRF start/end scores included)."""
+        groups = self.named_parameter_groups()
+        return [
+            *decay_groups(groups["encoder"], lr, weight_decay, "encoder"),
+            *decay_groups(groups["head"], head_lr, weight_decay, "head"),
+        ]
+
+    # ------------------------------------------------------------------ forward / decode
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        *,
+        spans: Sequence[torch.Tensor] | None = None,
+        **features: torch.Tensor,
+    ) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """The head's scores and, given ``labels``, the mean loss.
+
+        Tag heads: emission logits ``[batch, seq, C]``. Span head: span scores ``[batch,
+        n_types, seq, seq]``; training needs ``labels`` (only their ``-100`` mask is used)
+        and the gold ``spans`` (one ``[k, 3]`` tensor of ``(first token, last token, type
+        index)`` per sequence).
+        """
+        outputs = self.emitter(input_ids, attention_mask, **features)
+        labelled = attention_mask.bool() if labels is None else labels != IGNORE_INDEX
+        scores = self.head.scores(outputs, labelled)
+        if labels is None:
+            return None, scores
+        return self.head.loss(scores, labels, spans), scores
+
+    @torch.no_grad()
+    def decode(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        label_mask: torch.Tensor,
+        **features: torch.Tensor,
+    ) -> list[list[Any]]:
+        """The head's predictions on the labelled positions (``label_mask`` True), per
+        sequence: label ids in order for tag heads (CRF: constrained Viterbi, always a
+        valid sequence of the scheme), ``(first token, last token, type)`` spans for the
+        span head."""
+        outputs = self.emitter(input_ids, attention_mask, **features)
+        label_mask = label_mask.to(device=outputs.device, dtype=torch.bool)
+        return self.head.decode(self.head.scores(outputs, label_mask), label_mask)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of scalar parameters."""
+    return sum(p.numel() for p in model.parameters())
