@@ -9,17 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from nerflow.pretrain import (
-    IGNORE_INDEX,
-    META_FILE,
-    encode_texts,
-    load_lexicon,
-    mask_tokens,
-    pretrain_mlm,
-    resolve_config,
-    split_heldout,
-    whole_word_spans,
-)
+from nerflow.masking import load_lexicon, mask_tokens, whole_word_spans
+from nerflow.mlm import encode_texts, split_heldout
+from nerflow.pretrain import META_FILE, pretrain_mlm, resolve_config
+from nerflow.tensors import IGNORE_INDEX
 from nerflow.vocab import build_char_vocab, load_tokenizer, save_char_tokenizer
 
 TEXTS = [
@@ -231,6 +224,8 @@ def test_pretrain_saves_an_encoder_that_loads_for_tagging(
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     assert [line["step"] for line in lines] == [5, 10]  # every 5 steps = epoch ends, once
     assert [line["epoch"] for line in lines] == [1, 2]
+    # the tagger's schedule: round(0.06 * 10) = 1 warmup step, then linear decay to 0
+    assert [line["lr"] for line in lines] == pytest.approx([1e-3 * 5 / 9, 0.0])
     for key in ("step", "loss", "heldout_accuracy", "elapsed_s", "sentences_per_s"):
         assert all(line[key] is not None for line in lines), key
     meta = json.loads((out / META_FILE).read_text())
@@ -310,7 +305,7 @@ class Interrupted(Exception):
 
 def interrupt_at(step: int):
     def hook(progress: dict) -> None:
-        if progress["step"] == step:
+        if progress["global_step"] == step:
             raise Interrupted
 
     return hook

@@ -10,14 +10,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from nerflow import training
+from nerflow.batching import make_batches
 from nerflow.cache import build_cache, check_cache, load_cache, save_cache
+from nerflow.loop import Loop, averaged_model
 from nerflow.models import build_model, load_model, pipeline_label
 from nerflow.predict import predict_records
 from nerflow.records import Record, Span
+from nerflow.resume import CHECKPOINT_FILE, load_checkpoint, write_checkpoint
 from nerflow.scoring import score
 from nerflow.tagging import label_list, spans_to_tags
-from nerflow.training import make_batches, train
+from nerflow.training import TaggingTask, train
 
 ENTITIES = {
     "name": ["叶老桂", "桑普", "叶桂"],
@@ -202,7 +204,7 @@ def test_averaged_model_is_an_exponential_moving_average(tokenizer) -> None:
     labels = label_list(TYPES, "BIOES")
     model = build_model(make_cfg("crf"), labels, tokenizer)
     model.featurizer = object()  # stands for a featurizer with a large lexicon
-    ema = training.averaged_model(model, 0.75)
+    ema = averaged_model(model, 0.75, TaggingTask.ema_shared)
     assert ema.module.featurizer is model.featurizer  # shared, not copied
     start = {k: v.clone() for k, v in model.named_parameters()}
     ema.update_parameters(model)  # the first update copies
@@ -308,18 +310,18 @@ def test_resume_after_a_crash_matches_an_uninterrupted_run(
     cfg = make_cfg("crf", epochs=2, eval_every_steps=eval_every, ema_decay=ema_decay)
     reference = run(cfg, records, tokenizer, tmp_path / "reference")
 
-    original = training._Trainer.save_checkpoint
+    original = Loop.save_checkpoint
 
-    def crash_after_first_checkpoint(self: training._Trainer) -> None:
+    def crash_after_first_checkpoint(self: Loop) -> None:
         original(self)
         raise SimulatedCrash
 
-    monkeypatch.setattr(training._Trainer, "save_checkpoint", crash_after_first_checkpoint)
+    monkeypatch.setattr(Loop, "save_checkpoint", crash_after_first_checkpoint)
     checkpoints = tmp_path / "checkpoints"
     with pytest.raises(SimulatedCrash):
         run(cfg, records, tokenizer, tmp_path / "out", checkpoint_dir=checkpoints)
     monkeypatch.undo()
-    assert (checkpoints / training.CHECKPOINT_FILE).exists()
+    assert (checkpoints / CHECKPOINT_FILE).exists()
     shutil.rmtree(tmp_path / "out")  # Snakemake removes the outputs of a failed job
 
     summary = run(cfg, records, tokenizer, tmp_path / "out", checkpoint_dir=checkpoints)
@@ -356,6 +358,17 @@ def test_patience_stop_is_reconsidered_on_resume(tokenizer, tmp_path: Path) -> N
     assert again["stop_reason"] == "patience" and again["steps"] == first["steps"]
     longer = run(make_cfg(epochs=6, patience=3, **frozen), records, tokenizer, out, **kept)
     assert longer["stop_reason"] == "patience" and longer["epochs_run"] == 4
+
+
+def test_checkpoint_of_another_layout_is_ignored(tmp_path: Path) -> None:
+    said: list[str] = []
+    write_checkpoint(tmp_path, "abc", {"progress": {}})
+    assert load_checkpoint(tmp_path, "abc", said.append)["progress"] == {}
+    torch.save({"fingerprint": "abc", "progress": {}}, tmp_path / CHECKPOINT_FILE)  # unversioned
+    assert load_checkpoint(tmp_path, "abc", said.append) is None
+    assert said == [
+        f"ignoring checkpoint {tmp_path / CHECKPOINT_FILE}: written by another version of nerflow"
+    ]
 
 
 def test_checkpoint_of_another_config_is_ignored(tokenizer, tmp_path: Path) -> None:

@@ -1,10 +1,11 @@
 """What the resumable loops (tagger training, MLM pretraining) share about checkpoints.
 
 A checkpoint is one ``torch.save`` file, :data:`CHECKPOINT_FILE` in the loop's
-checkpoint folder, written with :func:`nerflow.atomic.save_torch` and read back with
-``weights_only=True``; it carries a ``fingerprint`` of everything it may be resumed into
-(:func:`load_checkpoint` refuses another one), the random states (:func:`rng_state`), and
-whatever else the loop needs.
+checkpoint folder, written atomically by :func:`write_checkpoint` and read back with
+``weights_only=True`` by :func:`load_checkpoint`; it carries its layout version, a
+``fingerprint`` of everything it may be resumed into (a checkpoint of another layout or
+fingerprint is ignored), the random states (:func:`rng_state`), and whatever else the
+loop needs.
 """
 
 from __future__ import annotations
@@ -16,7 +17,11 @@ from typing import Any
 
 import torch
 
+from nerflow.atomic import save_torch
+
 CHECKPOINT_FILE = "state.pt"
+CHECKPOINT_LAYOUT = 2
+"""Version of what a checkpoint holds (2: the shared loop's; 1, unmarked: before it)."""
 
 
 def rng_state() -> dict[str, Any]:
@@ -69,16 +74,27 @@ def cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
+def write_checkpoint(checkpoint_dir: str | Path, fingerprint: str, parts: dict[str, Any]) -> None:
+    """Write ``parts`` with the layout, ``fingerprint`` and :func:`rng_state` as the
+    checkpoint of ``checkpoint_dir``, atomically: a full disk or a kill mid-write leaves
+    the previous checkpoint intact."""
+    state = {"layout": CHECKPOINT_LAYOUT, "fingerprint": fingerprint, **parts, "rng": rng_state()}
+    save_torch(state, Path(checkpoint_dir) / CHECKPOINT_FILE)
+
+
 def load_checkpoint(
     checkpoint_dir: str | Path, fingerprint: str, say: Callable[[str], None]
 ) -> dict[str, Any] | None:
-    """The checkpoint in ``checkpoint_dir`` if there is one and it has ``fingerprint``;
-    ``None`` otherwise (a checkpoint of another config or data set is ignored, with a
-    message through ``say``)."""
+    """The checkpoint in ``checkpoint_dir`` if there is one of this layout with
+    ``fingerprint``; ``None`` otherwise (another one is ignored, with a message through
+    ``say``)."""
     path = Path(checkpoint_dir) / CHECKPOINT_FILE
     if not path.exists():
         return None
     state = torch.load(path, map_location="cpu", weights_only=True)
+    if state.get("layout") != CHECKPOINT_LAYOUT:
+        say(f"ignoring checkpoint {path}: written by another version of nerflow")
+        return None
     if state.get("fingerprint") != fingerprint:
         say(f"ignoring checkpoint {path}: it belongs to another config or data set")
         return None
