@@ -1,0 +1,130 @@
+"""Plumbing shared by the throughput benchmarks (``train_throughput.py``, ``inference.py``,
+``gpu_bench.py``): default paths, records, device clocks and memory, tables, JSON."""
+
+from __future__ import annotations
+
+import json
+import platform
+import resource
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nerflow.records import Record
+from nerflow.validate import validate_file
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+TRAIN = SHARED / "data" / "cluener" / "train.json"
+DEV = SHARED / "data" / "cluener" / "dev.json"
+VOCAB = SHARED / "models" / "bert-base-chinese-vocab"
+RESULTS = ROOT / "results" / "bench"
+
+
+def load_split(path: str | Path, split: str) -> list[Record]:
+    """Validated records of a CLUENER file, overlaps resolved as the workflow does."""
+    result = validate_file(path, split=split, labels=None, overlap_policy="keep_longest")
+    if result.rejected:
+        raise SystemExit(f"{path}: {len(result.rejected)} rejected records")
+    return result.records
+
+
+def sync(device: torch.device) -> None:
+    """Wait for queued kernels so that a clock reading covers them (CUDA only)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn: Callable[[], Any], device: torch.device) -> tuple[float, Any]:
+    """``(seconds, result)`` of ``fn()``, queued device work included."""
+    sync(device)
+    start = time.perf_counter()
+    result = fn()
+    sync(device)
+    return time.perf_counter() - start, result
+
+
+def reset_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_mib(device: torch.device) -> float | None:
+    """Peak GPU memory allocated by tensors since :func:`reset_peak` (None on CPU)."""
+    if device.type != "cuda":
+        return None
+    return round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+
+
+def max_rss_mib() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def median(values: Sequence[float]) -> float:
+    return float(statistics.median(values))
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if not numerator or not denominator:
+        return None
+    return round(numerator / denominator, 3)
+
+
+def environment(device: torch.device, threads: int) -> dict[str, Any]:
+    """What the figures were measured on."""
+    import transformers
+
+    from nerflow.provenance import describe_hardware
+
+    return {
+        "hardware": describe_hardware(device),
+        "device": str(device),
+        "threads": threads,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "measured_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+
+
+def quiet_transformers() -> None:
+    """No progress bars from transformers (model saving) in the benchmark's output."""
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A markdown table; floats shown with at most two decimals, None as ``-``."""
+
+    def cell(value: Any) -> str:
+        if value is None:
+            return "-"
+        if isinstance(value, float):
+            if abs(value) >= 100:
+                return f"{value:,.0f}"
+            return f"{value:.2f}" if abs(value) >= 1 else f"{value:.3g}"
+        return str(value)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_result(path: str | Path, result: dict[str, Any]) -> Path:
+    """Write the benchmark's JSON (creating the folder); return the path."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return out
+
+
+def skipped(error: BaseException) -> dict[str, str]:
+    """The record of a case that could not run here (a missing optional package)."""
+    return {"skipped": f"{type(error).__name__}: {error}"}
