@@ -121,6 +121,7 @@ def run_one(
         labels,
         features=exp.get("features"),
         feature_dir=feature_dir,
+        stride=exp["stride"],
     )
     prep_s = time.perf_counter() - started
     summary = train(

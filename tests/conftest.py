@@ -1,8 +1,14 @@
-"""Shared fixtures: a tiny BERT-style WordPiece vocabulary saved as a tokenizer folder."""
+"""Shared fixtures and helpers: a tiny BERT-style WordPiece vocabulary saved as a tokenizer
+folder, synthetic annotated records and tiny experiments that train in seconds.
+
+The helpers are plain functions (``from conftest import make_records``) so that
+``tests/golden.py`` uses them too."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,3 +50,92 @@ def tokenizer(tokenizer_dir: Path):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(str(tokenizer_dir))
+
+
+# --------------------------------------------------------------------------- records
+
+ENTITIES = {
+    "name": ["叶老桂", "桑普", "叶桂"],
+    "company": ["浙商银行", "上海银行", "北京银行"],
+    "address": ["北京", "上海", "锡耶纳"],
+    "organization": ["米兰国际足球俱乐部", "那不勒斯"],
+}
+"""Entity words of :func:`make_records` by type (all in :data:`TEST_CHARS`)."""
+FILLER = "我在了是中有人大学生的呢，。"
+TYPES = sorted(ENTITIES)
+
+
+def make_records(n: int, seed: int = 0) -> list:
+    """``n`` synthetic records: filler characters around 1-3 entities of :data:`ENTITIES`."""
+    from nerflow.records import Record, Span
+
+    rng = random.Random(seed)
+    records = []
+    for i in range(n):
+        text, spans = "", []
+        for _ in range(rng.randint(1, 3)):
+            text += "".join(rng.choice(FILLER) for _ in range(rng.randint(1, 4)))
+            entity_type = rng.choice(TYPES)
+            word = rng.choice(ENTITIES[entity_type])
+            spans.append(Span(len(text), len(text) + len(word) - 1, entity_type))
+            text += word
+        text += "".join(rng.choice(FILLER) for _ in range(rng.randint(0, 3)))
+        records.append(Record(i, text, spans))
+    return records
+
+
+# --------------------------------------------------------------------------- experiments
+
+
+def tiny_scratch(hidden: int = 32, dropout: float = 0.0) -> dict[str, Any]:
+    """The ``scratch`` block of a one-layer, two-head BERT ``hidden`` wide."""
+    return {
+        "layers": 1,
+        "hidden": hidden,
+        "heads": 2,
+        "intermediate": 2 * hidden,
+        "dropout": dropout,
+    }
+
+
+def tiny_train(**overrides: Any) -> dict[str, Any]:
+    """A ``train`` block that makes a tiny tagger memorise a toy set in seconds (high
+    learning rates, no warmup, decay or early stopping)."""
+    return {
+        "epochs": 2,
+        "batch_size": 4,
+        "lr": 3e-3,
+        "head_lr": 1e-2,
+        "warmup_ratio": 0.0,
+        "weight_decay": 0.0,
+        "grad_clip": 1.0,
+        "seed": 1,
+        "patience": 0,
+        "select_metric": "micro_f1",
+        "amp": "auto",
+        "device": "auto",
+        "eval_every_steps": 0,
+        "max_minutes": 0,
+        **overrides,
+    }
+
+
+def tiny_experiment(
+    head: str = "softmax",
+    scheme: str = "BIOS",
+    hidden: int = 32,
+    dropout: float = 0.0,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """An experiment as the workflow passes it (a dict): a :func:`tiny_scratch` encoder,
+    character tokens, windows of 32 sharing 8; ``overrides`` replace keys."""
+    return {
+        "encoder": "scratch",
+        "scratch": tiny_scratch(hidden, dropout),
+        "head": head,
+        "tokenization": "char",
+        "max_len": 32,
+        "stride": 8,
+        "scheme": scheme,
+        **overrides,
+    }

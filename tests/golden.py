@@ -11,22 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from conftest import ENTITIES, TYPES, make_records, tiny_scratch, tiny_train
+
 GOLDEN_FILE = Path(__file__).resolve().parent / "fixtures" / "golden" / "golden.json"
 
-ENTITIES = {
-    "name": ["叶老桂", "桑普", "叶桂"],
-    "company": ["浙商银行", "上海银行", "北京银行"],
-    "address": ["北京", "上海", "锡耶纳"],
-    "organization": ["米兰国际足球俱乐部", "那不勒斯"],
-}
-FILLER = "我在了是中有人大学生的呢，。"
-TYPES = sorted(ENTITIES)
 MLM_TEXTS = [
     "浙商银行企业信贷部叶老桂博士认为，",
     "北京大学生在上海国际足球俱乐部踢球。",
@@ -36,46 +29,13 @@ MLM_TEXTS = [
 ]
 
 
-def make_records(n: int, seed: int) -> list:
-    from nerflow.records import Record, Span
-
-    rng = random.Random(seed)
-    records = []
-    for i in range(n):
-        text, spans = "", []
-        for _ in range(rng.randint(1, 3)):
-            text += "".join(rng.choice(FILLER) for _ in range(rng.randint(1, 4)))
-            entity_type = rng.choice(TYPES)
-            word = rng.choice(ENTITIES[entity_type])
-            spans.append(Span(len(text), len(text) + len(word) - 1, entity_type))
-            text += word
-        text += "".join(rng.choice(FILLER) for _ in range(rng.randint(0, 3)))
-        records.append(Record(i, text, spans))
-    return records
-
-
 def _train_cfg(**overrides: Any) -> dict:
-    cfg = {
-        "epochs": 3,
-        "batch_size": 4,
-        "lr": 3e-3,
-        "head_lr": 1e-2,
-        "warmup_ratio": 0.1,
-        "weight_decay": 0.01,
-        "grad_clip": 1.0,
-        "seed": 7,
-        "patience": 0,
-        "select_metric": "micro_f1",
-        "amp": "auto",
-        "device": "cpu",
-        "eval_every_steps": 0,
-        "max_minutes": 0,
-    }
-    cfg.update(overrides)
-    return cfg
+    return tiny_train(
+        epochs=3, warmup_ratio=0.1, weight_decay=0.01, seed=7, device="cpu", **overrides
+    )
 
 
-SCRATCH = {"layers": 1, "hidden": 32, "heads": 2, "intermediate": 64, "dropout": 0.1}
+SCRATCH = tiny_scratch(dropout=0.1)
 BILSTM = {"embedding_dim": 32, "hidden": 32, "layers": 1, "dropout": 0.1}
 
 
@@ -173,6 +133,7 @@ def tagger_outputs(tokenizer_dir: Path, work: Path) -> dict[str, Any]:
             labels,
             features=cfg.get("features"),
             feature_dir=cfg.get("feature_dir"),
+            stride=cfg["stride"],
         )
         out = work / head
         summary = train(cfg, cache, dev_records, tokenizer, labels, out, out / "log.jsonl", 1, None)
@@ -253,7 +214,6 @@ def golden_outputs(tokenizer_dir: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from conftest import TEST_CHARS, WORD_PIECES, write_vocab
     from transformers import BertTokenizerFast
 

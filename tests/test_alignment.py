@@ -13,9 +13,10 @@ from nerflow.alignment import (
     restore_spans,
     token_labels_from_spans,
 )
+from nerflow.config import TOKENIZATIONS
 from nerflow.records import Span
 from nerflow.tagging import SCHEMES, label_list, spans_to_tags, tags_to_spans
-from nerflow.tokenization import MODES, TokenizedText, n_tokens, tokenize, windows
+from nerflow.tokenization import TokenizedText, n_tokens, tokenize, windows
 
 
 def roundtrip(tok: TokenizedText, spans: list[Span], scheme: str) -> tuple[list[Span], list]:
@@ -132,7 +133,7 @@ def test_projection_of_a_multi_char_token(tokenizer, scheme, label, expected) ->
 def test_whitespace_never_starts_or_ends_a_span(tokenizer) -> None:
     text = " 北京 上海\t浙商银行\n"
     spans = [Span(1, 2, "loc"), Span(4, 5, "loc"), Span(7, 10, "company")]
-    for mode in MODES:
+    for mode in TOKENIZATIONS:
         tok = tokenize(text, tokenizer, mode)
         assert [tok.offsets[i][0] for i in tok.label_positions()] == [1, 2, 4, 5, 7, 8, 9, 10]
         assert_exact(text, spans, tokenizer, mode)
@@ -145,7 +146,7 @@ def test_whitespace_never_starts_or_ends_a_span(tokenizer) -> None:
 
 def test_whitespace_inside_an_entity(tokenizer) -> None:
     text = "在北 京 了"
-    for mode in MODES:
+    for mode in TOKENIZATIONS:
         tok = tokenize(text, tokenizer, mode)
         assert_exact(text, [Span(1, 3, "loc")], tokenizer, mode)
         labels, _ = token_labels_from_spans(tok, [Span(1, 3, "loc")], "BIOES")
@@ -202,7 +203,7 @@ def test_truncation(tokenizer) -> None:
 
 def test_empty_and_blank_texts(tokenizer) -> None:
     for text in ("", "  \t"):
-        for mode in MODES:
+        for mode in TOKENIZATIONS:
             tok = tokenize(text, tokenizer, mode, max_len=8)
             assert tok.label_positions() == [] and len(tok) == 2
             assert char_tags_from_token_labels(tok, [None, None], "BIO") == ["O"] * len(text)
@@ -269,7 +270,7 @@ def test_arbitrary_predicted_labels_restore_to_valid_spans(tokenizer) -> None:
     rng = random.Random(11)
     for _ in range(100):
         text, _ = _random_case(rng, rng.randrange(1, 20), max_span=3)
-        for mode in MODES:
+        for mode in TOKENIZATIONS:
             tok = tokenize(text, tokenizer, mode)
             for scheme in SCHEMES:
                 choices = [*label_list(["x", "y"], "BIOES"), None]

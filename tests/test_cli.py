@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import tiny_experiment
 
 from nerflow.ensemble import vote
 from nerflow.models import build_model, save_model
@@ -59,15 +60,9 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         ("softmax2", "softmax", 3),
         ("softmax3", "softmax", 4),
     ]:
-        cfg = {
-            "encoder": "scratch",
-            "scratch": {"layers": 1, "hidden": 32, "heads": 2, "intermediate": 64},
-            "head": head,
-            "span_head_size": 4,
-            "tokenization": "char",
-            "max_len": MAX_LEN,
-            "scheme": "BIOES",
-        }
+        cfg = tiny_experiment(
+            head, "BIOES", dropout=0.1, span_head_size=4, max_len=MAX_LEN, stride=STRIDE
+        )
         torch.manual_seed(seed)
         model = build_model(cfg, label_list(TYPES, "BIOES"), tokenizer)
         meta = {"tokenization": "char", "max_len": MAX_LEN, "stride": STRIDE}

@@ -141,6 +141,14 @@ def test_a_config_error_is_a_user_error_and_a_value_error() -> None:
     assert str(caught.value).startswith("experiments.NAME.scratch.layer: unknown key")
 
 
+def test_coerce_keeps_a_block_and_reads_a_mapping_or_none() -> None:
+    train = TrainConfig(lr=1.0)
+    assert TrainConfig.coerce(train) is train
+    assert TrainConfig.coerce({"lr": 1.0}) == train and TrainConfig.coerce(None) == TrainConfig()
+    with pytest.raises(ConfigError, match=r"experiments\.NAME\.train\.lrr: unknown key"):
+        ExperimentConfig.coerce({"encoder": "scratch", "train": {"lrr": 1}})
+
+
 def test_values_are_kept_as_written_an_integer_standing_for_a_float() -> None:
     train = TrainConfig.from_dict({"lr": 1, "max_minutes": 9.6}, "experiments.x.train")
     assert train.lr == 1 and type(train.lr) is int and train.max_minutes == 9.6

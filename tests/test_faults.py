@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import tiny_experiment
 from workflow_helpers import copy_workflow, snakemake, tiny_data_config, write_config
 
 from nerflow.atomic import WriteError, atomic_output, save_torch
@@ -67,7 +68,7 @@ def test_cache_write_fails_cleanly_on_a_full_disk(
     from nerflow.cache import build_cache, load_cache, save_cache
 
     labels = label_list(TYPES, "BIO")
-    cache = build_cache(RECORDS, tokenizer, "char", 32, "BIO", labels)
+    cache = build_cache(RECORDS, tokenizer, "char", 32, "BIO", labels, stride=8)
     target = tmp_path / "results" / "run" / "cache" / "train.pt"
     with monkeypatch.context() as patch:
         patch.setattr(torch, "save", disk_full_midway())
@@ -194,20 +195,13 @@ def test_checkpoint_write_failure_keeps_the_previous_checkpoint(
     tmp_path: Path, tokenizer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from nerflow.cache import build_cache
-    from nerflow.training import CHECKPOINT_FILE, train
+    from nerflow.resume import CHECKPOINT_FILE
+    from nerflow.training import train
 
-    cfg = {
-        "encoder": "scratch",
-        "scratch": {"layers": 1, "hidden": 16, "heads": 2, "intermediate": 32, "dropout": 0.0},
-        "head": "softmax",
-        "tokenization": "char",
-        "max_len": 32,
-        "stride": 8,
-        "scheme": "BIO",
-        "train": {"epochs": 3, "batch_size": 2, "device": "cpu", "patience": 0, "seed": 1},
-    }
+    train_block = {"epochs": 3, "batch_size": 2, "device": "cpu", "patience": 0, "seed": 1}
+    cfg = tiny_experiment("softmax", "BIO", hidden=16, train=train_block)
     labels = label_list(TYPES, "BIO")
-    cache = build_cache(RECORDS, tokenizer, "char", 32, "BIO", labels)
+    cache = build_cache(RECORDS, tokenizer, "char", 32, "BIO", labels, stride=8)
     checkpoints = tmp_path / "checkpoints"
     real_save, calls = torch.save, []
 
@@ -245,14 +239,7 @@ def tiny_model(tokenizer, seed: int):
     from nerflow.models import build_model
 
     torch.manual_seed(seed)
-    cfg = {
-        "encoder": "scratch",
-        "scratch": {"layers": 1, "hidden": 16, "heads": 2, "intermediate": 32, "dropout": 0.0},
-        "head": "crf",
-        "tokenization": "char",
-        "max_len": 32,
-        "scheme": "BIO",
-    }
+    cfg = tiny_experiment("crf", "BIO", hidden=16)
     return build_model(cfg, label_list(TYPES, "BIO"), tokenizer)
 
 
@@ -306,9 +293,11 @@ def test_model_save_failure_leaves_the_previous_folder(
 def test_pretrained_encoder_save_is_atomic(
     tmp_path: Path, tokenizer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from nerflow.pretrain import build_mlm_model, resolve_config, save_pretrained_mlm
+    from nerflow.config import PretrainConfig
+    from nerflow.mlm import build_mlm_model
+    from nerflow.pretrain import save_pretrained_mlm
 
-    cfg = resolve_config({"layers": 1, "hidden": 16, "heads": 2, "intermediate": 32})
+    cfg = PretrainConfig(layers=1, hidden=16, heads=2, intermediate=32)
     model = build_mlm_model(cfg, tokenizer)
     target = tmp_path / "pretrain" / "model"
 

@@ -11,6 +11,7 @@ import torch
 
 from nerflow.bigrams import UNK_ID, build_bigram_vocab, text_bigrams
 from nerflow.cache import build_cache, check_cache, load_cache, save_cache
+from nerflow.config import FeatureConfig
 from nerflow.features import (
     BIGRAM_FILE,
     LEXICON_FILE,
@@ -20,7 +21,7 @@ from nerflow.features import (
     build_featurizer,
     load_featurizer,
 )
-from nerflow.featurespec import features_enabled, normalize_features
+from nerflow.featurespec import feature_spec, features_enabled
 from nerflow.gazetteer import Gazetteer, unpack_bit_words
 from nerflow.lexicon import BIT_INDEX, LEXICON_BITS, Lexicon, read_word_list, unpack_bits
 from nerflow.matching import bmes_roles, lower_chars, substrings
@@ -45,15 +46,17 @@ def bit(position: str, name: str) -> int:
 # --------------------------------------------------------------------------- spec
 
 
-def test_normalize_features_defaults_and_errors() -> None:
-    spec = normalize_features(None)
-    assert spec["bigram"] is False and spec["lexicon"] is False
-    assert not features_enabled(None) and not features_enabled({"bigram": False})
-    assert features_enabled({"lexicon": True})
+def test_feature_spec_defaults_and_errors() -> None:
+    spec = feature_spec(None)
+    assert spec == FeatureConfig() and spec.bigram is False and spec.lexicon is False
+    assert not features_enabled(spec) and not features_enabled(feature_spec({"bigram": False}))
+    assert features_enabled(feature_spec({"lexicon": True}))
     with pytest.raises(ValueError, match="unknown"):
-        normalize_features({"trigram": True})
+        feature_spec({"trigram": True})
     with pytest.raises(ValueError, match=">= 1"):
-        normalize_features({"bigram_min_freq": 0})
+        feature_spec({"bigram_min_freq": 0})
+    with pytest.raises(ValueError, match=">= 1"):
+        feature_spec(FeatureConfig(bigram_dim=0))  # a block built directly is checked too
 
 
 # --------------------------------------------------------------------------- bigrams
@@ -249,7 +252,7 @@ def test_cache_with_features(tokenizer, tmp_path: Path) -> None:
     words = str(write_word_list(tmp_path / "dict.txt"))
     spec = {"bigram": True, "lexicon": True, "bigram_min_freq": 1, "lexicon_path": words}
     featurizer = build_feature_assets([r.text for r in records], spec, tmp_path / "assets")
-    plain = build_cache(records, tokenizer, "char", 6, "BIOS", labels)
+    plain = build_cache(records, tokenizer, "char", 6, "BIOS", labels, stride=1)
     assert plain["features"] == {} and plain["meta"]["features"] is None
     cache = build_cache(
         records,
@@ -260,6 +263,7 @@ def test_cache_with_features(tokenizer, tmp_path: Path) -> None:
         labels,
         features=spec,
         feature_dir=tmp_path / "assets",
+        stride=1,
     )
     assert cache["meta"]["features"]["fingerprint"] == featurizer.fingerprint()
     assert set(cache["features"]) == {"bigram_ids", "lexicon_bits"}
@@ -277,7 +281,7 @@ def test_cache_with_features(tokenizer, tmp_path: Path) -> None:
         check_cache(again, tokenizer, labels, "BIOS", None)
     with pytest.raises(ValueError, match="features"):
         check_cache(plain, tokenizer, labels, "BIOS", featurizer)
-    same = build_cache(records, tokenizer, "char", 6, "BIOS", labels, features=featurizer)
+    same = build_cache(records, tokenizer, "char", 6, "BIOS", labels, featurizer, stride=1)
     assert torch.equal(same["features"]["lexicon_bits"][0], cache["features"]["lexicon_bits"][0])
 
 
@@ -310,7 +314,7 @@ def test_lexicon_word_ids_per_bme_set(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="built for"):
         Featurizer.load(tmp_path / "assets", {**spec, "lexicon_word_k": 2})
     dims = Featurizer.load(tmp_path / "assets", {**spec, "lexicon_word_dim": 7})
-    assert dims.spec["lexicon_word_dim"] == 7  # model sizes come from the experiment
+    assert dims.spec.lexicon_word_dim == 7  # model sizes come from the experiment
 
 
 def test_lexicon_word_ids_come_from_the_match_sets(tmp_path: Path) -> None:
@@ -414,10 +418,10 @@ def test_gazetteer_needs_records_and_sane_settings() -> None:
     with pytest.raises(ValueError, match="train records"):
         build_featurizer(["北京"], {"gazetteer": True})
     with pytest.raises(ValueError, match="gazetteer_folds"):
-        normalize_features({"gazetteer": True, "gazetteer_folds": 1})
+        feature_spec({"gazetteer": True, "gazetteer_folds": 1})
     with pytest.raises(ValueError, match="gazetteer_min_len"):
-        normalize_features({"gazetteer": True, "gazetteer_min_len": 5, "gazetteer_max_len": 3})
-    assert features_enabled({"gazetteer": True})
+        feature_spec({"gazetteer": True, "gazetteer_min_len": 5, "gazetteer_max_len": 3})
+    assert features_enabled(feature_spec({"gazetteer": True}))
 
 
 def test_gazetteer_bits_span_several_words_for_many_types() -> None:

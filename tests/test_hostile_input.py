@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import tiny_experiment
 from workflow_helpers import snakemake, tiny_data_config, write_config
 
 from nerflow.alignment import (
@@ -23,13 +24,12 @@ from nerflow.alignment import (
     spans_from_token_spans,
     token_labels_from_spans,
     token_spans_from_spans,
-    tokenize,
-    windows,
 )
 from nerflow.records import Record, Span, write_records
 from nerflow.spans import remove_overlaps
 from nerflow.tagging import SCHEMES, label_list, tags_to_spans
 from nerflow.textcheck import TextMismatchError, assert_clean, check_predictions
+from nerflow.tokenization import tokenize, windows
 from nerflow.validate import ValidationError, check_or_raise, validate_file
 from nerflow.vocab import build_char_vocab, save_char_tokenizer
 
@@ -335,16 +335,7 @@ def test_config_mistakes_fail_with_the_key_path(tmp_path: Path, extra: dict, exp
 
 
 def tiny_transformer_cfg(**overrides) -> dict:
-    return {
-        "encoder": "scratch",
-        "scratch": {"layers": 1, "hidden": 16, "heads": 2, "intermediate": 32, "dropout": 0.0},
-        "head": "crf",
-        "tokenization": "char",
-        "max_len": 32,
-        "stride": 8,
-        "scheme": "BIO",
-        **overrides,
-    }
+    return tiny_experiment("crf", "BIO", hidden=16, **overrides)
 
 
 @pytest.fixture(scope="module")
@@ -429,7 +420,7 @@ def test_cache_of_another_label_set_is_refused_with_the_difference(tokenizer) ->
 
     records = [Record(0, "叶老桂在北京", [Span(0, 2, "name"), Span(4, 5, "address")])]
     cached = label_list(["address", "name"], "BIO")
-    cache = build_cache(records, tokenizer, "char", 32, "BIO", cached)
+    cache = build_cache(records, tokenizer, "char", 32, "BIO", cached, stride=8)
     check_cache(cache, tokenizer, cached, "BIO")
     with pytest.raises(ValueError) as error:
         check_cache(cache, tokenizer, label_list(["company", "name"], "BIO"), "BIO")

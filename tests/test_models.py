@@ -10,10 +10,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import tiny_experiment
 
+from nerflow.config import HEADS as CONFIG_HEADS
 from nerflow.models import (
     CRF_FILE,
     HEAD_FILE,
+    HEADS,
     TaggerModel,
     allowed_transitions,
     build_model,
@@ -37,15 +40,7 @@ TYPES = ["address", "company", "name"]
 
 def tiny_cfg(head: str = "softmax", scheme: str = "BIOS", encoder: str = "scratch") -> dict:
     """A minimal experiment config with a 1-layer, 32-wide scratch encoder."""
-    return {
-        "encoder": encoder,
-        "scratch": {"layers": 1, "hidden": 32, "heads": 2, "intermediate": 64, "dropout": 0.1},
-        "head": head,
-        "tokenization": "char",
-        "max_len": 32,
-        "stride": 8,
-        "scheme": scheme,
-    }
+    return tiny_experiment(head, scheme, dropout=0.1, encoder=encoder)
 
 
 def random_batch(
@@ -253,6 +248,10 @@ def test_heads_keep_the_state_dict_keys_of_saved_checkpoints(tokenizer) -> None:
         model = build_model(tiny_cfg(head), labels, tokenizer)
         assert model.head.name == head and model.needs_spans == (head == "span")
         assert all(key.startswith("emitter.") for key in model.state_dict())
+
+
+def test_the_registry_holds_the_heads_an_experiment_may_name() -> None:
+    assert tuple(HEADS) == CONFIG_HEADS
 
 
 def test_bad_head_and_labels_are_rejected(tokenizer) -> None:
@@ -501,8 +500,8 @@ def tiny_featurizer(tmp_path: Path, **overrides):
 
 def feature_batch(featurizer, tokenizer, texts: list[str]):
     """Padded ids, mask, label mask and feature tensors of ``texts`` (char mode)."""
-    from nerflow.alignment import tokenize
     from nerflow.tensors import pad, padding_mask
+    from nerflow.tokenization import tokenize
 
     toks = [tokenize(text, tokenizer, "char") for text in texts]
     ids = [t.input_ids for t in toks]

@@ -39,13 +39,15 @@ from typing import Any
 
 import pytest
 import torch
+from conftest import tiny_experiment
 
-from nerflow.alignment import restore_spans, token_labels_from_spans, tokenize
+from nerflow.alignment import restore_spans, token_labels_from_spans
 from nerflow.models import build_model, load_model, pipeline_label, save_model
 from nerflow.predict import decode_windows, predict_records
 from nerflow.records import Record, Span, read_records
 from nerflow.tagging import is_valid_sequence, label_list, parse_tag, tags_to_spans
 from nerflow.tensors import pad, padding_mask
+from nerflow.tokenization import tokenize
 from nerflow.vocab import build_char_vocab, save_char_tokenizer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tiny"
@@ -85,14 +87,7 @@ def fit(scheme: str, tmp: Path) -> Exported:
     train = fixture_records("train")
     tokenizer = save_char_tokenizer(build_char_vocab(r.text for r in train), tmp / "tokenizer")
     labels = label_list(sorted({s.label for r in train for s in r.spans}), scheme)
-    cfg = {
-        "encoder": "scratch",
-        "scratch": {"layers": 1, "hidden": 64, "heads": 2, "intermediate": 128, "dropout": 0.0},
-        "head": "softmax",
-        "tokenization": "char",
-        "max_len": MAX_LEN,
-        "scheme": scheme,
-    }
+    cfg = tiny_experiment("softmax", scheme, hidden=64, max_len=MAX_LEN)
     torch.manual_seed(0)
     model = build_model(cfg, labels, tokenizer)
     label_ids = {label: i for i, label in enumerate(labels)}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import tiny_experiment
 
 from nerflow.models import Emitter, TaggerModel, build_model, save_model
 from nerflow.predict import predict_file, predict_records
@@ -91,14 +92,7 @@ def test_sliding_windows_restore_gold_exactly(scheme: str, head: str, mode: str,
 def test_predictions_copy_ids_and_texts(tokenizer) -> None:
     """Unknown characters, spaces, empty and long texts: output text is the input text."""
     labels = label_list(TYPES, "BIOS")
-    cfg = {
-        "encoder": "scratch",
-        "scratch": {"layers": 1, "hidden": 32, "heads": 2, "intermediate": 64, "dropout": 0.0},
-        "head": "crf",
-        "tokenization": "char",
-        "max_len": 16,
-        "scheme": "BIOS",
-    }
+    cfg = tiny_experiment("crf", "BIOS", max_len=16, stride=4)
     torch.manual_seed(0)
     model = build_model(cfg, labels, tokenizer)
     model.train()
@@ -126,14 +120,7 @@ def test_pad_and_padding_mask() -> None:
 
 def test_predict_file_uses_saved_settings(tokenizer, tmp_path: Path) -> None:
     labels = label_list(TYPES, "BIOES")
-    cfg = {
-        "encoder": "scratch",
-        "scratch": {"layers": 1, "hidden": 32, "heads": 2, "intermediate": 64, "dropout": 0.0},
-        "head": "softmax",
-        "tokenization": "wordpiece",
-        "max_len": 16,
-        "scheme": "BIOES",
-    }
+    cfg = tiny_experiment("softmax", "BIOES", tokenization="wordpiece", max_len=16, stride=4)
     torch.manual_seed(0)
     model = build_model(cfg, labels, tokenizer)
     meta = {"tokenization": "wordpiece", "max_len": 16, "stride": 4}
@@ -175,8 +162,8 @@ class SpyEmitter(Emitter):
 
 
 def test_windows_get_the_features_of_the_full_text(tokenizer, tmp_path: Path) -> None:
-    from nerflow.alignment import windows
     from nerflow.features import build_featurizer
+    from nerflow.tokenization import windows
 
     words = tmp_path / "words.txt"
     words.write_text("浙商银行 5 nt\n叶老桂 3 nr\n北京 9 ns\n那不勒斯 2 ns\n", encoding="utf-8")

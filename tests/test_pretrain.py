@@ -8,10 +8,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import tiny_scratch
 
+from nerflow.config import PretrainConfig
 from nerflow.masking import load_lexicon, mask_tokens, whole_word_spans
 from nerflow.mlm import encode_texts, split_heldout
-from nerflow.pretrain import META_FILE, pretrain_mlm, resolve_config
+from nerflow.pretrain import META_FILE, pretrain_mlm
+from nerflow.scratch import scratch_bert_config
 from nerflow.tensors import IGNORE_INDEX
 from nerflow.vocab import build_char_vocab, load_tokenizer, save_char_tokenizer
 
@@ -23,7 +26,7 @@ TEXTS = [
     "我在北京上海大学读书，是中国人。",
     "老桂认为米兰的球队有人才。",
 ]
-TINY = {"layers": 1, "hidden": 32, "heads": 2, "intermediate": 64, "dropout": 0.0}
+TINY = tiny_scratch()
 
 
 @pytest.fixture(scope="module")
@@ -111,13 +114,15 @@ def test_encode_texts_word_ids_and_windows(char_tokenizer) -> None:
     assert encode_texts(["   "], char_tokenizer, 8, "char", lexicon) == []
 
 
-def test_split_heldout_and_config() -> None:
+def test_split_heldout_and_config(char_tokenizer, tmp_path: Path) -> None:
     train, held = split_heldout(100, 0.02, seed=1)
     assert len(held) == 2 and sorted(train + held) == list(range(100))
     assert split_heldout(100, 0.02, seed=1) == (train, held)
     assert split_heldout(10, 0.02, seed=1)[1] != [] and split_heldout(10, 0.0, 1)[1] == []
     with pytest.raises(ValueError, match="unknown"):
-        resolve_config({"layer": 2})
+        pretrain_mlm(TEXTS, tmp_path / "tokenizer", tmp_path / "out", {"layer": 2})
+    with pytest.raises(ValueError, match="not a multiple of heads"):
+        scratch_bert_config(PretrainConfig(hidden=30, heads=4), char_tokenizer, 64)
 
 
 # --------------------------------------------------------------------------- masking

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import random
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import ENTITIES, TYPES, make_records, tiny_experiment, tiny_train
 
 from nerflow.batching import make_batches
 from nerflow.cache import build_cache, check_cache, load_cache, save_cache
+from nerflow.config import ExperimentConfig
 from nerflow.loop import Loop, averaged_model
 from nerflow.models import build_model, load_model, pipeline_label
 from nerflow.predict import predict_records
@@ -19,16 +22,8 @@ from nerflow.records import Record, Span
 from nerflow.resume import CHECKPOINT_FILE, load_checkpoint, write_checkpoint
 from nerflow.scoring import score
 from nerflow.tagging import label_list, spans_to_tags
-from nerflow.training import TaggingTask, train
+from nerflow.training import TaggingTask, fingerprint, train
 
-ENTITIES = {
-    "name": ["叶老桂", "桑普", "叶桂"],
-    "company": ["浙商银行", "上海银行", "北京银行"],
-    "address": ["北京", "上海", "锡耶纳"],
-    "organization": ["米兰国际足球俱乐部", "那不勒斯"],
-}
-FILLER = "我在了是中有人大学生的呢，。"
-TYPES = sorted(ENTITIES)
 LOG_KEYS = {
     "epoch",
     "step",
@@ -51,58 +46,17 @@ def _restore_torch_threads():
     torch.set_num_threads(threads)
 
 
-def make_records(n: int, seed: int = 0) -> list[Record]:
-    """Synthetic records: filler characters around 1-3 entities."""
-    rng = random.Random(seed)
-    records = []
-    for i in range(n):
-        text, spans = "", []
-        for _ in range(rng.randint(1, 3)):
-            text += "".join(rng.choice(FILLER) for _ in range(rng.randint(1, 4)))
-            entity_type = rng.choice(TYPES)
-            word = rng.choice(ENTITIES[entity_type])
-            spans.append(Span(len(text), len(text) + len(word) - 1, entity_type))
-            text += word
-        text += "".join(rng.choice(FILLER) for _ in range(rng.randint(0, 3)))
-        records.append(Record(i, text, spans))
-    return records
-
-
 def make_cfg(head: str = "softmax", scheme: str = "BIOES", **train_overrides) -> dict:
     """A tiny scratch experiment with a high learning rate (memorises in seconds)."""
-    train_cfg = {
-        "epochs": 2,
-        "batch_size": 4,
-        "lr": 3e-3,
-        "head_lr": 1e-2,
-        "warmup_ratio": 0.0,
-        "weight_decay": 0.0,
-        "grad_clip": 1.0,
-        "seed": 1,
-        "patience": 0,
-        "select_metric": "micro_f1",
-        "amp": "auto",
-        "device": "auto",
-        "eval_every_steps": 0,
-        "max_minutes": 0,
-    }
-    train_cfg.update(train_overrides)
-    return {
-        "encoder": "scratch",
-        "scratch": {"layers": 1, "hidden": 64, "heads": 2, "intermediate": 128, "dropout": 0.0},
-        "head": head,
-        "tokenization": "char",
-        "max_len": 48,
-        "stride": 8,
-        "scheme": scheme,
-        "train": train_cfg,
-    }
+    return tiny_experiment(head, scheme, hidden=64, max_len=48, train=tiny_train(**train_overrides))
 
 
 def run(cfg: dict, records: list[Record], tokenizer, out: Path, **kwargs) -> dict:
     """Train on ``records`` (also the dev set) into ``out``."""
     labels = label_list(TYPES, cfg["scheme"])
-    cache = build_cache(records, tokenizer, "char", cfg["max_len"], cfg["scheme"], labels)
+    cache = build_cache(
+        records, tokenizer, "char", cfg["max_len"], cfg["scheme"], labels, stride=cfg["stride"]
+    )
     kwargs.setdefault("checkpoint_dir", out.parent / (out.name + "_ckpt"))
     return train(
         cfg, cache, records, tokenizer, labels, out, out / "train_log.jsonl", 1, None, **kwargs
@@ -124,7 +78,7 @@ def test_cache_shapes_and_ignore_positions(mode: str, tokenizer, tmp_path: Path)
         Record("b", "我在上海银行了是中有人大学生的呢" * 2, [Span(2, 5, "company")]),
         Record("c", "我" * 12 + "北京", [Span(12, 13, "address")]),  # cut by max_len
     ]
-    truncated = build_cache(records, tokenizer, mode, 12, "BIOS", labels, truncate=True)
+    truncated = build_cache(records, tokenizer, mode, 12, "BIOS", labels, stride=3, truncate=True)
     assert truncated["ids"] == ["a", "b", "c"]
     assert truncated["lost_spans"]["truncated"] == 1 and truncated["meta"]["n_truncated"] == 2
     cache = build_cache(records, tokenizer, mode, 12, "BIOS", labels, stride=3)
@@ -371,6 +325,24 @@ def test_checkpoint_of_another_layout_is_ignored(tmp_path: Path) -> None:
     ]
 
 
+def test_the_resume_fingerprint_is_that_of_the_defaulted_settings() -> None:
+    """A mapping and its fully defaulted form (what the workflow passes) resume the same
+    checkpoints; the value is pinned: a change would orphan every checkpoint."""
+    cache = {
+        "meta": {"format": 1, "stride": 8},
+        "input_ids": [torch.tensor([2, 7, 3])],
+        "labels": [torch.tensor([-100, 0, -100])],
+    }
+    labels = ["O", "B-x", "I-x"]
+    exp = ExperimentConfig.from_dict(make_cfg("crf"))
+    value = fingerprint(exp, labels, cache)
+    assert value == "a00bfe73442c7d1cd852b1e7da5b125322123e23dc1842d8a4468fd41462ede2"
+    assert fingerprint(ExperimentConfig.from_dict(exp.to_dict()), labels, cache) == value
+    longer = replace(exp, train=replace(exp.train, epochs=9, device="cpu", max_minutes=5))
+    assert fingerprint(longer, labels, cache) == value
+    assert fingerprint(replace(exp, train=replace(exp.train, lr=1.0)), labels, cache) != value
+
+
 def test_checkpoint_of_another_config_is_ignored(tokenizer, tmp_path: Path) -> None:
     records = make_records(12)
     kept = {"checkpoint_dir": tmp_path / "checkpoints", "keep_checkpoint": True}
@@ -424,6 +396,7 @@ def test_bilstm_with_features_memorises_a_toy_set(tokenizer, tmp_path: Path) -> 
         labels,
         features=cfg["features"],
         feature_dir=assets,
+        stride=cfg["stride"],
     )
     assert set(cache["features"]) == {"bigram_ids", "lexicon_bits"}
     out = tmp_path / "out"
@@ -442,7 +415,7 @@ def test_cache_features_must_match_the_experiment(tokenizer, tmp_path: Path) -> 
     records = make_records(6)
     cfg, assets = bilstm_setup(tmp_path, records)
     labels = label_list(TYPES, "BIOES")
-    plain = build_cache(records, tokenizer, "char", 48, "BIOES", labels)
+    plain = build_cache(records, tokenizer, "char", 48, "BIOES", labels, stride=cfg["stride"])
     with pytest.raises(ValueError, match="features"):
         train(cfg, plain, records, tokenizer, labels, tmp_path / "a", tmp_path / "a.jsonl", 1, None)
     with_features = build_cache(
@@ -454,6 +427,7 @@ def test_cache_features_must_match_the_experiment(tokenizer, tmp_path: Path) -> 
         labels,
         features=cfg["features"],
         feature_dir=assets,
+        stride=cfg["stride"],
     )
     no_features = {**cfg, "features": {}}
     with pytest.raises(ValueError, match="features"):

@@ -26,13 +26,7 @@ from collections.abc import Sequence
 from nerflow.records import Span
 from nerflow.spans import remove_overlaps
 from nerflow.tagging import check_scheme, spans_to_tags, tags_to_spans
-from nerflow.tokenization import MODES as MODES
-from nerflow.tokenization import Mode as Mode
 from nerflow.tokenization import TokenizedText
-from nerflow.tokenization import n_tokens as n_tokens
-from nerflow.tokenization import tokenize as tokenize
-from nerflow.tokenization import windows as windows
-from nerflow.tokenization import windows_many as windows_many
 
 REASONS = ("nested", "inside_word_piece", "truncated", "dropped_chars")
 

@@ -8,11 +8,14 @@ from typing import Any
 
 import torch
 
+from nerflow.config import AMP_MODES
+
 
 def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
-    """Autocast dtype for ``amp`` (auto|bf16|fp16|off): only on CUDA; bf16 where supported."""
-    if amp not in ("auto", "bf16", "fp16", "off"):
-        raise ValueError(f"unknown amp setting {amp!r}")
+    """Autocast dtype for ``amp`` (one of :data:`~nerflow.config.AMP_MODES`): only on CUDA;
+    bf16 where supported."""
+    if amp not in AMP_MODES:
+        raise ValueError(f"unknown amp setting {amp!r}; expected one of {AMP_MODES}")
     if amp == "off" or device.type != "cuda":
         return None
     if amp in ("auto", "bf16") and torch.cuda.is_bf16_supported():

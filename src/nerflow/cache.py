@@ -5,7 +5,7 @@ A cache is a plain dict of lists, tensors, strings and numbers, so it is saved w
 
 - ``input_ids``: one ``LongTensor [n]`` per sequence (no padding, specials included). A
   text longer than ``max_len`` tokens gives several sequences: the sliding windows that
-  prediction uses (:func:`nerflow.alignment.windows`, ``stride`` tokens shared, gold
+  prediction uses (:func:`nerflow.tokenization.windows`, ``stride`` tokens shared, gold
   labels clipped at window edges), so no training text is cut unless ``truncate`` asks;
 - ``labels``: one ``LongTensor [n]`` per record, label ids on labelled tokens and
   ``-100`` on special tokens and on tokens without a label;
@@ -37,7 +37,7 @@ import torch
 
 from nerflow.alignment import REASONS, token_labels_from_spans, token_spans_from_spans
 from nerflow.atomic import save_torch
-from nerflow.features import Featurizer, load_featurizer
+from nerflow.features import Features, Featurizer, load_featurizer
 from nerflow.records import Record
 from nerflow.roundtrip import chain_windows, lost_in_every_window
 from nerflow.tagging import label_types
@@ -54,14 +54,15 @@ def build_cache(
     max_len: int,
     scheme: str,
     labels: Sequence[str],
-    features: dict | Featurizer | None = None,
+    features: Features | Featurizer = None,
     feature_dir: str | Path | None = None,
-    stride: int | None = None,
+    *,
+    stride: int,
     truncate: bool = False,
 ) -> dict[str, Any]:
     """Tokenise and label every record (see the module doc): texts longer than ``max_len``
-    tokens become sliding windows sharing ``stride`` tokens (default ``max_len // 4``),
-    or, with ``truncate``, are cut at ``max_len``.
+    tokens become sliding windows sharing ``stride`` tokens (the experiment's ``stride``,
+    as prediction will use), or, with ``truncate``, are cut at ``max_len``.
 
     ``features``: the experiment's ``features`` block (its assets are read from
     ``feature_dir``, see :func:`nerflow.features.build_feature_assets`) or a ready
@@ -71,7 +72,6 @@ def build_cache(
     featurizer = (
         features if isinstance(features, Featurizer) else load_featurizer(features, feature_dir)
     )
-    overlap = max_len // 4 if stride is None else int(stride)
     label2id = {label: i for i, label in enumerate(labels)}
     type_index = {t: i for i, t in enumerate(label_types(labels))}
     cache: dict[str, Any] = {"input_ids": [], "labels": [], "offsets": [], "ids": [], "spans": []}
@@ -79,7 +79,7 @@ def build_cache(
     lost: Counter[str] = Counter(dict.fromkeys(REASONS, 0))
     n_truncated = n_windowed = 0
     for record in records:
-        toks = chain_windows(record.text, tokenizer, mode, max_len, overlap, truncate)
+        toks = chain_windows(record.text, tokenizer, mode, max_len, int(stride), truncate)
         n_truncated += int(truncate and toks[0].truncated)
         n_windowed += int(len(toks) > 1)
         lost_per_window = []
@@ -117,7 +117,7 @@ def build_cache(
         "scheme": scheme,
         "mode": mode,
         "max_len": int(max_len),
-        "stride": None if truncate else overlap,
+        "stride": None if truncate else int(stride),
         "n_records": len(records),
         "n_sequences": len(cache["ids"]),
         "n_windowed": n_windowed,

@@ -30,6 +30,7 @@ Amp = Literal["auto", "bf16", "fp16", "off"]
 SelectMetric = Literal["micro_f1", "macro_f1", "clue_macro_f1"]
 
 HEADS: tuple[str, ...] = get_args(Head)
+SCHEMES: tuple[str, ...] = get_args(Scheme)
 TOKENIZATIONS: tuple[str, ...] = get_args(Tokenization)
 DEVICES: tuple[str, ...] = get_args(Device)
 AMP_MODES: tuple[str, ...] = get_args(Amp)
@@ -105,6 +106,14 @@ class Section:
             elif field.default is dataclasses.MISSING:
                 problems.append(f"{where}: required key is missing")
         return cls(**values) if len(problems) == before else None
+
+    @classmethod
+    def coerce(cls: type[S], settings: S | Mapping[str, Any] | None) -> S:
+        """``settings`` as a block: a block is kept, a mapping read by :meth:`from_dict`
+        (None: every default). For the entry points that also take plain dicts."""
+        if isinstance(settings, cls):
+            return settings
+        return cls.from_dict({} if settings is None else settings)
 
     def to_dict(self) -> dict[str, Any]:
         """Every setting as plain values (nested blocks as dicts), in field order."""
@@ -238,7 +247,8 @@ class PretrainConfig(ScratchConfig):
     """A masked-LM pretraining run of a scratch BERT: its sizes
     (the fields of :class:`ScratchConfig`), then how it is trained. ``lexicon``: ``jieba``
     or a jieba-format dictionary file, used when ``whole_word``; ``eval_every_steps`` 0
-    evaluates once per epoch; ``max_minutes`` 0 is no limit."""
+    evaluates once per epoch; ``max_minutes`` 0 is no limit (a limit stops training early,
+    the learning-rate schedule stays the one planned for ``epochs``)."""
 
     PATH = "pretraining.NAME"
 

@@ -47,12 +47,15 @@ from typing import Any
 import torch
 
 from nerflow.bigrams import SPECIALS, UNK_ID, bigram_ids, build_bigram_vocab
-from nerflow.featurespec import asset_spec, features_enabled, normalize_features
+from nerflow.config import FeatureConfig
+from nerflow.featurespec import asset_spec, feature_spec, features_enabled
 from nerflow.gazetteer import Gazetteer
-from nerflow.gazetteer import unpack_bit_words as unpack_bit_words
 from nerflow.lexicon import LEXICON_BITS, Lexicon, jieba_dictionary_path, read_word_list
-from nerflow.lexicon import unpack_bits as unpack_bits
 from nerflow.matching import lower_chars
+
+Features = FeatureConfig | Mapping[str, Any] | None
+"""A ``features`` block as the entry points take it: the block, a mapping read with its
+defaults (:func:`nerflow.featurespec.feature_spec`) or None (no features)."""
 
 SPEC_FILE = "nerflow_features.json"
 BIGRAM_FILE = "bigrams.json"
@@ -64,6 +67,9 @@ GAZETTEER_FILE = "gazetteer.json"
 class Featurizer:
     """Computes the per-token feature tensors of one feature spec from its saved assets.
 
+    ``features``: the ``features`` block (:data:`Features`), checked and kept as
+    :attr:`spec`, a :class:`~nerflow.config.FeatureConfig`.
+
     Tensor names (the keyword arguments models receive): ``bigram_ids`` (``LongTensor
     [n, 2]``: left and right bigram ids), ``lexicon_bits`` (``LongTensor [n]``) and
     ``lexicon_word_ids`` (``LongTensor [n, 3, lexicon_word_k]``: B, M, E word ids, 0-padded)
@@ -72,28 +78,28 @@ class Featurizer:
 
     def __init__(
         self,
-        features: Mapping[str, Any] | None,
+        features: Features,
         bigram_vocab: list[str] | None = None,
         lexicon: Lexicon | None = None,
         word_vocab: list[str] | None = None,
         gazetteer: Gazetteer | None = None,
     ) -> None:
-        self.spec = normalize_features(features)
-        if self.spec["gazetteer"] and gazetteer is None:
+        self.spec = spec = feature_spec(features)
+        if spec.gazetteer and gazetteer is None:
             raise ValueError("gazetteer feature requested without a gazetteer")
-        if self.spec["bigram"] and bigram_vocab is None:
+        if spec.bigram and bigram_vocab is None:
             raise ValueError("bigram feature requested without a bigram vocabulary")
-        uses_lexicon = self.spec["lexicon"] or self.spec["lexicon_words"]
+        uses_lexicon = spec.lexicon or spec.lexicon_words
         if uses_lexicon and lexicon is None:
             raise ValueError("lexicon feature requested without a lexicon")
-        if self.spec["lexicon_words"] and word_vocab is None:
+        if spec.lexicon_words and word_vocab is None:
             raise ValueError("lexicon word feature requested without a word vocabulary")
-        self.bigram_vocab = bigram_vocab if self.spec["bigram"] else None
+        self.bigram_vocab = bigram_vocab if spec.bigram else None
         self.bigram_index = {b: i for i, b in enumerate(self.bigram_vocab or [])}
         self.lexicon = lexicon if uses_lexicon else None
-        self.word_vocab = word_vocab if self.spec["lexicon_words"] else None
+        self.word_vocab = word_vocab if spec.lexicon_words else None
         self.word_index = {w: i for i, w in enumerate(self.word_vocab or [])}
-        self.gazetteer = gazetteer if self.spec["gazetteer"] else None
+        self.gazetteer = gazetteer if spec.gazetteer else None
         self._fingerprint: str | None = None
 
     # ------------------------------------------------------------------ sizes
@@ -101,13 +107,13 @@ class Featurizer:
     @property
     def tensor_names(self) -> list[str]:
         names = []
-        if self.spec["bigram"]:
+        if self.spec.bigram:
             names.append("bigram_ids")
-        if self.spec["lexicon"]:
+        if self.spec.lexicon:
             names.append("lexicon_bits")
-        if self.spec["lexicon_words"]:
+        if self.spec.lexicon_words:
             names.append("lexicon_word_ids")
-        if self.spec["gazetteer"]:
+        if self.spec.gazetteer:
             names.append("gazetteer_bits")
         return names
 
@@ -117,7 +123,7 @@ class Featurizer:
 
     @property
     def lexicon_bits(self) -> int:
-        return LEXICON_BITS if self.spec["lexicon"] else 0
+        return LEXICON_BITS if self.spec.lexicon else 0
 
     @property
     def word_vocab_size(self) -> int:
@@ -136,7 +142,7 @@ class Featurizer:
             out["bigram_ids"] = bigram_ids(text, self.bigram_index)
         if self.lexicon is not None:
             matches = self.lexicon.matches(text)
-            if self.spec["lexicon"]:
+            if self.spec.lexicon:
                 bits = self.lexicon.char_bits(text, matches)
                 out["lexicon_bits"] = torch.tensor(bits, dtype=torch.long)
             if self.word_vocab is not None:
@@ -149,7 +155,7 @@ class Featurizer:
         """``LongTensor [n, 3, lexicon_word_k]``: per character of the text that gave
         ``match_sets`` (:meth:`Lexicon.match_sets`), the vocabulary ids of the longest
         words of its B, M and E sets (ties by word), 0-padded."""
-        k = self.spec["lexicon_word_k"]
+        k = self.spec.lexicon_word_k
         ids = torch.zeros((len(match_sets), 3, k), dtype=torch.long)
         for char, per_position in enumerate(match_sets):
             for row, position in enumerate(("B", "M", "E")):
@@ -237,14 +243,16 @@ class Featurizer:
         if self.gazetteer is not None:
             (out / GAZETTEER_FILE).write_bytes(self.gazetteer.to_bytes())
         (out / SPEC_FILE).write_text(
-            json.dumps({**self.spec, "fingerprint": self.fingerprint()}, indent=2, sort_keys=True)
+            json.dumps(
+                {**self.spec.to_dict(), "fingerprint": self.fingerprint()}, indent=2, sort_keys=True
+            )
             + "\n",
             encoding="utf-8",
         )
         return out
 
     @classmethod
-    def load(cls, directory: str | Path, features: Mapping[str, Any] | None = None) -> Featurizer:
+    def load(cls, directory: str | Path, features: Features = None) -> Featurizer:
         """Load the assets saved in ``directory``.
 
         With ``features``, the saved spec must agree with it on every setting the assets
@@ -259,26 +267,26 @@ class Featurizer:
             )
         saved = json.loads(spec_path.read_text(encoding="utf-8"))
         saved.pop("fingerprint", None)
-        spec = normalize_features(saved)
+        spec = feature_spec(saved)
         if features is not None:
-            wanted = asset_spec(normalize_features(features))
-            if wanted != asset_spec(spec):
+            wanted = feature_spec(features)
+            if asset_spec(wanted) != asset_spec(spec):
                 raise ValueError(
                     f"{folder}: feature assets were built for {asset_spec(spec)}, "
-                    f"the experiment wants {wanted}"
+                    f"the experiment wants {asset_spec(wanted)}"
                 )
-            spec = normalize_features(features)
+            spec = wanted
         vocab = None
-        if spec["bigram"]:
+        if spec.bigram:
             vocab = json.loads((folder / BIGRAM_FILE).read_text(encoding="utf-8"))
         lexicon = None
-        if spec["lexicon"] or spec["lexicon_words"]:
-            lexicon = Lexicon.load(folder / LEXICON_FILE, spec["lexicon_max_len"])
+        if spec.lexicon or spec.lexicon_words:
+            lexicon = Lexicon.load(folder / LEXICON_FILE, spec.lexicon_max_len)
         words = None
-        if spec["lexicon_words"]:
+        if spec.lexicon_words:
             words = json.loads((folder / WORDS_FILE).read_text(encoding="utf-8"))
         gazetteer = None
-        if spec["gazetteer"]:
+        if spec.gazetteer:
             data = json.loads((folder / GAZETTEER_FILE).read_text(encoding="utf-8"))
             gazetteer = Gazetteer.from_json(data)
         return cls(spec, vocab, lexicon, words, gazetteer)
@@ -289,38 +297,35 @@ class Featurizer:
 
 def build_featurizer(
     train_texts: Iterable[str],
-    features: Mapping[str, Any] | None,
+    features: Features,
     train_records: Sequence[Any] | None = None,
 ) -> Featurizer:
     """A featurizer whose bigram vocabulary comes from ``train_texts`` (train ONLY).
 
-    The lexicon is ``features["lexicon_path"]`` (a jieba-format word list) or, by
+    The lexicon is ``features.lexicon_path`` (a jieba-format word list) or, by
     default, jieba's own dictionary. The gazetteer needs the annotated ``train_records``
     (:class:`nerflow.records.Record`, in file order: it decides the folds).
     """
-    spec = normalize_features(features)
+    spec = feature_spec(features)
     train_texts_list = list(train_texts)
     gazetteer = None
-    if spec["gazetteer"]:
+    if spec.gazetteer:
         if train_records is None:
             raise ValueError("the gazetteer feature needs the annotated train records")
         gazetteer = Gazetteer.from_records(
-            train_records,
-            spec["gazetteer_folds"],
-            spec["gazetteer_min_len"],
-            spec["gazetteer_max_len"],
+            train_records, spec.gazetteer_folds, spec.gazetteer_min_len, spec.gazetteer_max_len
         )
     vocab = None
-    if spec["bigram"]:
-        vocab = build_bigram_vocab(train_texts_list, spec["bigram_min_freq"])
+    if spec.bigram:
+        vocab = build_bigram_vocab(train_texts_list, spec.bigram_min_freq)
     lexicon = None
     words = None
-    if spec["lexicon"] or spec["lexicon_words"]:
-        path = spec["lexicon_path"] or jieba_dictionary_path()
-        lexicon = Lexicon(read_word_list(path, spec["lexicon_max_len"]), spec["lexicon_max_len"])
-    if spec["lexicon_words"]:
+    if spec.lexicon or spec.lexicon_words:
+        path = spec.lexicon_path or jieba_dictionary_path()
+        lexicon = Lexicon(read_word_list(path, spec.lexicon_max_len), spec.lexicon_max_len)
+    if spec.lexicon_words:
         assert lexicon is not None
-        words = build_word_vocab(train_texts_list, lexicon, spec["lexicon_word_min_freq"])
+        words = build_word_vocab(train_texts_list, lexicon, spec.lexicon_word_min_freq)
     return Featurizer(spec, vocab, lexicon, words, gazetteer)
 
 
@@ -337,7 +342,7 @@ def build_word_vocab(texts: Iterable[str], lexicon: Lexicon, min_freq: int = 1) 
 
 def build_feature_assets(
     train_texts: Iterable[str],
-    features: Mapping[str, Any] | None,
+    features: Features,
     out_dir: str | Path,
     train_records: Sequence[Any] | None = None,
 ) -> Featurizer | None:
@@ -347,19 +352,19 @@ def build_feature_assets(
     The workflow calls it on the experiment's tokenizer folder. No-op (returns None)
     when the ``features`` block enables nothing.
     """
-    if not features_enabled(features):
+    spec = feature_spec(features)
+    if not features_enabled(spec):
         return None
-    featurizer = build_featurizer(train_texts, features, train_records)
+    featurizer = build_featurizer(train_texts, spec, train_records)
     featurizer.save(out_dir)
     return featurizer
 
 
-def load_featurizer(
-    features: Mapping[str, Any] | None, feature_dir: str | Path | None
-) -> Featurizer | None:
+def load_featurizer(features: Features, feature_dir: str | Path | None) -> Featurizer | None:
     """The featurizer of a ``features`` block from ``feature_dir`` (None when no features)."""
-    if not features_enabled(features):
+    spec = feature_spec(features)
+    if not features_enabled(spec):
         return None
     if feature_dir is None or not str(feature_dir):
         raise ValueError("features are enabled but no feature_dir holds their assets")
-    return Featurizer.load(feature_dir, features)
+    return Featurizer.load(feature_dir, spec)

@@ -33,7 +33,7 @@ import contextlib
 import json
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TextIO
@@ -44,6 +44,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from nerflow.amp import autocast
 from nerflow.batching import make_batches
+from nerflow.config import PretrainConfig, TrainConfig
 from nerflow.resume import (
     CHECKPOINT_FILE,
     cpu_state,
@@ -86,17 +87,17 @@ class LoopSettings:
     ema_decay: float = 0.0
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any]) -> LoopSettings:
-        """The settings from a config holding these keys (others are ignored)."""
+    def from_config(cls, config: TrainConfig | PretrainConfig) -> LoopSettings:
+        """The settings of a tagger's ``train`` block or of a pretraining run (no EMA)."""
         return cls(
-            epochs=int(cfg["epochs"]),
-            batch_size=int(cfg["batch_size"]),
-            seed=int(cfg["seed"]),
-            warmup_ratio=float(cfg["warmup_ratio"]),
-            grad_clip=float(cfg["grad_clip"]),
-            eval_every_steps=int(cfg.get("eval_every_steps", 0)),
-            max_minutes=float(cfg.get("max_minutes", 0)),
-            ema_decay=float(cfg.get("ema_decay", 0.0)),
+            epochs=int(config.epochs),
+            batch_size=int(config.batch_size),
+            seed=int(config.seed),
+            warmup_ratio=float(config.warmup_ratio),
+            grad_clip=float(config.grad_clip),
+            eval_every_steps=int(config.eval_every_steps),
+            max_minutes=float(config.max_minutes),
+            ema_decay=float(config.ema_decay) if isinstance(config, TrainConfig) else 0.0,
         )
 
 

@@ -1,7 +1,7 @@
 """Masked-LM data and model: examples of unlabelled texts, the held-out split, a scratch
 ``BertForMaskedLM``, its loss on the masked positions and its held-out evaluation.
 
-Tokenisation is the one fine-tuning uses (:func:`nerflow.alignment.windows`, ``"char"``
+Tokenisation is the one fine-tuning uses (:func:`nerflow.tokenization.windows`, ``"char"``
 mode by default), so every character the tagger later sees was seen here the same way.
 """
 
@@ -14,10 +14,12 @@ from typing import Any
 
 import torch
 
-from nerflow.alignment import MODES, windows
 from nerflow.amp import autocast
+from nerflow.config import TOKENIZATIONS, PretrainConfig
 from nerflow.masking import mask_tokens, whole_word_spans
+from nerflow.scratch import scratch_bert_config
 from nerflow.tensors import IGNORE_INDEX, pad, padding_mask
+from nerflow.tokenization import windows
 
 
 @dataclass
@@ -38,15 +40,15 @@ def encode_texts(
 ) -> list[Example]:
     """Tokenise texts into examples of at most ``max_len`` tokens.
 
-    A longer text gives several consecutive windows (:func:`nerflow.alignment.windows`
+    A longer text gives several consecutive windows (:func:`nerflow.tokenization.windows`
     with ``stride=0``: no overlap, except that the last window is moved back to end on
     the last token). Word ids number the
     words of ``whole_word_spans(text, lexicon)`` (or, without a lexicon, the characters);
     a token's word is the word of its first character. Texts without content tokens are
     skipped.
     """
-    if mode not in MODES:
-        raise ValueError(f"unknown tokenization {mode!r}; expected one of {MODES}")
+    if mode not in TOKENIZATIONS:
+        raise ValueError(f"unknown tokenization {mode!r}; expected one of {TOKENIZATIONS}")
     examples: list[Example] = []
     for text in texts:
         if lexicon is not None:
@@ -83,22 +85,11 @@ def split_heldout(n: int, fraction: float, seed: int) -> tuple[list[int], list[i
     return sorted(order[n_held:]), sorted(order[:n_held])
 
 
-def build_mlm_model(cfg: dict[str, Any], tokenizer: Any):
-    """A randomly initialised ``BertForMaskedLM`` sized by ``cfg`` for ``tokenizer``."""
-    from transformers import BertConfig, BertForMaskedLM
+def build_mlm_model(config: PretrainConfig, tokenizer: Any):
+    """A randomly initialised ``BertForMaskedLM`` sized by ``config`` for ``tokenizer``."""
+    from transformers import BertForMaskedLM
 
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=int(cfg["hidden"]),
-        num_hidden_layers=int(cfg["layers"]),
-        num_attention_heads=int(cfg["heads"]),
-        intermediate_size=int(cfg["intermediate"]),
-        hidden_dropout_prob=float(cfg["dropout"]),
-        attention_probs_dropout_prob=float(cfg["dropout"]),
-        max_position_embeddings=max(512, int(cfg["max_len"])),
-        pad_token_id=tokenizer.pad_token_id or 0,
-    )
-    return BertForMaskedLM(config)
+    return BertForMaskedLM(scratch_bert_config(config, tokenizer, config.max_len))
 
 
 def masked_logits(model, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor):
@@ -122,23 +113,23 @@ def evaluate_mlm(
     model,
     examples: Sequence[Example],
     tokenizer: Any,
-    cfg: dict[str, Any],
+    config: PretrainConfig,
     device: torch.device,
     amp_dtype: torch.dtype | None = None,
 ) -> dict[str, float]:
     """Masked-token loss and accuracy on ``examples`` with a FIXED masking (seeded by
-    ``cfg["seed"]``), so values of successive evaluations are comparable."""
-    generator = torch.Generator().manual_seed(int(cfg["seed"]) + 1)
+    ``config.seed``), so values of successive evaluations are comparable."""
+    generator = torch.Generator().manual_seed(int(config.seed) + 1)
     was_training = model.training
     model.eval()
     loss_sum, correct, total = 0.0, 0, 0
     order = sorted(range(len(examples)), key=lambda i: len(examples[i].input_ids))
-    size = max(1, int(cfg["batch_size"]))
+    size = max(1, int(config.batch_size))
     for begin in range(0, len(order), size):
         batch = [examples[i] for i in order[begin : begin + size]]
         ids, words, mask = pad_examples(batch, tokenizer.pad_token_id or 0)
         masked, labels = mask_tokens(
-            ids, words, tokenizer, cfg["mlm_probability"], cfg["whole_word"], generator
+            ids, words, tokenizer, config.mlm_probability, config.whole_word, generator
         )
         labels = labels.to(device)
         with autocast(device, amp_dtype):

@@ -341,7 +341,7 @@ def entity_counts(reports: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[st
 
 
 def token_lengths(texts: Iterable[str], tokenizer: Any, mode: str) -> list[int]:
-    """Tokens per text, special tokens included (:func:`nerflow.alignment.n_tokens`)."""
-    from nerflow.alignment import n_tokens
+    """Tokens per text, special tokens included (:func:`nerflow.tokenization.n_tokens`)."""
+    from nerflow.tokenization import n_tokens
 
     return [n_tokens(text, tokenizer, mode) for text in texts]

@@ -1,7 +1,7 @@
 """Prediction: sliding windows -> batched decoding -> character tags -> spans on the original text.
 
 Every record is cut into windows of at most ``max_len`` tokens overlapping by ``stride``
-(:func:`nerflow.alignment.windows`; a text that fits is one window). All windows of all
+(:func:`nerflow.tokenization.windows`; a text that fits is one window). All windows of all
 records are sorted by length and decoded in dynamically padded batches; the model's head
 turns a record's decoded windows into its spans (:meth:`nerflow.models.head.Head.record_spans`).
 Tag heads: each window's token labels become character tags
@@ -30,12 +30,12 @@ from typing import Any
 
 import torch
 
-from nerflow.alignment import TokenizedText, windows_many
 from nerflow.atomic import atomic_output
 from nerflow.ensemble import vote
 from nerflow.models import TaggerModel, load_model
 from nerflow.records import Record, iter_records, json_line
 from nerflow.tensors import pad, padding_mask, resolve_device
+from nerflow.tokenization import TokenizedText, windows_many
 
 
 def window_batches(
@@ -170,8 +170,10 @@ class Predictor:
         max_len: int | None = None,
         stride: int | None = None,
     ) -> Predictor:
-        """Load a model folder; ``max_len``/``stride`` default to the values saved with it
-        (``stride`` to a quarter of ``max_len`` when none was saved)."""
+        """Load a model folder; ``max_len``/``stride`` default to the values saved with it.
+        Training saves the experiment's ``stride``; a folder saved without one (by
+        :func:`~nerflow.models.folder.save_model` alone) predicts with windows sharing a
+        quarter of ``max_len``."""
         model, tokenizer, meta = load_model(model_dir, device)
         length = int(max_len if max_len is not None else meta["max_len"])
         overlap = int(stride if stride is not None else meta.get("stride", length // 4))

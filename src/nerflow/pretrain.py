@@ -24,7 +24,7 @@ import json
 import logging
 import random
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ import torch
 
 from nerflow.amp import amp_name, resolve_amp
 from nerflow.atomic import atomic_model_folder
+from nerflow.config import PretrainConfig
 from nerflow.loop import Loop, LoopSettings
 from nerflow.masking import load_lexicon, mask_tokens
 from nerflow.mlm import (
@@ -54,58 +55,19 @@ STOP_REASONS = {"completed": "epochs", "time_budget": "max_minutes"}
 """The summary's names of the loop's stop reasons."""
 _LOG = logging.getLogger(__name__)
 
-PRETRAIN_DEFAULTS: dict[str, Any] = {
-    "layers": 4,
-    "hidden": 256,
-    "heads": 4,
-    "intermediate": 1024,
-    "dropout": 0.1,
-    "max_len": 64,
-    "tokenization": "char",
-    "epochs": 10,
-    "batch_size": 64,
-    "lr": 5e-4,
-    "warmup_ratio": 0.06,
-    "weight_decay": 0.01,
-    "grad_clip": 1.0,
-    "mlm_probability": 0.15,
-    "whole_word": True,
-    "lexicon": "jieba",
-    "heldout_fraction": 0.02,
-    "eval_every_steps": 0,
-    "seed": 42,
-    "max_minutes": 0,
-    "device": "auto",
-}
-"""Every key :func:`pretrain_mlm` accepts, with its default.
-
-``lexicon``: ``"jieba"`` (jieba's own dictionary) or the path of a jieba-format
-dictionary file (``word [freq [tag]]`` per line); used only when ``whole_word`` is true.
-``eval_every_steps``: 0 evaluates on the held-out texts at the end of each epoch only.
-``max_minutes``: 0 means no limit; otherwise training stops after that many minutes
-(the learning-rate schedule is still the one planned for ``epochs``).
-"""
-
-
-def resolve_config(config: dict | None) -> dict[str, Any]:
-    """``PRETRAIN_DEFAULTS`` updated with ``config``; unknown keys are an error."""
-    config = dict(config or {})
-    unknown = sorted(set(config) - set(PRETRAIN_DEFAULTS))
-    if unknown:
-        raise ValueError(f"unknown pretraining settings {unknown}")
-    cfg = {**PRETRAIN_DEFAULTS, **config}
-    if cfg["hidden"] % cfg["heads"]:
-        raise ValueError(f"hidden {cfg['hidden']} is not a multiple of heads {cfg['heads']}")
-    return cfg
-
 
 def pretrain_fingerprint(
-    cfg: dict[str, Any], tokenizer: Any, train_ex: Sequence[Example], held_ex: Sequence[Example]
+    config: PretrainConfig,
+    tokenizer: Any,
+    train_ex: Sequence[Example],
+    held_ex: Sequence[Example],
 ) -> str:
     """sha256 identifying what a checkpoint may be resumed into: the settings (except
     :data:`RESUME_INSENSITIVE`), the tokenizer and the encoded training and held-out
     sequences (texts, split and word segmentation)."""
-    settings = {key: value for key, value in cfg.items() if key not in RESUME_INSENSITIVE}
+    settings = {
+        key: value for key, value in config.to_dict().items() if key not in RESUME_INSENSITIVE
+    }
     digest = hashlib.sha256()
     digest.update(
         json.dumps(
@@ -133,36 +95,36 @@ class MaskedLMTask:
         self,
         model: Any,
         tokenizer: Any,
-        cfg: dict[str, Any],
+        config: PretrainConfig,
         examples: tuple[Sequence[Example], Sequence[Example]],
         device: torch.device,
         amp_dtype: torch.dtype | None,
     ) -> None:
-        self.model, self.tokenizer, self.cfg = model, tokenizer, cfg
+        self.model, self.tokenizer, self.config = model, tokenizer, config
         self.train_ex, self.held_ex = examples
         self.device, self.amp_dtype = device, amp_dtype
         self.lengths = [len(ex.input_ids) for ex in self.train_ex]
-        self.fingerprint = pretrain_fingerprint(cfg, tokenizer, self.train_ex, self.held_ex)
-        self.generator = torch.Generator().manual_seed(int(cfg["seed"]))  # masking's own
+        self.fingerprint = pretrain_fingerprint(config, tokenizer, self.train_ex, self.held_ex)
+        self.generator = torch.Generator().manual_seed(int(config.seed))  # masking's own
         self.pad_id = tokenizer.pad_token_id or 0
 
     def param_groups(self) -> list[dict[str, Any]]:
-        cfg = self.cfg
+        config = self.config
         named = self.model.named_parameters()
-        return decay_groups(named, float(cfg["lr"]), float(cfg["weight_decay"]), "encoder")
+        return decay_groups(named, float(config.lr), float(config.weight_decay), "encoder")
 
     def loss(self, batch: list[int]) -> torch.Tensor:
         ids, words, mask = pad_examples([self.train_ex[i] for i in batch], self.pad_id)
-        cfg, device = self.cfg, self.device
+        config, device = self.config, self.device
         masked, labels = mask_tokens(
-            ids, words, self.tokenizer, cfg["mlm_probability"], cfg["whole_word"], self.generator
+            ids, words, self.tokenizer, config.mlm_probability, config.whole_word, self.generator
         )
         return masked_lm_loss(self.model, masked.to(device), mask.to(device), labels.to(device))
 
     def evaluate(self, loop: Loop) -> tuple[dict[str, Any], bool]:
         model, examples = loop.evaluated_model, self.held_ex
         held = (
-            evaluate_mlm(model, examples, self.tokenizer, self.cfg, self.device, self.amp_dtype)
+            evaluate_mlm(model, examples, self.tokenizer, self.config, self.device, self.amp_dtype)
             if examples
             else {}
         )
@@ -232,7 +194,7 @@ def pretrain_mlm(
     texts: Sequence[str],
     tokenizer_dir: str | Path,
     out_dir: str | Path,
-    config: dict | None = None,
+    config: PretrainConfig | Mapping[str, Any] | None = None,
     threads: int | None = None,
     log_path: str | Path | None = None,
     checkpoint_dir: str | Path | None = None,
@@ -241,6 +203,8 @@ def pretrain_mlm(
 ) -> dict[str, Any]:
     """Pretrain a scratch BERT with masked LM on ``texts``; save it to ``out_dir``.
 
+    ``config``: the run's settings (a mapping is read with the defaults of
+    :class:`~nerflow.config.PretrainConfig`; None: every default).
     ``out_dir`` becomes a ``save_pretrained`` folder (``BertForMaskedLM``, config with
     ``vocab_size = len(tokenizer)``) with the tokenizer files and :data:`META_FILE`
     (settings, tokenizer fingerprint, summary). A seeded ``heldout_fraction`` of the texts
@@ -257,22 +221,22 @@ def pretrain_mlm(
     the loop's progress (:class:`nerflow.loop.Progress` as a dict) after each checkpoint
     is written (tests use it to interrupt).
     """
-    cfg = resolve_config(config)
+    cfg = PretrainConfig.coerce(config)
     if threads:
         torch.set_num_threads(int(threads))
-    seed = int(cfg["seed"])
+    seed = int(cfg.seed)
     random.seed(seed)
     torch.manual_seed(seed)
-    device = resolve_device(cfg["device"])
+    device = resolve_device(cfg.device)
     amp_dtype = resolve_amp("auto", device)
     tokenizer = load_tokenizer(tokenizer_dir)
     if tokenizer.mask_token_id is None:
         raise ValueError(f"{tokenizer_dir}: the tokenizer has no mask token")
-    lexicon = load_lexicon(cfg["lexicon"]) if cfg["whole_word"] else None
+    lexicon = load_lexicon(cfg.lexicon) if cfg.whole_word else None
 
     texts = [text for text in texts if text and not text.isspace()]
-    train_idx, held_idx = split_heldout(len(texts), float(cfg["heldout_fraction"]), seed)
-    max_len, mode = int(cfg["max_len"]), str(cfg["tokenization"])
+    train_idx, held_idx = split_heldout(len(texts), float(cfg.heldout_fraction), seed)
+    max_len, mode = int(cfg.max_len), str(cfg.tokenization)
     train_ex = encode_texts([texts[i] for i in train_idx], tokenizer, max_len, mode, lexicon)
     held_ex = encode_texts([texts[i] for i in held_idx], tokenizer, max_len, mode, lexicon)
     if not train_ex:
@@ -308,7 +272,7 @@ def pretrain_mlm(
 
 
 def save_pretrained_mlm(
-    model, tokenizer: Any, out_dir: str | Path, cfg: dict[str, Any], summary: dict[str, Any]
+    model, tokenizer: Any, out_dir: str | Path, config: PretrainConfig, summary: dict[str, Any]
 ) -> Path:
     """Write the model (``save_pretrained``), the tokenizer and :data:`META_FILE`.
 
@@ -317,7 +281,7 @@ def save_pretrained_mlm(
     folder there."""
     out = Path(out_dir)
     meta = {
-        "config": cfg,
+        "config": config.to_dict(),
         "tokenizer": tokenizer_fingerprint(tokenizer),
         "summary": summary,
     }

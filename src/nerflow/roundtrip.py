@@ -2,7 +2,7 @@
 
 The chain is the one predictions take (:mod:`nerflow.predict`): the text is cut into
 sliding windows of ``max_len`` tokens sharing ``stride`` tokens
-(:func:`nerflow.alignment.windows`), each window's gold token labels (clipped at its
+(:func:`nerflow.tokenization.windows`), each window's gold token labels (clipped at its
 edges) become character tags, the windows are merged by owner
 (:func:`nerflow.alignment.merge_window_tags`) and decoded. With ``truncate`` the text is
 cut at ``max_len`` tokens instead (what a pipeline without windows does), and spans past
@@ -24,17 +24,15 @@ from typing import Any
 
 from nerflow.alignment import (
     REASONS,
-    Mode,
-    TokenizedText,
     char_tags_from_token_labels,
     merge_window_tags,
     token_labels_from_spans,
-    tokenize,
-    windows,
 )
+from nerflow.config import Tokenization
 from nerflow.records import Record, Span
 from nerflow.spans import remove_overlaps
 from nerflow.tagging import check_scheme, spans_to_tags, tags_to_spans
+from nerflow.tokenization import TokenizedText, tokenize, windows
 
 TRUNCATED = "truncated"
 
@@ -42,7 +40,7 @@ TRUNCATED = "truncated"
 def chain_windows(
     text: str,
     tokenizer: Any,
-    mode: Mode,
+    mode: Tokenization,
     max_len: int | None,
     stride: int,
     truncate: bool = False,
@@ -70,7 +68,7 @@ def restore_through_chain(
     text: str,
     spans: Sequence[Span],
     tokenizer: Any,
-    mode: Mode,
+    mode: Tokenization,
     max_len: int | None,
     stride: int,
     scheme: str,
@@ -96,7 +94,7 @@ def restore_through_chain(
 def oracle_predictions(
     records: Iterable[Record],
     tokenizer: Any,
-    mode: Mode,
+    mode: Tokenization,
     max_len: int,
     stride: int,
     scheme: str,
@@ -115,7 +113,7 @@ def oracle_predictions(
 def roundtrip_report(
     records: Iterable[Record],
     tokenizer: Any,
-    mode: Mode,
+    mode: Tokenization,
     max_len: int | None,
     scheme: str,
     max_examples: int = 20,

@@ -48,10 +48,9 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from nerflow.config import SCHEMES
 from nerflow.records import Span
 from nerflow.spans import overlapping_pairs
-
-SCHEMES = ("BIO", "BIOS", "BIOES")
 
 _PREFIXES = {"BIO": ("B", "I"), "BIOS": ("B", "I", "S"), "BIOES": ("B", "I", "E", "S")}
 _TAG = re.compile(r"^([BIES])-(.+)$", re.DOTALL)

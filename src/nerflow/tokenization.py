@@ -22,12 +22,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
+from nerflow.config import TOKENIZATIONS, Tokenization
 from nerflow.records import Span
-
-Mode = Literal["char", "wordpiece"]
-MODES = ("char", "wordpiece")
 
 
 @dataclass
@@ -135,8 +133,8 @@ def _encode_many(
 ) -> list[_Encoding]:
     """Full encodings of ``texts`` from ONE tokenizer call (a fast tokenizer encodes a
     batch in parallel, far faster than text by text)."""
-    if mode not in MODES:
-        raise ValueError(f"unknown tokenisation mode {mode!r}; expected one of {MODES}")
+    if mode not in TOKENIZATIONS:
+        raise ValueError(f"unknown tokenisation mode {mode!r}; expected one of {TOKENIZATIONS}")
     if not texts:
         return []
     common = {
@@ -218,7 +216,7 @@ def _content_budget(enc: _Encoding, max_len: int) -> int:
 def tokenize(
     text: str,
     tokenizer: Any,
-    mode: Mode = "char",
+    mode: Tokenization = "char",
     max_len: int | None = None,
     add_special_tokens: bool = True,
 ) -> TokenizedText:
@@ -232,7 +230,7 @@ def tokenize(
 
 
 def n_tokens(
-    text: str, tokenizer: Any, mode: Mode = "char", add_special_tokens: bool = True
+    text: str, tokenizer: Any, mode: Tokenization = "char", add_special_tokens: bool = True
 ) -> int:
     """Number of tokens ``tokenize`` needs for ``text`` without truncation (for length stats)."""
     enc = _encode(text, tokenizer, mode, add_special_tokens)
@@ -242,7 +240,7 @@ def n_tokens(
 def windows(
     text: str,
     tokenizer: Any,
-    mode: Mode,
+    mode: Tokenization,
     max_len: int,
     stride: int,
     add_special_tokens: bool = True,
@@ -266,7 +264,7 @@ def windows(
 def windows_many(
     texts: Sequence[str],
     tokenizer: Any,
-    mode: Mode,
+    mode: Tokenization,
     max_len: int,
     stride: int,
     add_special_tokens: bool = True,

@@ -5,7 +5,7 @@ AdamW + warmup, AMP, EMA, time budget, resumable checkpoints) driving
 Dev evaluation uses the real pipeline: :func:`nerflow.predict.predict_records` restores
 spans on the original dev texts (sliding windows included) and
 :func:`nerflow.scoring.score` scores them. The best model (by ``select_metric``) is
-saved with :func:`nerflow.models.save_model` into ``out_dir/"model"``; every evaluation
+saved with :func:`nerflow.models.folder.save_model` into ``out_dir/"model"``; every evaluation
 appends one JSON line to ``log_path``.
 
 Weight averaging: with ``ema_decay`` > 0 the averaged weights are what gets evaluated
@@ -28,7 +28,7 @@ import json
 import math
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -37,38 +37,19 @@ import torch
 
 from nerflow.amp import amp_name, resolve_amp
 from nerflow.cache import cache_features_fingerprint, check_cache, load_cache
+from nerflow.config import SELECT_METRICS, ExperimentConfig
 from nerflow.loop import Loop, LoopSettings
 from nerflow.models import TaggerModel, build_model, count_parameters, save_model
 from nerflow.predict import predict_records
 from nerflow.provenance import describe_hardware
 from nerflow.records import Record
-from nerflow.resume import CHECKPOINT_FILE as CHECKPOINT_FILE  # re-exported for callers
 from nerflow.resume import cpu_state
 from nerflow.scoring import score
 from nerflow.tagging import label_types
 from nerflow.tensors import IGNORE_INDEX, pad, padding_mask, resolve_device
 
-SELECT_METRICS = ("micro_f1", "macro_f1", "clue_macro_f1")
 RESUME_INSENSITIVE = ("epochs", "max_minutes", "patience", "device")
 """``train`` settings that may change between an interrupted run and its resumption."""
-
-TRAIN_DEFAULTS: dict[str, Any] = {
-    "epochs": 3,
-    "batch_size": 32,
-    "lr": 5e-5,
-    "head_lr": 5e-3,
-    "warmup_ratio": 0.1,
-    "weight_decay": 0.01,
-    "grad_clip": 1.0,
-    "seed": 42,
-    "patience": 2,
-    "select_metric": "micro_f1",
-    "amp": "auto",
-    "device": "auto",
-    "eval_every_steps": 0,
-    "max_minutes": 0,
-    "ema_decay": 0.0,
-}
 
 
 def select_value(result: dict, metric: str) -> float:
@@ -80,12 +61,11 @@ def select_value(result: dict, metric: str) -> float:
     raise ValueError(f"unknown select_metric {metric!r}; expected one of {SELECT_METRICS}")
 
 
-def fingerprint(exp_cfg: dict, labels: Sequence[str], cache: dict) -> str:
+def fingerprint(exp: ExperimentConfig, labels: Sequence[str], cache: dict) -> str:
     """sha256 identifying what a checkpoint may be resumed into (see module docstring)."""
-    cfg = json.loads(json.dumps(exp_cfg, sort_keys=True, default=str))
-    train_cfg = cfg.get("train") or {}
+    cfg = json.loads(json.dumps(exp.to_dict(), sort_keys=True, default=str))
     for key in RESUME_INSENSITIVE:
-        train_cfg.pop(key, None)
+        cfg["train"].pop(key)
     digest = hashlib.sha256()
     digest.update(json.dumps([cfg, list(labels), cache["meta"]], sort_keys=True).encode())
     for tensor in (*cache["input_ids"], *cache["labels"]):
@@ -112,8 +92,7 @@ class TaggingTask:
 
     def __init__(
         self,
-        exp_cfg: dict,
-        cfg: dict[str, Any],
+        exp: ExperimentConfig,
         cache: dict,
         dev_records: Sequence[Record],
         tokenizer: Any,
@@ -121,21 +100,21 @@ class TaggingTask:
         device: torch.device,
         stream: TextIO | None,
     ) -> None:
-        self.exp_cfg, self.cfg, self.cache = exp_cfg, cfg, cache
+        self.exp, self.cache = exp, cache
         self.dev_records = list(dev_records)
         self.tokenizer = tokenizer
         self.labels = list(labels)
         self.types = label_types(self.labels)
         self.device, self.stream = device, stream
-        self.metric = str(cfg["select_metric"])
+        self.metric = str(exp.train.select_metric)
         if self.metric not in SELECT_METRICS:
             raise ValueError(f"unknown select_metric {self.metric!r}; expected {SELECT_METRICS}")
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.lengths = [len(ids) for ids in cache["input_ids"]]
         if not self.lengths:
             raise ValueError("empty training cache")
-        torch.manual_seed(int(cfg["seed"]))
-        self.model: TaggerModel = build_model(exp_cfg, self.labels, tokenizer).to(device)
+        torch.manual_seed(int(exp.train.seed))
+        self.model: TaggerModel = build_model(exp, self.labels, tokenizer).to(device)
         if self.model.needs_spans and "spans" not in cache:
             raise ValueError("the span head needs a cache with gold token spans (rebuild it)")
         featurizer = self.model.featurizer
@@ -146,7 +125,7 @@ class TaggingTask:
                 " (build it with build_cache(..., features=..., feature_dir=...) from the"
                 " same feature assets)"
             )
-        self.fingerprint = fingerprint(exp_cfg, self.labels, cache)
+        self.fingerprint = fingerprint(exp, self.labels, cache)
         self.selection = Selection()
         self.best_state: dict[str, torch.Tensor] | None = None
 
@@ -159,9 +138,9 @@ class TaggingTask:
     warn = say
 
     def param_groups(self) -> list[dict[str, Any]]:
-        cfg = self.cfg
+        train = self.exp.train
         return self.model.param_groups(
-            float(cfg["lr"]), float(cfg["head_lr"]), float(cfg["weight_decay"])
+            float(train.lr), float(train.head_lr), float(train.weight_decay)
         )
 
     def loss(self, batch: list[int]) -> torch.Tensor:
@@ -187,24 +166,24 @@ class TaggingTask:
         return loss
 
     def patience_spent(self) -> bool:
-        patience = int(self.cfg["patience"])
+        patience = int(self.exp.train.patience)
         return patience > 0 and self.selection.bad_evals >= patience
 
     def evaluate(self, loop: Loop) -> tuple[dict[str, Any], bool]:
         """Score the dev set, update the selection; stop when patience ran out."""
         p, s = loop.progress, self.selection
         epoch = p.epoch + 1 if p.step_in_epoch else max(p.epoch, 1)  # the current one
-        evaluated = loop.evaluated_model
+        evaluated, exp = loop.evaluated_model, self.exp
         predictions = predict_records(
             evaluated,
             self.tokenizer,
             self.dev_records,
-            mode=self.exp_cfg["tokenization"],
-            max_len=int(self.exp_cfg["max_len"]),
-            stride=int(self.exp_cfg.get("stride", 32)),
-            scheme=self.exp_cfg["scheme"],
+            mode=exp.tokenization,
+            max_len=int(exp.max_len),
+            stride=int(exp.stride),
+            scheme=exp.scheme,
             labels=self.labels,
-            batch_size=2 * int(self.cfg["batch_size"]),
+            batch_size=2 * int(exp.train.batch_size),
             device=self.device,
         )
         result = score(self.dev_records, predictions, self.types)
@@ -271,9 +250,9 @@ class TaggingTask:
             out_dir / "model",
             self.tokenizer,
             {
-                "tokenization": self.exp_cfg["tokenization"],
-                "max_len": int(self.exp_cfg["max_len"]),
-                "stride": int(self.exp_cfg.get("stride", 32)),
+                "tokenization": self.exp.tokenization,
+                "max_len": int(self.exp.max_len),
+                "stride": int(self.exp.stride),
                 "training": summary,
             },
         )
@@ -281,7 +260,7 @@ class TaggingTask:
 
 
 def train(
-    exp_cfg: dict,
+    experiment: ExperimentConfig | Mapping[str, Any],
     train_cache: dict | str | Path,
     dev_records: Sequence[Record],
     tokenizer: Any,
@@ -295,12 +274,14 @@ def train(
 ) -> dict[str, Any]:
     """Train a tagger on a cache (dict or path) and keep the best model by dev span score.
 
-    Input features: with a ``features`` block in ``exp_cfg`` the model loads its feature
-    assets from ``exp_cfg["feature_dir"]`` (default: the tokenizer's folder) and the cache
-    must have been built from the same assets (``build_cache(..., features=...,
-    feature_dir=...)``); the model folder then holds a copy of the assets.
+    ``experiment``: its settings (a mapping is read with the defaults of
+    :class:`~nerflow.config.ExperimentConfig`). Input features: with a ``features`` block
+    enabling any, the model loads its feature assets from ``feature_dir`` (default: the
+    tokenizer's folder) and the cache must have been built from the same assets
+    (``build_cache(..., features=..., feature_dir=...)``); the model folder then holds a
+    copy of the assets.
 
-    Writes ``out_dir/"model"`` (see :func:`nerflow.models.save_model`) and ``log_path``
+    Writes ``out_dir/"model"`` (see :func:`nerflow.models.folder.save_model`) and ``log_path``
     (one JSON line per evaluation: epoch, step, loss, dev_micro_f1, dev_macro_f1,
     dev_clue_macro_f1, lr, head_lr, sentences_per_s, elapsed_s, best). ``checkpoint_dir``
     (default ``out_dir/"checkpoint"``) should be outside the workflow rule's outputs;
@@ -311,27 +292,27 @@ def train(
     train_minutes, sentences_per_s, params, stopped_early, stop_reason, device, amp,
     resumed_from}``.
     """
+    exp = ExperimentConfig.coerce(experiment)
     cache = load_cache(train_cache) if isinstance(train_cache, str | Path) else train_cache
-    check_cache(cache, tokenizer, labels, exp_cfg["scheme"])
+    check_cache(cache, tokenizer, labels, exp.scheme)
     meta = cache["meta"]
-    if meta["mode"] != exp_cfg["tokenization"] or int(meta["max_len"]) != int(exp_cfg["max_len"]):
+    if meta["mode"] != exp.tokenization or int(meta["max_len"]) != int(exp.max_len):
         raise ValueError(
             f"cache built for mode={meta['mode']} max_len={meta['max_len']}, experiment wants "
-            f"mode={exp_cfg['tokenization']} max_len={exp_cfg['max_len']}"
+            f"mode={exp.tokenization} max_len={exp.max_len}"
         )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     log = Path(log_path)
     log.parent.mkdir(parents=True, exist_ok=True)
-    cfg = {**TRAIN_DEFAULTS, **(exp_cfg.get("train") or {})}
-    settings = LoopSettings.from_config(cfg)
+    settings = LoopSettings.from_config(exp.train)
     if not 0.0 <= settings.ema_decay < 1.0:
         raise ValueError(f"train.ema_decay must be in [0, 1), got {settings.ema_decay}")
-    device = resolve_device(cfg["device"])
+    device = resolve_device(exp.train.device)
     if device.type == "cpu":
         torch.set_num_threads(max(1, int(threads)))
-    amp_dtype = resolve_amp(str(cfg["amp"]), device)
-    task = TaggingTask(exp_cfg, cfg, cache, dev_records, tokenizer, labels, device, progress_stream)
+    amp_dtype = resolve_amp(str(exp.train.amp), device)
+    task = TaggingTask(exp, cache, dev_records, tokenizer, labels, device, progress_stream)
     checkpoints = Path(checkpoint_dir) if checkpoint_dir is not None else out / "checkpoint"
     loop = Loop(task, settings, device, amp_dtype, checkpoints, log, progress_stream)
     loop.resume()

@@ -17,7 +17,7 @@ rule tensor_cache:
         mode=lambda wildcards: EXPERIMENTS[wildcards.run]["tokenization"],
         max_len=lambda wildcards: EXPERIMENTS[wildcards.run]["max_len"],
         stride=lambda wildcards: EXPERIMENTS[wildcards.run]["stride"],
-        features=lambda wildcards: EXPERIMENTS[wildcards.run].get("features", {}),
+        features=lambda wildcards: EXPERIMENTS[wildcards.run]["features"],
         scheme=SCHEME,
         code=script_code("tensor_cache"),
     script:

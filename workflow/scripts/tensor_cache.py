@@ -12,9 +12,7 @@ smk = snakemake  # noqa: F821
 log = stage.start(smk)
 with open(smk.input.labels, encoding="utf-8") as handle:
     labels = label_list(json.load(handle)["labels"], smk.params.scheme)
-feature_options = {}
-if smk.params.features:
-    feature_options = {"features": smk.params.features, "feature_dir": smk.input.tokenizer}
+# Feature assets (when the features block enables any) live in the tokenizer folder.
 cache = build_cache(
     read_records(smk.input.records),
     load_tokenizer(smk.input.tokenizer),
@@ -22,8 +20,9 @@ cache = build_cache(
     smk.params.max_len,
     smk.params.scheme,
     labels,
+    features=smk.params.features,
+    feature_dir=smk.input.tokenizer,
     stride=smk.params.stride,
-    **feature_options,
 )
 save_cache(smk.output[0], cache)
 log.info(

@@ -20,7 +20,6 @@ This package re-exports the names callers use.
 
 from nerflow.models.bilstm import (
     BILSTM_CONFIG_FILE,
-    BILSTM_DEFAULTS,
     BILSTM_WEIGHTS_FILE,
     BiLSTMEmitter,
     bilstm_config,
@@ -36,7 +35,7 @@ from nerflow.models.factory import (
 )
 from nerflow.models.feature_inputs import FEATURE_SIZE_KEYS, FeatureInputs, feature_sizes
 from nerflow.models.folder import HEAD_FILE, load_model, save_model
-from nerflow.models.global_pointer import SPAN_HEAD_SIZE, SpanHead
+from nerflow.models.global_pointer import SpanHead
 from nerflow.models.head import PIPELINE_PREFIXES, Head, TagHead, pipeline_label
 from nerflow.models.positions import left_align
 from nerflow.models.registry import EMITTERS, HEADS, head_class, label_maps
@@ -50,7 +49,6 @@ from nerflow.models.transformer import (
 
 __all__ = [
     "BILSTM_CONFIG_FILE",
-    "BILSTM_DEFAULTS",
     "BILSTM_WEIGHTS_FILE",
     "CRF_FILE",
     "EMITTERS",
@@ -60,7 +58,6 @@ __all__ = [
     "HEADS",
     "HEAD_FILE",
     "PIPELINE_PREFIXES",
-    "SPAN_HEAD_SIZE",
     "TRAIN_PENALTY",
     "BiLSTMEmitter",
     "CRFHead",

@@ -3,7 +3,7 @@ bidirectional LSTM -> linear classifier.
 
 It is NOT a transformers model: its weights are ``bilstm.safetensors`` and its sizes
 ``nerflow_bilstm.json``; load it with :func:`nerflow.models.folder.load_model` only. Its
-default sizes (:data:`BILSTM_DEFAULTS`) live here, beside it.
+sizes are an experiment's ``bilstm`` block (:class:`nerflow.config.BiLSTMConfig`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from nerflow.features import UNK_ID, Featurizer
+from nerflow.bigrams import UNK_ID
+from nerflow.config import BiLSTMConfig
+from nerflow.features import Featurizer
 from nerflow.models.emitter import Emitter
 from nerflow.models.feature_inputs import FEATURE_SIZE_KEYS, FeatureInputs, feature_sizes
 from nerflow.models.positions import gather_positions
@@ -23,18 +25,6 @@ from nerflow.models.weights import load_weights, save_weights
 
 BILSTM_CONFIG_FILE = "nerflow_bilstm.json"
 BILSTM_WEIGHTS_FILE = "bilstm.safetensors"
-BILSTM_DEFAULTS: dict[str, Any] = {
-    "embedding_dim": 128,
-    "hidden": 256,
-    "layers": 1,
-    "dropout": 0.5,
-    "embedding_dropout": None,
-    "token_dropout": 0.0,
-}
-"""Sizes of ``encoder: bilstm`` (``hidden`` per direction; ``embedding_dropout`` defaults
-to ``dropout``: it applies to the concatenated inputs, ``dropout`` to the LSTM outputs
-and between LSTM layers; ``token_dropout``: in training, the probability that a
-character is replaced by ``[UNK]``, its bigrams with the unknown bigram)."""
 
 
 class BiLSTMEmitter(Emitter):
@@ -168,26 +158,23 @@ def _reverse_index(lengths: torch.Tensor, width: int) -> torch.Tensor:
 
 
 def bilstm_config(
-    exp_cfg: dict, num_labels: int, tokenizer: Any, featurizer: Featurizer | None
+    sizes: BiLSTMConfig, num_labels: int, tokenizer: Any, featurizer: Featurizer | None
 ) -> dict[str, Any]:
-    """The :class:`BiLSTMEmitter` config of an experiment (``bilstm`` block + features)."""
-    given = dict(exp_cfg.get("bilstm") or {})
-    unknown = sorted(set(given) - set(BILSTM_DEFAULTS))
-    if unknown:
-        raise ValueError(f"unknown bilstm settings {unknown}; known: {sorted(BILSTM_DEFAULTS)}")
-    sizes = {**BILSTM_DEFAULTS, **given}
-    if sizes["embedding_dropout"] is None:
-        sizes["embedding_dropout"] = sizes["dropout"]
+    """The :class:`BiLSTMEmitter` config of an experiment's ``bilstm`` block and features
+    (``embedding_dropout`` None: ``dropout``)."""
+    embedding_dropout = sizes.embedding_dropout
+    if embedding_dropout is None:
+        embedding_dropout = sizes.dropout
     return {
         "vocab_size": len(tokenizer),
         "pad_id": int(tokenizer.pad_token_id or 0),
         "num_labels": int(num_labels),
-        "embedding_dim": int(sizes["embedding_dim"]),
-        "hidden": int(sizes["hidden"]),
-        "layers": int(sizes["layers"]),
-        "dropout": float(sizes["dropout"]),
-        "embedding_dropout": float(sizes["embedding_dropout"]),
-        "token_dropout": float(sizes["token_dropout"]),
+        "embedding_dim": int(sizes.embedding_dim),
+        "hidden": int(sizes.hidden),
+        "layers": int(sizes.layers),
+        "dropout": float(sizes.dropout),
+        "embedding_dropout": float(embedding_dropout),
+        "token_dropout": float(sizes.token_dropout),
         "unk_id": int(tokenizer.unk_token_id if tokenizer.unk_token_id is not None else 1),
         "special_ids": sorted(int(i) for i in tokenizer.all_special_ids),
         **feature_sizes(featurizer),

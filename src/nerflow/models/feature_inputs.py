@@ -5,7 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nerflow.features import Featurizer, unpack_bit_words, unpack_bits
+from nerflow.features import Featurizer
+from nerflow.gazetteer import unpack_bit_words
+from nerflow.lexicon import unpack_bits
 
 FEATURE_SIZE_KEYS = (
     "bigram_vocab_size",
@@ -124,11 +126,11 @@ def feature_sizes(featurizer: Featurizer | None) -> dict[str, int]:
     spec = featurizer.spec
     return {
         "bigram_vocab_size": featurizer.bigram_vocab_size,
-        "bigram_dim": spec["bigram_dim"] if featurizer.bigram_vocab_size else 0,
+        "bigram_dim": spec.bigram_dim if featurizer.bigram_vocab_size else 0,
         "lexicon_bits": featurizer.lexicon_bits,
-        "lexicon_dim": spec["lexicon_dim"] if featurizer.lexicon_bits else 0,
+        "lexicon_dim": spec.lexicon_dim if featurizer.lexicon_bits else 0,
         "word_vocab_size": featurizer.word_vocab_size,
-        "word_dim": spec["lexicon_word_dim"] if featurizer.word_vocab_size else 0,
+        "word_dim": spec.lexicon_word_dim if featurizer.word_vocab_size else 0,
         "gazetteer_bits": featurizer.gazetteer_bits,
-        "gazetteer_dim": spec["gazetteer_dim"] if featurizer.gazetteer_bits else 0,
+        "gazetteer_dim": spec.gazetteer_dim if featurizer.gazetteer_bits else 0,
     }

@@ -22,9 +22,9 @@ from typing import Any
 import torch
 
 from nerflow.atomic import atomic_model_folder
+from nerflow.config import ExperimentConfig
 from nerflow.features import Featurizer
 from nerflow.models.emitter import Emitter
-from nerflow.models.global_pointer import SPAN_HEAD_SIZE
 from nerflow.models.registry import EMITTERS, HEADS, label_maps
 from nerflow.models.tagger import TaggerModel
 from nerflow.models.transformer import TransformerEmitter, preview
@@ -132,7 +132,7 @@ def load_model(
         meta["scheme"],
         meta["head"],
         featurizer,
-        int(meta.get("span_head_size") or SPAN_HEAD_SIZE),
+        int(meta.get("span_head_size") or ExperimentConfig.span_head_size),
     )
     head = model.head
     try:

@@ -22,13 +22,12 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from nerflow.alignment import TokenizedText, merge_window_spans, spans_from_token_spans
+from nerflow.alignment import merge_window_spans, spans_from_token_spans
 from nerflow.models.head import GoldSpans, Head
 from nerflow.records import Span
 from nerflow.tagging import label_types
+from nerflow.tokenization import TokenizedText
 
-SPAN_HEAD_SIZE = 64
-"""Default ``span_head_size``: the dimensions of each type's query and key."""
 MASKED = -1e12
 """Score of cells that can never be a span (finite, so the loss stays NaN-free)."""
 
@@ -111,7 +110,7 @@ class SpanHead(Head):
     name: ClassVar[str] = "span"
     needs_spans: ClassVar[bool] = True
 
-    def __init__(self, labels: Sequence[str], scheme: str, size: int = SPAN_HEAD_SIZE) -> None:
+    def __init__(self, labels: Sequence[str], scheme: str, size: int) -> None:
         super().__init__(labels, scheme)
         self.size = int(size)
 

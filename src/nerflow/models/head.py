@@ -22,10 +22,11 @@ from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
-from nerflow.alignment import TokenizedText, char_tags_from_token_labels, merge_window_tags
+from nerflow.alignment import char_tags_from_token_labels, merge_window_tags
 from nerflow.models.positions import gather_positions, left_align
 from nerflow.records import Span
 from nerflow.tagging import label_types, parse_tag, tags_to_spans
+from nerflow.tokenization import TokenizedText
 
 GoldSpans = Sequence[Tensor] | None
 """Gold spans of a batch for :meth:`Head.loss`: one ``[k, 3]`` tensor of ``(first token,

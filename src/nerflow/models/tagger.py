@@ -9,9 +9,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from nerflow.config import ExperimentConfig
 from nerflow.features import Featurizer
 from nerflow.models.emitter import Emitter
-from nerflow.models.global_pointer import SPAN_HEAD_SIZE
 from nerflow.models.head import Head
 from nerflow.models.registry import head_class
 from nerflow.optim import decay_groups
@@ -39,7 +39,7 @@ class TaggerModel(nn.Module):
         scheme: str,
         head: str,
         featurizer: Featurizer | None = None,
-        span_head_size: int = SPAN_HEAD_SIZE,
+        span_head_size: int = ExperimentConfig.span_head_size,
     ) -> None:
         super().__init__()
         kind = head_class(head)

@@ -18,10 +18,12 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from nerflow.config import ExperimentConfig
 from nerflow.features import Featurizer
 from nerflow.models.emitter import Emitter
 from nerflow.models.feature_inputs import FeatureInputs
 from nerflow.models.weights import load_weights, save_weights
+from nerflow.scratch import scratch_bert_config
 from nerflow.vocab import WEIGHT_FILES, check_encoder_source, encoder_error
 
 EMITTER_FEATURES_CONFIG = "emitter_features.json"
@@ -53,7 +55,7 @@ class TransformerEmitter(Emitter):
     @classmethod
     def from_experiment(
         cls,
-        exp_cfg: dict,
+        exp: ExperimentConfig,
         id2label: dict[int, str],
         label2id: dict[str, int],
         tokenizer: Any,
@@ -61,25 +63,12 @@ class TransformerEmitter(Emitter):
     ) -> TransformerEmitter:
         """The emitter of ``encoder: scratch`` (a fresh BERT of the ``scratch`` sizes), a
         hub id or a local folder, with an output layer named by ``id2label``."""
-        from transformers import AutoConfig, AutoModelForTokenClassification, BertConfig
+        from transformers import AutoConfig, AutoModelForTokenClassification
 
-        encoder = str(exp_cfg["encoder"])
-        max_len = int(exp_cfg["max_len"])
+        encoder, max_len = exp.encoder, int(exp.max_len)
         if encoder == "scratch":
-            scratch = exp_cfg.get("scratch") or {}
-            dropout = float(scratch.get("dropout", 0.1))
-            config = BertConfig(
-                vocab_size=len(tokenizer),
-                hidden_size=int(scratch.get("hidden", 256)),
-                num_hidden_layers=int(scratch.get("layers", 4)),
-                num_attention_heads=int(scratch.get("heads", 4)),
-                intermediate_size=int(scratch.get("intermediate", 1024)),
-                hidden_dropout_prob=dropout,
-                attention_probs_dropout_prob=dropout,
-                max_position_embeddings=max(512, max_len),
-                pad_token_id=tokenizer.pad_token_id or 0,
-                id2label=id2label,
-                label2id=label2id,
+            config = scratch_bert_config(
+                exp.scratch, tokenizer, max_len, id2label=id2label, label2id=label2id
             )
             model = AutoModelForTokenClassification.from_config(config)
         else:
