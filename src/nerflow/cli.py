@@ -11,7 +11,7 @@ import argparse
 import io
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, TextIO
@@ -248,6 +248,45 @@ def _add_record_options(parser: argparse.ArgumentParser, labels_help: str) -> No
     )
 
 
+def _json_flag(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--json", action="store_true", help=f"print the {what} as JSON")
+
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "predict": (
+        "tag texts with a trained model (several folders: an ensemble vote)",
+        "Tag texts: plain text (one per line) or JSON lines with 'text' (other "
+        "fields kept; 'label' is replaced). Writes CLUENER JSON lines with spans on the "
+        "original text; long texts are covered by sliding windows. Streams.",
+    ),
+    "validate": (
+        "check a CLUENER JSON-lines file; print file:line: reason per problem",
+        "The workflow's validation: encoding, JSON, schema, span offsets and "
+        "strings, entity types, overlaps. One 'file:line: reason' per rejected line.",
+    ),
+    "score": (
+        "score predictions against gold (strict, CLUE, seqeval check, errors)",
+        "Text-check, then score predictions against labelled gold records.",
+    ),
+    "check-text": (
+        "check that predictions fit their source texts",
+        "The text-mismatch check: every prediction line against its source "
+        "line (id, text, span offsets and strings).",
+    ),
+}
+"""Each subcommand's one-line help and its description."""
+
+
+def _command(
+    commands: Any, name: str, run: Callable[[argparse.Namespace], int]
+) -> argparse.ArgumentParser:
+    """The subcommand ``name`` (texts from :data:`COMMANDS`) that calls ``run``."""
+    help_text, description = COMMANDS[name]
+    command = commands.add_parser(name, help=help_text, description=description)
+    command.set_defaults(run=run)
+    return command
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nerflow",
@@ -256,13 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    predict = commands.add_parser(
-        "predict",
-        help="tag texts with a trained model (several folders: an ensemble vote)",
-        description="Tag texts: plain text (one per line) or JSON lines with 'text' (other "
-        "fields kept; 'label' is replaced). Writes CLUENER JSON lines with spans on the "
-        "original text; long texts are covered by sliding windows. Streams.",
-    )
+    predict = _command(commands, "predict", cmd_predict)
     predict.add_argument("models", nargs="+", metavar="MODEL_DIR", help="trained model folder")
     predict.add_argument("input", metavar="INPUT", help="file to tag, or - for stdin")
     predict.add_argument("-o", "--output", help="output JSON lines (default: stdout)")
@@ -274,46 +307,28 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--min-votes", type=int, help="ensemble: votes a span needs")
     predict.add_argument("--threads", type=int, help="CPU threads (default: torch's)")
     predict.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    predict.set_defaults(run=cmd_predict)
 
-    validate = commands.add_parser(
-        "validate",
-        help="check a CLUENER JSON-lines file; print file:line: reason per problem",
-        description="The workflow's validation: encoding, JSON, schema, span offsets and "
-        "strings, entity types, overlaps. One 'file:line: reason' per rejected line.",
-    )
+    validate = _command(commands, "validate", cmd_validate)
     validate.add_argument("file", metavar="FILE")
     _add_record_options(validate, "allowed types, or a labels.json file")
     validate.add_argument("--split", default="train", help="split name for the report")
     validate.add_argument("--unlabelled", action="store_true", help="records need no 'label'")
     validate.add_argument("--rejected", metavar="PATH", help="write rejected lines as JSON lines")
-    validate.add_argument("--json", action="store_true", help="print the report as JSON")
-    validate.set_defaults(run=cmd_validate)
+    _json_flag(validate, "report")
 
-    score_cmd = commands.add_parser(
-        "score",
-        help="score predictions against gold (strict, CLUE, seqeval check, errors)",
-        description="Text-check, then score predictions against labelled gold records.",
-    )
+    score_cmd = _command(commands, "score", cmd_score)
     score_cmd.add_argument("gold", metavar="GOLD")
     score_cmd.add_argument("predictions", metavar="PRED")
     _add_record_options(score_cmd, "types to average over, or a labels.json file")
     score_cmd.add_argument("--errors", metavar="TSV", help="write the error rows")
-    score_cmd.add_argument("--json", action="store_true", help="print the scores as JSON")
-    score_cmd.set_defaults(run=cmd_score)
+    _json_flag(score_cmd, "scores")
 
-    check = commands.add_parser(
-        "check-text",
-        help="check that predictions fit their source texts",
-        description="The text-mismatch check: every prediction line against its source "
-        "line (id, text, span offsets and strings).",
-    )
+    check = _command(commands, "check-text", cmd_check_text)
     check.add_argument("source", metavar="SOURCE", help="JSON lines or plain text")
     check.add_argument("predictions", metavar="PRED")
     check.add_argument("--format", choices=INPUT_FORMATS, default="auto", help="source format")
     check.add_argument("--max-mismatches", type=int, default=0)
-    check.add_argument("--json", action="store_true", help="print the report as JSON")
-    check.set_defaults(run=cmd_check_text)
+    _json_flag(check, "report")
     return parser
 
 

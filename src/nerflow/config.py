@@ -226,15 +226,19 @@ class FeatureConfig(Section):
 
     bigram: bool = False
     lexicon: bool = False
+
     bigram_min_freq: int = 2
     lexicon_max_len: int = 8
     lexicon_path: str | None = None
+
     bigram_dim: int = 64
     lexicon_dim: int = 32
+
     lexicon_words: bool = False
     lexicon_word_min_freq: int = 1
     lexicon_word_k: int = 4
     lexicon_word_dim: int = 50
+
     gazetteer: bool = False
     gazetteer_folds: int = 5
     gazetteer_min_len: int = 2
