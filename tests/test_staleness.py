@@ -30,6 +30,7 @@ from workflow_helpers import (
     REPO,
     copy_workflow,
     load_json,
+    shared_inputs,
     snakemake,
     write_config,
 )
@@ -37,24 +38,27 @@ from workflow_helpers import (
 TINY_SCRATCH = {"layers": 1, "hidden": 32, "heads": 2, "intermediate": 64}
 TINY_TRAIN = {"epochs": 1, "batch_size": 8, "lr": 5.0e-3, "head_lr": 5.0e-2, "device": "cpu"}
 PRETRAINING = {"mini": dict(TINY_SCRATCH, epochs=1, seed=5, device="cpu")}
-# Two experiments, one fine-tuning a pretraining stage: a change to one leaves the other
-# (and the pretraining) alone.
+ALPHA = {
+    "encoder": "scratch",
+    "scratch": TINY_SCRATCH,
+    "head": "crf",
+    "max_len": 64,
+    "train": dict(TINY_TRAIN, seed=7),
+}
+# Three experiments, one fine-tuning a pretraining stage: a change to one leaves the others
+# (and the pretraining) alone. alpha_s2 differs from alpha in its seed alone: it shares
+# alpha's tokenizer folder and tensor cache.
 EXPERIMENTS = {
-    "alpha": {
-        "encoder": "scratch",
-        "scratch": TINY_SCRATCH,
-        "head": "crf",
-        "max_len": 64,
-        "train": dict(TINY_TRAIN, seed=7),
-    },
+    "alpha": ALPHA,
     "beta": {
         "encoder": "pretrained:mini",
         "head": "softmax",
         "max_len": 64,
         "train": dict(TINY_TRAIN, seed=11),
     },
+    "alpha_s2": dict(ALPHA, train=dict(TINY_TRAIN, seed=8)),
 }
-RUN_TARGETS = ("results/alpha/dev_scores.json", "results/beta/dev_scores.json")
+RUN_TARGETS = tuple(f"results/{name}/dev_scores.json" for name in EXPERIMENTS)
 # The rules behind RUN_TARGETS.
 RUN_RULES = {
     "validate_split",
@@ -405,7 +409,7 @@ def test_a_checks_option_reruns_only_the_text_checks_onwards(run: Path) -> None:
         config.write_text(original, encoding="utf-8")
     assert params_changed(rows) == {"text_check"}
     assert {row["rule"] for row in pending(rows)} == {"text_check", "score"}
-    assert {row["run"] for row in pending(rows)} == {"alpha", "beta"}
+    assert {row["run"] for row in pending(rows)} == set(EXPERIMENTS)
 
 
 def test_one_experiments_config_change_leaves_the_other_alone(run: Path) -> None:
@@ -419,9 +423,82 @@ def test_one_experiments_config_change_leaves_the_other_alone(run: Path) -> None
     finally:
         config.write_text(original, encoding="utf-8")
     assert params_changed(rows) == {"train"}
-    assert {row["run"] for row in pending(rows)} == {"alpha"}  # not beta, not the pretraining
+    # Not alpha_s2 nor the tokenizer and cache it shares with alpha, not beta, not the
+    # pretraining.
+    assert {row["run"] for row in pending(rows)} == {"alpha"}
     assert {row["rule"] for row in pending(rows)} == {"train", "predict", "text_check", "score"}
-    assert {row["rule"] for row in rows if row["run"] == "beta" and row["pending"]} == set()
+
+
+# --------------------------------------------------------------------------- shared inputs
+
+
+def input_keys(workdir: Path, run: str) -> dict[str, str]:
+    """The keys of the tokenizer folder and train cache that ``run``'s training read."""
+    return {name: path.parent.name for name, path in shared_inputs(workdir, run).items()}
+
+
+def test_two_experiments_differing_in_their_seed_plan_one_tokenizer_and_one_cache(
+    tmp_path: Path,
+) -> None:
+    workdir = fresh_workdir(tmp_path)
+    jobs = dry_run_jobs(
+        workdir, "results/alpha/dev_scores.json", "results/alpha_s2/dev_scores.json"
+    )
+    rules = [job["rule"] for job in jobs]
+    assert rules.count("train") == 2
+    assert rules.count("tokenizer") == 1 and rules.count("tensor_cache") == 1
+
+
+def test_experiments_that_agree_on_their_inputs_share_them(run: Path) -> None:
+    """alpha and alpha_s2 trained on one tokenizer folder and one cache; each folder's
+    settings.json holds the settings of its key."""
+    from nerflow.inputs import input_key
+
+    assert input_keys(run, "alpha") == input_keys(run, "alpha_s2")
+    assert set(input_keys(run, "beta").values()).isdisjoint(input_keys(run, "alpha").values())
+    folders = sorted((run / "results/inputs").iterdir())
+    assert len(folders) == 4  # a scratch and a pretrained tokenizer, a cache of each
+    for folder in folders:
+        assert input_key(load_json(folder / "settings.json")) == folder.name
+    settings = load_json(
+        run / f"results/inputs/{input_keys(run, 'alpha')['train.pt']}/settings.json"
+    )
+    assert (
+        settings["max_len"] == 64 and settings["tokenizer"] == input_keys(run, "alpha")["tokenizer"]
+    )
+
+
+def test_a_new_max_len_plans_one_new_cache_and_leaves_the_shared_one(run: Path) -> None:
+    config = run / "config/config.yaml"
+    original = config.read_text(encoding="utf-8")
+    changed = experiment_config(run)
+    changed["experiments"]["alpha_s2"]["max_len"] = 48
+    try:
+        write_config(run, changed)
+        jobs = dry_run_jobs(run, *RUN_TARGETS)
+    finally:
+        config.write_text(original, encoding="utf-8")
+    caches = [job for job in jobs if job["rule"] == "tensor_cache"]
+    assert len(caches) == 1
+    new_key = caches[0]["wildcards"]["key"]
+    assert new_key not in input_keys(run, "alpha").values()
+    assert "tokenizer" not in {job["rule"] for job in jobs}
+    others = [job for job in jobs if job["rule"] != "tensor_cache"]
+    assert {job["rule"] for job in others} == {"train", "predict", "text_check", "score"}
+    assert {job["wildcards"]["run"] for job in others} == {"alpha_s2"}
+
+
+def test_removing_experiments_leaves_the_others_alone(run: Path) -> None:
+    config = run / "config/config.yaml"
+    original = config.read_text(encoding="utf-8")
+    changed = experiment_config(run)
+    del changed["experiments"]["alpha_s2"], changed["experiments"]["beta"]
+    try:
+        write_config(run, changed)
+        jobs = dry_run_jobs(run, *ALPHA_TARGETS)
+    finally:
+        config.write_text(original, encoding="utf-8")
+    assert jobs == []
 
 
 # --------------------------------------------------------------------------- determinism

@@ -11,6 +11,7 @@ from workflow_helpers import (
     copy_workflow,
     load_json,
     planned_rules,
+    shared_inputs,
     snakemake,
     tiny_data_config,
     write_config,
@@ -237,7 +238,20 @@ def test_bilstm_model_folder_carries_its_feature_assets(trained: Path) -> None:
 
     model, _tokenizer, meta = load_model(trained / "results/bilstm_features/model", "cpu")
     assert meta["emitter"] == "bilstm" and model.featurizer is not None
-    assert (trained / "results/bilstm_features/tokenizer/bigrams.json").exists()
+    assert (shared_inputs(trained, "bilstm_features")["tokenizer"] / "bigrams.json").exists()
+    assert (trained / "results/bilstm_features/model/bigrams.json").exists()  # its own copy
+
+
+def test_experiments_share_the_tokenizer_folders_and_caches_they_agree_on(trained: Path) -> None:
+    """From-scratch encoders without features (and the oracle) share one character
+    vocabulary; a cache is shared only with the same windows, so not here."""
+    inputs = {name: shared_inputs(trained, name) for name in experiments(Path("unused"))}
+    scratch = inputs["tiny_crf"]["tokenizer"]
+    assert inputs["tiny_softmax"]["tokenizer"] == scratch
+    oracle = load_json(trained / "results/oracle/predictions/dev.json.meta.json")["inputs"]
+    assert str(scratch.relative_to(trained)) in oracle
+    assert len({found["tokenizer"] for found in inputs.values()}) == 5
+    assert len({found["train.pt"] for found in inputs.values()}) == 6
 
 
 def test_span_head_experiment_with_gazetteer(trained: Path) -> None:
@@ -246,7 +260,7 @@ def test_span_head_experiment_with_gazetteer(trained: Path) -> None:
     model, _tokenizer, meta = load_model(trained / "results/bilstm_span/model", "cpu")
     assert meta["head"] == "span" and meta["span_head_size"] == 8
     assert model.featurizer is not None and model.featurizer.gazetteer is not None
-    assert (trained / "results/bilstm_span/tokenizer/gazetteer.json").exists()
+    assert (shared_inputs(trained, "bilstm_span")["tokenizer"] / "gazetteer.json").exists()
     summary = load_json(trained / "results/bilstm_span/train_summary.json")
     assert summary["epochs_run"] == 3
     predictions = (trained / "results/bilstm_span/predictions/dev.json").read_text("utf-8")

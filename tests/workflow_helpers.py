@@ -117,3 +117,13 @@ def planned_rules(workdir: Path, *targets: str, snakefile: Path | None = None) -
 
 def load_json(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def shared_inputs(workdir: Path, run: str) -> dict[str, Path]:
+    """The shared inputs that experiment ``run``'s training read, from its provenance:
+    ``{"tokenizer": results/inputs/<key>/tokenizer, "train.pt": results/inputs/<key>/train.pt}``
+    (paths under ``workdir``)."""
+    inputs = load_json(workdir / f"results/{run}/trained/model.meta.json")["inputs"]
+    return {
+        Path(path).name: workdir / path for path in inputs if path.startswith("results/inputs/")
+    }

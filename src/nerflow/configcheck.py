@@ -23,7 +23,7 @@ BLOCKS: dict[str, type[Section]] = {"experiments": ExperimentConfig, "pretrainin
 """Top-level mappings ``{name: block}`` whose blocks are dataclasses."""
 WORKFLOW_KEYS = {
     "scheme": "the workflow sets it from tagging.scheme for every experiment",
-    "feature_dir": "the workflow keeps feature assets in results/NAME/tokenizer",
+    "feature_dir": "the workflow keeps feature assets in the tokenizer folder (results/inputs/KEY)",
 }
 """:class:`~nerflow.config.ExperimentConfig` fields the workflow sets, and why."""
 DATACLASS_CHECKS = ("additionalProperties", "type", "enum", "required")

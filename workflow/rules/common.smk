@@ -11,6 +11,7 @@ from nerflow.provenance import script_code as _script_code  # noqa: E402
 from nerflow.config import from_scratch  # noqa: E402
 from nerflow.configcheck import config_errors, window_errors  # noqa: E402
 from nerflow.configcheck import with_defaults  # noqa: E402
+from nerflow.inputs import cache_settings, input_key, tokenizer_settings  # noqa: E402
 from nerflow.records import first_record_has_label  # noqa: E402
 
 _config_problems = config_errors(
@@ -155,10 +156,9 @@ def run_device(run):
     return EXPERIMENTS[run_members(run)[0]]["train"]["device"]
 
 
-def encoder_input(wildcards):
-    """Files behind an experiment's encoder: a local folder or a pretraining stage's model.
-    Hub ids and from-scratch encoders have none."""
-    encoder = EXPERIMENTS.get(wildcards.run, {}).get("encoder", "scratch")
+def encoder_files(encoder):
+    """Files behind an encoder: a local folder or a pretraining stage's model. Hub ids
+    and from-scratch encoders have none."""
     if encoder.startswith(PRETRAINED_PREFIX):
         return [f"results/pretrain/{encoder[len(PRETRAINED_PREFIX):]}/model"]
     if not from_scratch(encoder) and Path(encoder).is_dir():
@@ -166,17 +166,68 @@ def encoder_input(wildcards):
     return []
 
 
+def encoder_input(wildcards):
+    """Files behind an experiment's encoder (:func:`encoder_files`)."""
+    return encoder_files(EXPERIMENTS[wildcards.run]["encoder"])
+
+
 def encoder_source(wildcards):
     """Where the experiment's weights and tokenizer come from (hub id, folder or scratch)."""
-    encoder = EXPERIMENTS.get(wildcards.run, {}).get("encoder", "scratch")
     inputs = encoder_input(wildcards)
-    return inputs[0] if inputs else encoder
+    return inputs[0] if inputs else EXPERIMENTS[wildcards.run]["encoder"]
+
+
+# Shared inputs (nerflow.inputs): experiments that agree on what their tokenizer folder
+# and train tensor cache depend on share them, in results/inputs/<key>/. TOKENIZERS and
+# CACHES map each key to its settings (the rules' params); INPUT_KEYS maps an experiment
+# to its two keys. The oracle's tokenizer is a scratch one too (checks.tokenizer auto).
+TOKENIZERS, TOKENIZER_FILES, CACHES, INPUT_KEYS = {}, {}, {}, {}
+
+
+def add_tokenizer(encoder, features):
+    """Register the tokenizer folder of ``encoder`` (name in the config) and ``features``;
+    its key."""
+    files = encoder_files(encoder)
+    settings = tokenizer_settings(files[0] if files else encoder, features)
+    key = input_key(settings)
+    TOKENIZERS[key], TOKENIZER_FILES[key] = settings, files
+    return key
+
+
+for _name, _experiment in EXPERIMENTS.items():
+    _tokenizer = add_tokenizer(_experiment["encoder"], _experiment["features"])
+    _settings = cache_settings(_tokenizer, _experiment)
+    _cache = input_key(_settings)
+    CACHES[_cache] = _settings
+    INPUT_KEYS[_name] = {"tokenizer": _tokenizer, "cache": _cache}
+ORACLE_TOKENIZER = (
+    add_tokenizer("scratch", None) if CHECKS["tokenizer"] == "auto" else None
+)
+# Most unlikely with 10 hex digits, but one folder could not hold both.
+if set(TOKENIZERS) & set(CACHES):
+    raise ValueError(f"input keys clash: {sorted(set(TOKENIZERS) & set(CACHES))}")
+TOKENIZER_PATTERN = "|".join(TOKENIZERS) or "(?!)"
+CACHE_PATTERN = "|".join(CACHES) or "(?!)"
+
+
+def tokenizer_folder(key):
+    return f"results/inputs/{key}/tokenizer"
+
+
+def tokenizer_dir(run):
+    """The (shared) tokenizer folder of an experiment."""
+    return tokenizer_folder(INPUT_KEYS[run]["tokenizer"])
+
+
+def train_cache(wildcards):
+    """The (shared) train tensor cache of an experiment."""
+    return f"results/inputs/{INPUT_KEYS[wildcards.run]['cache']}/train.pt"
 
 
 def checks_tokenizer():
     """Tokenizer folder of the round-trip and oracle runs."""
     if CHECKS["tokenizer"] == "auto":
-        return "results/oracle/tokenizer"
+        return tokenizer_folder(ORACLE_TOKENIZER)
     return CHECKS["tokenizer"]
 
 

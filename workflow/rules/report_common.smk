@@ -34,7 +34,7 @@ def length_settings(run):
             "max_len": CHECKS["max_len"],
         }
     return {
-        "tokenizer": f"results/{run}/tokenizer",
+        "tokenizer": tokenizer_dir(run),
         "mode": EXPERIMENTS[run]["tokenization"],
         "max_len": EXPERIMENTS[run]["max_len"],
     }

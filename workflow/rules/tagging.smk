@@ -15,23 +15,26 @@ rule char_tags:
         "../scripts/char_tags.py"
 
 
+# A tokenizer folder shared by the experiments (and the oracle) that agree on what it holds
+# (common.smk, TOKENIZERS): settings.json beside it holds the settings of its key.
 rule tokenizer:
     input:
         train="results/data/train.jsonl",
-        encoder=encoder_input,
+        encoder=lambda wildcards: TOKENIZER_FILES[wildcards.key],
     output:
-        directory("results/{run}/tokenizer"),
+        tokenizer=directory("results/inputs/{key}/tokenizer"),
+        settings="results/inputs/{key}/settings.json",
     log:
-        "logs/{run}/tokenizer.log",
+        "logs/inputs/{key}/tokenizer.log",
     benchmark:
-        "benchmarks/{run}/tokenizer.tsv"
+        "benchmarks/inputs/{key}/tokenizer.tsv"
+    wildcard_constraints:
+        key=TOKENIZER_PATTERN,
     conda:
         "../envs/core.yaml"
     params:
-        encoder=encoder_source,
-        features=lambda wildcards: EXPERIMENTS.get(wildcards.run, {}).get(
-            "features", {}
-        ),
+        encoder=lambda wildcards: TOKENIZERS[wildcards.key]["encoder"],
+        features=lambda wildcards: TOKENIZERS[wildcards.key]["features"],
         code=script_code("tokenizer"),
     script:
         "../scripts/tokenizer.py"

@@ -1,24 +1,23 @@
+# The train tensor cache shared by the experiments that agree on what it depends on
+# (common.smk, CACHES): settings.json beside it holds the settings of its key.
 rule tensor_cache:
     input:
-        records="results/data/{split}.jsonl",
+        records="results/data/train.jsonl",
         labels="results/data/labels.json",
-        tokenizer="results/{run}/tokenizer",
+        tokenizer=lambda wildcards: tokenizer_folder(CACHES[wildcards.key]["tokenizer"]),
     output:
-        "results/{run}/cache/{split}.pt",
+        cache="results/inputs/{key}/train.pt",
+        settings="results/inputs/{key}/settings.json",
     log:
-        "logs/{run}/cache_{split}.log",
+        "logs/inputs/{key}/cache.log",
     benchmark:
-        "benchmarks/{run}/cache_{split}.tsv"
+        "benchmarks/inputs/{key}/cache.tsv"
     wildcard_constraints:
-        run=EXPERIMENT_PATTERN,
+        key=CACHE_PATTERN,
     conda:
         "../envs/train.yaml"
     params:
-        mode=lambda wildcards: EXPERIMENTS[wildcards.run]["tokenization"],
-        max_len=lambda wildcards: EXPERIMENTS[wildcards.run]["max_len"],
-        stride=lambda wildcards: EXPERIMENTS[wildcards.run]["stride"],
-        features=lambda wildcards: EXPERIMENTS[wildcards.run]["features"],
-        scheme=SCHEME,
+        settings=lambda wildcards: CACHES[wildcards.key],
         code=script_code("tensor_cache"),
     script:
         "../scripts/tensor_cache.py"
@@ -26,10 +25,10 @@ rule tensor_cache:
 
 rule train:
     input:
-        cache="results/{run}/cache/train.pt",
+        cache=train_cache,
         dev="results/data/dev.jsonl",
         labels="results/data/labels.json",
-        tokenizer="results/{run}/tokenizer",
+        tokenizer=lambda wildcards: tokenizer_dir(wildcards.run),
         encoder=encoder_input,
     output:
         model=directory("results/{run}/trained/model"),

@@ -1,30 +1,33 @@
-"""Tensor cache of one split: token ids, aligned label ids, offsets, record ids."""
+"""Tensor cache of train: token ids, aligned label ids, offsets, record ids; and beside it
+``settings.json``, the settings its key was made of (what the cache depends on)."""
 
 import json
 
 from nerflow import stage
 from nerflow.cache import build_cache, save_cache
-from nerflow.records import read_records
+from nerflow.records import read_records, write_json
 from nerflow.tagging import label_list
 from nerflow.vocab import load_tokenizer
 
 smk = snakemake  # noqa: F821
 log = stage.start(smk)
+settings = smk.params.settings
 with open(smk.input.labels, encoding="utf-8") as handle:
-    labels = label_list(json.load(handle)["labels"], smk.params.scheme)
+    labels = label_list(json.load(handle)["labels"], settings["scheme"])
 # Feature assets (when the features block enables any) live in the tokenizer folder.
 cache = build_cache(
     read_records(smk.input.records),
     load_tokenizer(smk.input.tokenizer),
-    smk.params.mode,
-    smk.params.max_len,
-    smk.params.scheme,
+    settings["tokenization"],
+    settings["max_len"],
+    settings["scheme"],
     labels,
-    features=smk.params.features,
+    features=settings["features"],
     feature_dir=smk.input.tokenizer,
-    stride=smk.params.stride,
+    stride=settings["stride"],
 )
-save_cache(smk.output[0], cache)
+save_cache(smk.output.cache, cache)
+write_json(smk.output.settings, settings)
 log.info(
     "%d sequences (%d texts in windows); spans lost to tokenisation: %s",
     len(cache["ids"]),

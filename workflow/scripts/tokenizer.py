@@ -1,9 +1,10 @@
-"""An experiment's tokenizer folder: a character vocabulary of train for encoders trained
-from scratch (plus feature vocabularies), else a copy of the encoder's own tokenizer."""
+"""A tokenizer folder: a character vocabulary of train for encoders trained from scratch
+(plus feature vocabularies), else a copy of the encoder's own tokenizer. A folder shared
+by experiments also gets ``settings.json``: the settings its key was made of."""
 
 from nerflow import stage
 from nerflow.config import from_scratch
-from nerflow.records import read_records
+from nerflow.records import read_records, write_json
 from nerflow.vocab import build_char_vocab, load_tokenizer, save_char_tokenizer
 
 smk = snakemake  # noqa: F821
@@ -23,4 +24,6 @@ else:
     tokenizer = load_tokenizer(encoder)
     tokenizer.save_pretrained(smk.output[0])
     log.info("tokenizer of %s (%d tokens)", encoder, len(tokenizer))
+if "settings" in smk.output.keys():  # a shared folder (rule pretrain_tokenizer has none)
+    write_json(smk.output.settings, {"encoder": encoder, "features": smk.params.features})
 stage.finish(smk)
