@@ -4,7 +4,7 @@ A :class:`Task` adapter (:class:`nerflow.training.TaggingTask`,
 :class:`nerflow.pretrain.MaskedLMTask`) says what the loss of a batch is, how the model is
 evaluated and what else a checkpoint must carry; :class:`Loop` does the rest:
 
-- AdamW over the task's parameter groups (fused on CUDA) with transformers' linear
+- AdamW over the task's parameter groups (fused kernel on CUDA and CPU) with transformers' linear
   schedule: ``round(warmup_ratio * total)`` warmup steps, then a linear decay to 0 at
   ``total = epochs * batches_per_epoch`` (the plan also when ``max_minutes`` stops early).
 - Autocast in the dtype of :func:`resolve_amp`, a gradient scaler for fp16, gradient
@@ -215,7 +215,9 @@ class Loop:
         self.lengths = list(task.lengths)
         self.batches_per_epoch = len(make_batches(self.lengths, settings.batch_size, 0, 0))
         self.total_steps = max(1, settings.epochs * self.batches_per_epoch)
-        self.optimizer = torch.optim.AdamW(task.param_groups(), fused=device.type == "cuda")
+        self.optimizer = torch.optim.AdamW(
+            task.param_groups(), fused=device.type in ("cuda", "cpu")
+        )
         warmup = int(round(settings.warmup_ratio * self.total_steps))
         self.scheduler = get_linear_schedule_with_warmup(self.optimizer, warmup, self.total_steps)
         self.scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
