@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
-from nerflow.alignment import char_tags_from_token_labels, merge_window_tags
+from nerflow.alignment import char_tags_from_token_labels, merge_window_tags, restore_spans
 from nerflow.models.positions import gather_positions, left_align
 from nerflow.records import Span
 from nerflow.tagging import label_types, parse_tag, tags_to_spans
@@ -157,7 +157,11 @@ class TagHead(Head):
     ) -> list[Span]:
         """Each window's token labels become character tags, each character takes those of
         its most central window (:func:`nerflow.alignment.merge_window_tags`) and the
-        merged tags are decoded."""
+        merged tags are decoded. A text in one window needs no merging: its spans are the
+        window's restored spans (:func:`nerflow.alignment.restore_spans`, equal by
+        construction and cheaper)."""
+        if len(windows) == 1:
+            return sorted(restore_spans(windows[0], predictions[0], scheme))
         char_tags = [
             char_tags_from_token_labels(tok, labels, scheme)
             for tok, labels in zip(windows, predictions, strict=True)
