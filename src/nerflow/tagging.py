@@ -44,6 +44,7 @@ two forms never collide and files round-trip exactly.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -64,6 +65,7 @@ def check_scheme(scheme: str) -> str:
     return scheme
 
 
+@functools.lru_cache(maxsize=4096)  # a label set has few tags; decoding parses each often
 def parse_tag(tag: str) -> tuple[str, str | None]:
     """Split a tag into ``(prefix, type)``; ``"O"`` gives ``("O", None)``."""
     if tag == "O":

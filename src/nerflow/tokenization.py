@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from nerflow.config import TOKENIZATIONS, Tokenization
@@ -78,7 +79,6 @@ class TokenizedText:
         return first, last
 
 
-@dataclass(frozen=True)
 class TextTokens:
     """Where the content tokens of a whole (untruncated) text start and end.
 
@@ -88,19 +88,36 @@ class TextTokens:
     ends on a token end. A window checks spans that it cuts against these, so a span that
     no window can carry (it ends on a dropped character outside the window, say) is lost
     for that reason in every window, and never tagged in part by a clipping window.
+    The sets are built on first use (prediction never needs them).
     """
 
-    covered: frozenset[int]
-    starts: frozenset[int]
-    ends: frozenset[int]
+    def __init__(self, offsets: Sequence[tuple[int, int]]) -> None:
+        self._offsets = tuple(offsets)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TextTokens) and self._offsets == other._offsets
+
+    def __hash__(self) -> int:
+        return hash(self._offsets)
+
+    def __repr__(self) -> str:
+        return f"TextTokens(offsets={list(self._offsets)})"
 
     @classmethod
     def of(cls, offsets: Sequence[tuple[int, int]]) -> TextTokens:
-        return cls(
-            frozenset(char for start, end in offsets for char in range(start, end)),
-            frozenset(start for start, end in offsets if end > start),
-            frozenset(end for start, end in offsets if end > start),
-        )
+        return cls(offsets)
+
+    @cached_property
+    def covered(self) -> frozenset[int]:
+        return frozenset(char for start, end in self._offsets for char in range(start, end))
+
+    @cached_property
+    def starts(self) -> frozenset[int]:
+        return frozenset(start for start, end in self._offsets if end > start)
+
+    @cached_property
+    def ends(self) -> frozenset[int]:
+        return frozenset(end for start, end in self._offsets if end > start)
 
     def lost_reason(self, span: Span) -> str | None:
         """Why ``span`` cannot be represented in the whole text (None: it can)."""
