@@ -1,7 +1,8 @@
 """Train a list of experiment configurations on CLUENER and print a comparison table.
 
-Each configuration is an experiment block in the schema's key names (``encoder``,
-``bilstm``, ``features``, ``head``, ``max_len``, ``train``, ...). The script builds the
+Each configuration is a :class:`nerflow.config.ExperimentConfig` (those of ``--config``:
+experiment blocks in the schema's key names, ``encoder``, ``bilstm``, ``features``,
+``head``, ``max_len``, ``train``, ..., merged on :data:`BASE`). The script builds the
 character tokenizer from TRAIN, the feature assets of each configuration from TRAIN,
 the tensor cache, trains with :func:`nerflow.training.train` (``train.max_minutes`` is
 the time budget of a run), reloads the saved model folder, predicts dev with
@@ -24,11 +25,13 @@ import copy
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from nerflow.cache import build_cache
+from nerflow.config import BiLSTMConfig, ExperimentConfig, FeatureConfig, TrainConfig
 from nerflow.features import build_feature_assets
 from nerflow.models import count_parameters, load_model
 from nerflow.predict import predict_records
@@ -41,36 +44,30 @@ from nerflow.vocab import build_char_vocab, load_tokenizer, save_char_tokenizer
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cluener"
 
-TRAIN = {
-    "epochs": 30,
-    "batch_size": 32,
-    "lr": 2.0e-3,
-    "head_lr": 1.0e-2,
-    "warmup_ratio": 0.02,
-    "weight_decay": 0.01,
-    "grad_clip": 5.0,
-    "seed": 42,
-    "patience": 0,
-    "select_metric": "micro_f1",
-    "amp": "off",
-    "device": "cpu",
-    "eval_every_steps": 0,
-    "max_minutes": 7,
-}
-BASE = {
-    "encoder": "bilstm",
-    "bilstm": {"embedding_dim": 128, "hidden": 256, "layers": 1, "dropout": 0.5},
-    "head": "crf",
-    "tokenization": "char",
-    "max_len": 64,
-    "stride": 16,
-    "train": TRAIN,
-}
-PRESETS: dict[str, dict] = {
-    "char": {**BASE, "features": {"bigram": False, "lexicon": False}},
-    "bigram": {**BASE, "features": {"bigram": True, "lexicon": False}},
-    "lexicon": {**BASE, "features": {"bigram": False, "lexicon": True}},
-    "both": {**BASE, "features": {"bigram": True, "lexicon": True}},
+BASE = ExperimentConfig(
+    encoder="bilstm",
+    bilstm=BiLSTMConfig(embedding_dim=128, hidden=256, layers=1, dropout=0.5),
+    head="crf",
+    max_len=64,
+    stride=16,
+    train=TrainConfig(
+        epochs=30,
+        lr=2.0e-3,
+        head_lr=1.0e-2,
+        warmup_ratio=0.02,
+        grad_clip=5.0,
+        patience=0,
+        amp="off",
+        device="cpu",
+        max_minutes=7,
+    ),
+)
+"""The BiLSTM + CRF every run starts from (the other settings are the defaults)."""
+PRESETS: dict[str, ExperimentConfig] = {
+    "char": replace(BASE, features=FeatureConfig(bigram=False, lexicon=False)),
+    "bigram": replace(BASE, features=FeatureConfig(bigram=True, lexicon=False)),
+    "lexicon": replace(BASE, features=FeatureConfig(bigram=False, lexicon=True)),
+    "both": replace(BASE, features=FeatureConfig(bigram=True, lexicon=True)),
 }
 
 
@@ -94,7 +91,7 @@ def load_split(path: Path, split: str):
 
 def run_one(
     name: str,
-    exp: dict,
+    exp: ExperimentConfig,
     train_records,
     dev_records,
     tokenizer_dir: Path,
@@ -107,21 +104,19 @@ def run_one(
     labels = label_list(types, scheme)
     run_dir = work / name
     feature_dir = run_dir / "features"
-    exp = {**exp, "scheme": scheme, "feature_dir": str(feature_dir)}
+    exp = replace(exp, scheme=scheme, feature_dir=str(feature_dir))
     started = time.perf_counter()
-    build_feature_assets(
-        [r.text for r in train_records], exp.get("features"), feature_dir, train_records
-    )
+    build_feature_assets([r.text for r in train_records], exp.features, feature_dir, train_records)
     cache = build_cache(
         train_records,
         tokenizer,
-        exp["tokenization"],
-        exp["max_len"],
+        exp.tokenization,
+        exp.max_len,
         scheme,
         labels,
-        features=exp.get("features"),
+        features=exp.features,
         feature_dir=feature_dir,
-        stride=exp["stride"],
+        stride=exp.stride,
     )
     prep_s = time.perf_counter() - started
     summary = train(
@@ -155,7 +150,7 @@ def run_one(
     log = [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
     row = {
         "name": name,
-        "config": exp,
+        "config": exp.to_dict(),
         "dev_micro_f1": result["micro"]["f1"],
         "dev_precision": result["micro"]["precision"],
         "dev_recall": result["micro"]["recall"],
@@ -204,21 +199,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true")
     args = parser.parse_args(argv)
     if args.list:
-        print(json.dumps(PRESETS, indent=2))
+        print(json.dumps({name: exp.to_dict() for name, exp in PRESETS.items()}, indent=2))
         return 0
-    configs: dict[str, dict] = {name: PRESETS[name] for name in args.runs}
+    configs: dict[str, ExperimentConfig] = {name: PRESETS[name] for name in args.runs}
     if args.config:
         import yaml
 
         loaded = yaml.safe_load(Path(args.config).read_text(encoding="utf-8"))
-        configs.update({name: merge(BASE, exp) for name, exp in loaded.items()})
+        configs.update(
+            {
+                name: ExperimentConfig.from_dict(
+                    merge(BASE.to_dict(), block), f"{args.config}: {name}"
+                )
+                for name, block in loaded.items()
+            }
+        )
     if not configs:
         parser.error("nothing to run: give --runs and/or --config")
-    for exp in configs.values():
-        if args.minutes is not None:
-            exp.setdefault("train", {})["max_minutes"] = args.minutes
-        if args.epochs is not None:
-            exp.setdefault("train", {})["epochs"] = args.epochs
+    given = {"max_minutes": args.minutes, "epochs": args.epochs}
+    overrides = {key: value for key, value in given.items() if value is not None}
+    configs = {
+        name: replace(exp, train=replace(exp.train, **overrides)) for name, exp in configs.items()
+    }
 
     torch.set_num_threads(args.threads)
     data = Path(args.data)
@@ -230,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     save_char_tokenizer(build_char_vocab(r.text for r in train_records), tokenizer_dir)
     rows = []
     for name, exp in configs.items():
-        print(f"=== {name}: {json.dumps(exp)}", file=sys.stderr, flush=True)
+        print(f"=== {name}: {json.dumps(exp.to_dict())}", file=sys.stderr, flush=True)
         row = run_one(
             name,
             exp,

@@ -61,7 +61,14 @@ from inference_paths import (
     time_pipeline,
     time_predict,
 )
-from training_loops import bert_experiment, prepared, real_tokenizer, run_nerflow, run_trainer
+from training_loops import (
+    bert_experiment,
+    prepared,
+    real_tokenizer,
+    run_nerflow,
+    run_trainer,
+    with_train,
+)
 
 from nerflow.predict import Predictor
 from nerflow.records import Record
@@ -242,8 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         return write_result(args.json_out, result)
 
     for head in args.tagger_heads:
-        exp = bert_experiment(*shape, head, args.max_len)
-        exp["train"]["batch_size"] = args.batch_size
+        exp = with_train(bert_experiment(*shape, head, args.max_len), batch_size=args.batch_size)
         setup = prepared(head, exp, tokenizer, train_records, dev, args.steps, work)
         if not result["training"]:
             warm_up(setup, device, kinds)

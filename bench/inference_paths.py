@@ -46,10 +46,10 @@ def random_model_folder(
     """A random-init softmax BERT tagger of the given shape over the entity types of
     ``records``, saved with :func:`nerflow.models.save_model` into ``out``."""
     exp = bert_experiment(layers, hidden, heads, 4 * hidden, "softmax", max_len)
-    labels = label_list(entity_types(records), exp["scheme"])
+    labels = label_list(entity_types(records), exp.scheme)
     torch.manual_seed(seed)
     model = build_model(exp, labels, vocab_tokenizer)
-    meta = {"tokenization": exp["tokenization"], "max_len": max_len, "stride": exp["stride"]}
+    meta = {"tokenization": exp.tokenization, "max_len": max_len, "stride": exp.stride}
     return save_model(model, out, vocab_tokenizer, meta)
 
 

@@ -52,6 +52,7 @@ from training_loops import (
     run_static_pad,
     run_trainer,
     take,
+    with_train,
 )
 
 from nerflow.tensors import resolve_device
@@ -87,12 +88,12 @@ def measure(setup: Setup, args: argparse.Namespace, device: torch.device) -> dic
     """Every applicable loop on one setup, and nerflow's ratios to them."""
     print(f"[bench] {setup.name}: {setup.steps} steps of {setup.batch_size}", file=sys.stderr)
     warmup = dataclasses.replace(setup, cache=take(setup.cache, 2 * setup.batch_size))
-    run_static_pad(warmup, int(setup.exp["max_len"]), device, args.amp, args.threads)
+    run_static_pad(warmup, setup.exp.max_len, device, args.amp, args.threads)
     loops: dict[str, dict[str, Any]] = {}
     loops["nerflow"] = run_nerflow(setup, device, args.amp, args.threads)
     for width in args.pad_to:
         loops[f"pad{width}"] = run_static_pad(setup, width, device, args.amp, args.threads)
-    if setup.exp["encoder"] != "bilstm" and not args.no_trainer:
+    if setup.exp.encoder != "bilstm" and not args.no_trainer:
         try:
             loops["trainer"] = run_trainer(setup, device, args.amp, args.threads)
         except ImportError as error:  # Trainer needs accelerate
@@ -112,7 +113,7 @@ def measure(setup: Setup, args: argparse.Namespace, device: torch.device) -> dic
         "sentences": setup.sentences,
         "steps": setup.steps,
         "batch_size": setup.batch_size,
-        "experiment": setup.exp,
+        "experiment": setup.exp.to_dict(),
         "loops": loops,
         "ratios": ratios,
         "targets": targets,
@@ -162,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
             "softmax",
             args.max_len,
         )
-        exp["train"]["batch_size"] = args.batch_size or exp["train"]["batch_size"]
+        if args.batch_size:
+            exp = with_train(exp, batch_size=args.batch_size)
         tokenizer = real_tokenizer(args.vocab, work / "bert_tokenizer")
         setup = prepared("bert", exp, tokenizer, train_records, dev, args.steps, work)
         models["bert"] = measure(setup, args, device)

@@ -1,11 +1,12 @@
 """The training loops the throughput benchmarks compare, on one model and one set of sentences.
 
-A :class:`Setup` holds an experiment config, its tokenizer and labels, and the tensor
-cache of exactly ``steps * batch_size`` training sequences (built with
-:func:`nerflow.cache.build_cache`, features included, as the workflow builds it). Each
-loop trains a fresh model built by :func:`nerflow.models.build_model` from the same seed
-(so the same initial weights) on those sequences for ``steps`` steps of ``batch_size``,
-with the same learning rates, weight decay and gradient clipping:
+A :class:`Setup` holds an experiment (:class:`nerflow.config.ExperimentConfig`), its
+tokenizer and labels, and the tensor cache of exactly ``steps * batch_size`` training
+sequences (built with :func:`nerflow.cache.build_cache`, features included, as the
+workflow builds it). Each loop trains a fresh model built by
+:func:`nerflow.models.build_model` from the same seed (so the same initial weights) on
+those sequences for ``steps`` steps of ``batch_size``, with the same learning rates,
+weight decay and gradient clipping:
 
 - :func:`run_nerflow`: :func:`nerflow.training.train` itself, one epoch over the cache
   (its bucketed batches, collation, scheduler, EMA if the recipe has one); the figure is
@@ -25,7 +26,7 @@ import dataclasses
 import random
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ import yaml
 from benchutil import ROOT, sync
 
 from nerflow.cache import build_cache
+from nerflow.config import ExperimentConfig, ScratchConfig, TrainConfig
 from nerflow.features import build_feature_assets
 from nerflow.models import build_model, count_parameters
 from nerflow.records import Record, entity_types
@@ -44,16 +46,9 @@ from nerflow.vocab import build_char_vocab, load_tokenizer, save_char_tokenizer
 
 OFFLINE = ROOT / "config" / "offline.yaml"
 BILSTM_RECIPE = "bilstm_gaz_crf_s1"
-BERT_TRAIN = {
-    "batch_size": 32,
-    "lr": 5.0e-4,
-    "head_lr": 5.0e-3,
-    "warmup_ratio": 0.1,
-    "weight_decay": 0.01,
-    "grad_clip": 1.0,
-    "seed": 42,
-}
-"""Training settings of the BERT runs (those of the offline ``scratch_transformer_crf``)."""
+BERT_TRAIN = TrainConfig(lr=5.0e-4, head_lr=5.0e-3)
+"""Training settings of the BERT runs (those of the offline ``scratch_transformer_crf``;
+batch size, warm-up, weight decay, clipping and seed are the defaults)."""
 
 
 @dataclass
@@ -61,7 +56,7 @@ class Setup:
     """One model and the sentences every loop trains it on."""
 
     name: str
-    exp: dict[str, Any]
+    exp: ExperimentConfig
     tokenizer: Any
     labels: list[str]
     cache: dict[str, Any]
@@ -74,7 +69,7 @@ class Setup:
 
     @property
     def batch_size(self) -> int:
-        return int(self.exp["train"]["batch_size"])
+        return self.exp.train.batch_size
 
     @property
     def sentences(self) -> int:
@@ -82,8 +77,13 @@ class Setup:
 
     def fresh_model(self, device: torch.device) -> torch.nn.Module:
         """The model :func:`nerflow.training.train` starts from (same seed, same weights)."""
-        torch.manual_seed(int(self.exp["train"]["seed"]))
+        torch.manual_seed(self.exp.train.seed)
         return build_model(self.exp, self.labels, self.tokenizer).to(device)
+
+
+def with_train(exp: ExperimentConfig, **settings: Any) -> ExperimentConfig:
+    """``exp`` with the given ``train`` settings replaced."""
+    return replace(exp, train=replace(exp.train, **settings))
 
 
 def sample(records: list[Record], n: int, seed: int) -> list[Record]:
@@ -102,7 +102,7 @@ def take(cache: dict[str, Any], n: int) -> dict[str, Any]:
 
 def prepared(
     name: str,
-    exp: dict[str, Any],
+    exp: ExperimentConfig,
     tokenizer: Any,
     train_records: list[Record],
     dev: list[Record],
@@ -110,19 +110,19 @@ def prepared(
     work: Path,
 ) -> Setup:
     """A :class:`Setup` with the cache of ``steps`` batches of sampled train sequences."""
-    batch_size = int(exp["train"]["batch_size"])
-    labels = label_list(entity_types(train_records), exp["scheme"])
-    chosen = sample(train_records, steps * batch_size, int(exp["train"]["seed"]))
+    batch_size = exp.train.batch_size
+    labels = label_list(entity_types(train_records), exp.scheme)
+    chosen = sample(train_records, steps * batch_size, exp.train.seed)
     cache = build_cache(
         chosen,
         tokenizer,
-        exp["tokenization"],
-        int(exp["max_len"]),
-        exp["scheme"],
+        exp.tokenization,
+        exp.max_len,
+        exp.scheme,
         labels,
-        features=exp.get("features"),
-        feature_dir=exp.get("feature_dir"),
-        stride=exp.get("stride"),
+        features=exp.features,
+        feature_dir=exp.feature_dir,
+        stride=exp.stride,
     )
     n = min(len(cache["input_ids"]), steps * batch_size) // batch_size * batch_size
     if n == 0:
@@ -142,14 +142,15 @@ def bilstm_setup(
 ) -> Setup:
     """The offline recipe's BiLSTM (``config/offline.yaml``) with its character tokenizer
     and feature assets built from all of train, as the workflow builds them."""
-    exp = dict(yaml.safe_load(OFFLINE.read_text(encoding="utf-8"))["experiments"][recipe])
+    block = yaml.safe_load(OFFLINE.read_text(encoding="utf-8"))["experiments"][recipe]
+    exp = ExperimentConfig.from_dict(block, path=f"{OFFLINE.name}: experiments.{recipe}")
     folder = work / "bilstm_tokenizer"
     texts = [record.text for record in train_records]
     save_char_tokenizer(build_char_vocab(texts), folder)
-    build_feature_assets(texts, exp.get("features"), folder, train_records)
-    exp.update(scheme="BIOS", feature_dir=str(folder), train=dict(exp["train"]))
+    build_feature_assets(texts, exp.features, folder, train_records)
+    exp = replace(exp, scheme="BIOS", feature_dir=str(folder))
     if batch_size:
-        exp["train"]["batch_size"] = batch_size
+        exp = with_train(exp, batch_size=batch_size)
     return prepared("bilstm", exp, load_tokenizer(folder), train_records, dev, steps, work)
 
 
@@ -166,24 +167,17 @@ def real_tokenizer(vocab_dir: str | Path, out: Path) -> Any:
 
 def bert_experiment(
     layers: int, hidden: int, heads: int, intermediate: int, head: str, max_len: int
-) -> dict[str, Any]:
-    """A random-init BERT experiment (``encoder: scratch``) of the given shape."""
-    return {
-        "encoder": "scratch",
-        "scratch": {
-            "layers": layers,
-            "hidden": hidden,
-            "heads": heads,
-            "intermediate": intermediate,
-            "dropout": 0.1,
-        },
-        "head": head,
-        "tokenization": "char",
-        "max_len": max_len,
-        "stride": max_len // 4,
-        "scheme": "BIOS",
-        "train": dict(BERT_TRAIN),
-    }
+) -> ExperimentConfig:
+    """A random-init BERT experiment (``encoder: scratch``, dropout 0.1, characters,
+    BIOS) of the given shape, windows sharing a quarter of ``max_len``."""
+    return ExperimentConfig(
+        encoder="scratch",
+        scratch=ScratchConfig(layers=layers, hidden=hidden, heads=heads, intermediate=intermediate),
+        head=head,
+        max_len=max_len,
+        stride=max_len // 4,
+        train=BERT_TRAIN,
+    )
 
 
 def throughput(setup: Setup, seconds: float, **extra: Any) -> dict[str, Any]:
@@ -201,9 +195,15 @@ def run_nerflow(
 ) -> dict[str, Any]:
     """:func:`nerflow.training.train` for one epoch over the setup's cache; the model
     folder it saves is kept as ``keep/"model"`` when ``keep`` is given."""
-    settings = {"epochs": 1, "patience": 0, "eval_every_steps": 0, "max_minutes": 0}
-    exp = {**setup.exp, "train": {**setup.exp["train"], **settings}}
-    exp["train"].update(device=str(device), amp=amp)
+    exp = with_train(
+        setup.exp,
+        epochs=1,
+        patience=0,
+        eval_every_steps=0,
+        max_minutes=0,
+        device=str(device),
+        amp=amp,
+    )
     with tempfile.TemporaryDirectory(dir=setup.work) as scratch:
         out = keep or Path(scratch)
         summary = train(
@@ -240,17 +240,17 @@ def run_static_pad(
     longest = max(len(ids) for ids in setup.cache["input_ids"])
     if width < longest:
         raise SystemExit(f"--pad-to {width} is shorter than the longest sequence ({longest})")
-    cfg = setup.exp["train"]
+    cfg = setup.exp.train
     model = setup.fresh_model(device)
     model.train()
     optimizer = torch.optim.AdamW(
-        model.param_groups(float(cfg["lr"]), float(cfg["head_lr"]), float(cfg["weight_decay"])),
+        model.param_groups(cfg.lr, cfg.head_lr, cfg.weight_decay),
         fused=device.type == "cuda",
     )
     pad_id = setup.tokenizer.pad_token_id or 0
     order = list(range(setup.sentences))
-    random.Random(int(cfg["seed"])).shuffle(order)
-    cache, clip = setup.cache, float(cfg["grad_clip"])
+    random.Random(cfg.seed).shuffle(order)
+    cache, clip = setup.cache, cfg.grad_clip
     sync(device)
     start = time.perf_counter()
     for begin in range(0, len(order), setup.batch_size):
@@ -308,9 +308,9 @@ def run_trainer(setup: Setup, device: torch.device, amp: str, threads: int) -> d
 
     torch.set_num_threads(threads)
     model = setup.fresh_model(device)
-    if setup.exp["encoder"] == "bilstm" or setup.exp["head"] != "softmax":
+    if setup.exp.encoder == "bilstm" or setup.exp.head != "softmax":
         raise ValueError("the Trainer loop needs a transformers encoder with a softmax head")
-    cfg = setup.exp["train"]
+    cfg = setup.exp.train
     data = [
         {"input_ids": ids.tolist(), "labels": labels.tolist()}
         for ids, labels in zip(setup.cache["input_ids"], setup.cache["labels"], strict=True)
@@ -319,11 +319,11 @@ def run_trainer(setup: Setup, device: torch.device, amp: str, threads: int) -> d
         output_dir=str(setup.work / "trainer"),
         per_device_train_batch_size=setup.batch_size,
         max_steps=setup.steps,
-        learning_rate=float(cfg["lr"]),
-        weight_decay=float(cfg["weight_decay"]),
-        warmup_steps=int(round(float(cfg["warmup_ratio"]) * setup.steps)),
-        max_grad_norm=float(cfg["grad_clip"]),
-        seed=int(cfg["seed"]),
+        learning_rate=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        warmup_steps=int(round(cfg.warmup_ratio * setup.steps)),
+        max_grad_norm=cfg.grad_clip,
+        seed=cfg.seed,
         bf16=amp == "bf16" and device.type == "cuda",
         use_cpu=device.type == "cpu",
         report_to=[],
