@@ -19,9 +19,10 @@ import time
 from pathlib import Path
 
 import torch
+from inference_paths import as_records
 
 from nerflow.predict import Predictor
-from nerflow.records import Record, Span, read_records, write_json
+from nerflow.records import Record, read_records, write_json
 from nerflow.scoring import score
 
 
@@ -32,14 +33,7 @@ def pipeline_records(model_dir: str, records: list[Record], batch_size: int) -> 
         "token-classification", model=model_dir, aggregation_strategy="simple", device="cpu"
     )
     outputs = tagger([record.text for record in records], batch_size=batch_size)
-    return [
-        Record(
-            record.id,
-            record.text,
-            sorted({Span(e["start"], e["end"] - 1, e["entity_group"]) for e in entities}),
-        )
-        for record, entities in zip(records, outputs, strict=True)
-    ]
+    return as_records(records, outputs)
 
 
 def with_raw_names(model_dir: str, scratch: Path) -> str:

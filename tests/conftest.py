@@ -84,6 +84,20 @@ def make_records(n: int, seed: int = 0) -> list:
     return records
 
 
+def write_word_list(path: Path) -> Path:
+    """A jieba-format word list (``word freq tag``) of the ``name`` (nr) and ``company``
+    (nt) entities of :data:`ENTITIES`: the lexicon of the feature tests."""
+    path.write_text(
+        "".join(
+            f"{w} 5 {tag}\n"
+            for tag, ws in (("nr", ENTITIES["name"]), ("nt", ENTITIES["company"]))
+            for w in ws
+        ),
+        encoding="utf-8",
+    )
+    return path
+
+
 # --------------------------------------------------------------------------- experiments
 
 

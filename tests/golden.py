@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from conftest import ENTITIES, TYPES, make_records, tiny_scratch, tiny_train
+from conftest import TYPES, make_records, tiny_scratch, tiny_train, write_word_list
 
 GOLDEN_FILE = Path(__file__).resolve().parent / "fixtures" / "golden" / "golden.json"
 
@@ -105,15 +105,7 @@ def tagger_outputs(tokenizer_dir: Path, work: Path) -> dict[str, Any]:
     from nerflow.vocab import load_tokenizer
 
     train_records, dev_records = make_records(40, seed=0), make_records(16, seed=1)
-    words = work / "words.txt"
-    words.write_text(
-        "".join(
-            f"{w} 5 {tag}\n"
-            for tag, ws in (("nr", ENTITIES["name"]), ("nt", ENTITIES["company"]))
-            for w in ws
-        ),
-        encoding="utf-8",
-    )
+    words = write_word_list(work / "words.txt")
     assets = work / "assets"
     tokenizer = load_tokenizer(tokenizer_dir)
     outputs: dict[str, Any] = {}

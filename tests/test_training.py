@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ENTITIES, TYPES, make_records, tiny_experiment, tiny_train
+from conftest import TYPES, make_records, tiny_experiment, tiny_train, write_word_list
 
 from nerflow.batching import make_batches
 from nerflow.cache import build_cache, check_cache, load_cache, save_cache
@@ -359,15 +359,7 @@ def bilstm_setup(tmp_path: Path, records: list[Record], **features) -> tuple[dic
     """A small BiLSTM-CRF experiment with features whose assets come from ``records``."""
     from nerflow.features import build_feature_assets
 
-    words = tmp_path / "words.txt"
-    words.write_text(
-        "".join(
-            f"{w} 5 {tag}\n"
-            for tag, ws in (("nr", ENTITIES["name"]), ("nt", ENTITIES["company"]))
-            for w in ws
-        ),
-        encoding="utf-8",
-    )
+    words = write_word_list(tmp_path / "words.txt")
     spec = {"bigram": True, "lexicon": True, "bigram_min_freq": 1, "lexicon_path": str(words)}
     spec.update(features)
     assets = tmp_path / "assets"
