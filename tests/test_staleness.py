@@ -525,7 +525,24 @@ def test_two_clean_runs_with_one_seed_are_byte_identical(
         assert (run / path).read_bytes() == (second / path).read_bytes(), path
     first_model = run / "results/alpha/trained/model"
     for weights in sorted(first_model.glob("*.safetensors")):
-        assert weights.read_bytes() == (second / weights.relative_to(run)).read_bytes()
+        other = second / weights.relative_to(run)
+        assert weights.read_bytes() == other.read_bytes(), weight_differences(weights, other)
+
+
+def weight_differences(first: Path, second: Path) -> str:
+    """Which tensors of two weight files differ, and by how much (a failure message)."""
+    from safetensors.torch import load_file
+
+    a, b = load_file(str(first)), load_file(str(second))
+    rows = [
+        f"{name}: max |diff| {(a[name] - b[name]).abs().max().item():.3g}"
+        for name in sorted(a)
+        if name in b and a[name].shape == b[name].shape and not a[name].equal(b[name])
+    ]
+    hardware = [
+        load_json(path.parents[2] / "train_summary.json")["hardware"] for path in (first, second)
+    ]
+    return f"{len(rows)} tensors differ ({'; '.join(rows[:6])}); hardware: {hardware}"
 
 
 def test_outputs_record_their_code_and_seeds(run: Path) -> None:
@@ -569,3 +586,16 @@ def test_run_seeds_of_ensembles_pretraining_and_other_jobs() -> None:
 
 if __name__ == "__main__" and sys.argv[1:2] == ["collect"]:
     collect_changed_params(Path(sys.argv[2]), Path(sys.argv[3]), [Path(p) for p in sys.argv[4:]])
+
+
+def test_importing_nerflow_sets_reproducible_threading_unless_the_user_set_it() -> None:
+    """MKL's dynamic threading is off for every job (the Snakefile and each script import
+    the package before any matrix product); a value in the environment wins."""
+    code = "import os, nerflow; print(os.environ['MKL_DYNAMIC'], os.environ['MKL_CBWR'])"
+    env = {k: v for k, v in os.environ.items() if k not in ("MKL_DYNAMIC", "MKL_CBWR")}
+    env["PYTHONPATH"] = str(REPO / "src")
+    plain = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert plain.stdout.split() == ["FALSE", "AUTO,STRICT"], plain.stderr
+    env["MKL_CBWR"] = "AVX2"
+    chosen = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert chosen.stdout.split() == ["FALSE", "AVX2"], chosen.stderr
