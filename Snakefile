@@ -22,6 +22,7 @@ wildcard_constraints:
 
 
 include: "workflow/rules/data.smk"
+include: "workflow/rules/analysis.smk"
 include: "workflow/rules/tagging.smk"
 include: "workflow/rules/pretrain.smk"
 include: "workflow/rules/train.smk"

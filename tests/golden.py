@@ -78,6 +78,8 @@ def experiments(assets: Path, words: Path) -> dict[str, dict]:
             "scratch": SCRATCH,
             "head": "span",
             "span_head_size": 16,
+            # recorded before span_decoding; auto would decode this flat train set flat
+            "span_decoding": "nested",
             "tokenization": "char",
             "max_len": 32,
             "stride": 8,

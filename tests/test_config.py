@@ -130,7 +130,7 @@ def test_reserved_keys_are_refused_with_their_reason_and_not_offered() -> None:
     assert problems == [
         "experiments.x.scheme: not a setting here: set by the caller",
         "experiments.x.schem: unknown key; allowed: encoder, head, tokenization, max_len, "
-        "stride, span_head_size, scratch, bilstm, features, train, feature_dir",
+        "stride, span_head_size, span_decoding, scratch, bilstm, features, train, feature_dir",
     ]
 
 

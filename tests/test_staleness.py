@@ -21,7 +21,6 @@ import shutil
 import subprocess
 import sys
 import time
-from modulefinder import ModuleFinder
 from pathlib import Path
 
 import pytest
@@ -34,6 +33,9 @@ from workflow_helpers import (
     snakemake,
     write_config,
 )
+
+sys.path.insert(0, str(REPO / "bench"))
+from dryrun import modules_run_by, parse_dry_run, script_rules  # noqa: E402
 
 TINY_SCRATCH = {"layers": 1, "hidden": 32, "heads": 2, "intermediate": 64}
 TINY_TRAIN = {"epochs": 1, "batch_size": 8, "lr": 5.0e-3, "head_lr": 5.0e-2, "device": "cpu"}
@@ -79,53 +81,14 @@ SPLITS = ("train", "dev", "test")
 # --------------------------------------------------------------------------- helpers
 
 
-def script_rules(rules_dir: Path = REPO / "workflow/rules") -> dict[str, dict]:
-    """Every rule of ``workflow/rules/*.smk``, parsed from the text: its file, the script
-    of its ``script:`` directive and the raw value of its ``code=`` param (or None)."""
-    rules: dict[str, dict] = {}
-    for smk in sorted(rules_dir.glob("*.smk")):
-        text = smk.read_text(encoding="utf-8")
-        blocks = re.split(r"^rule (\w+):\n", text, flags=re.MULTILINE)
-        for name, body in zip(blocks[1::2], blocks[2::2], strict=True):
-            body = re.split(r"^\S", body, maxsplit=1, flags=re.MULTILINE)[0]  # rule's own lines
-            script = re.search(r"^    script:\n\s+\"\.\./scripts/([^\"]+)\.py\"", body, re.M)
-            code = re.search(r"^\s+code=(.*),$", body, re.MULTILINE)
-            rules[name] = {
-                "file": smk.name,
-                "script": script.group(1) if script else None,
-                "code": code.group(1) if code else None,
-            }
-    return rules
-
-
-def modules_run_by(script: Path, src: Path) -> set[str]:
-    """The ``nerflow`` modules Python's own ``modulefinder`` sees ``script`` import, at any
-    depth (independent of ``nerflow.provenance``). Only ``src`` is searched: the standard
-    library and third-party imports are not followed."""
-    finder = ModuleFinder(path=[str(src)])
-    finder.run_script(str(script))
-    return {name for name in finder.modules if name.split(".")[0] == "nerflow"}
-
-
 def module_name(path: Path) -> str:
     return "nerflow" if path.name == "__init__.py" else f"nerflow.{path.stem}"
 
 
 def dry_run_jobs(workdir: Path, *targets: str) -> list[dict]:
-    """The jobs ``snakemake -n`` plans: rule, output, reason and wildcards of each."""
+    """The jobs ``snakemake -n`` plans: rule, input, output, reason and wildcards of each."""
     result = snakemake(workdir, *targets, "-n", snakefile=workdir / "Snakefile")
-    jobs: list[dict] = []
-    for line in (result.stdout + "\n" + result.stderr).splitlines():
-        rule = re.match(r"^(?:local)?rule (\S+):$", line)
-        if rule:
-            jobs.append({"rule": rule.group(1), "wildcards": {}})
-            continue
-        field = re.match(r"^\s+(output|reason|wildcards): (.*)$", line)
-        if field and jobs:
-            key, value = field.groups()
-            if key == "wildcards":
-                value = dict(item.split("=", 1) for item in value.split(", "))
-            jobs[-1][key] = value
+    jobs = parse_dry_run(result.stdout + "\n" + result.stderr)
     return [job for job in jobs if job["rule"] != "all"]
 
 
@@ -191,7 +154,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_every_script_rule_fingerprints_its_own_script() -> None:
     """The script name is typed twice per rule (``script:`` and ``script_code``): they
     must agree, and no rule may type a module list."""
-    rules = script_rules()
+    rules = script_rules(REPO / "workflow/rules")
     assert len(rules) > 20
     problems = []
     for name, rule in rules.items():
@@ -249,7 +212,7 @@ def test_a_whitespace_edit_of_any_module_restales_exactly_the_rules_that_run_it(
         {
             "data": {split: f"resources/cluener/{split}.json" for split in SPLITS},
             "pretraining": PRETRAINING,
-            "experiments": EXPERIMENTS,
+            "experiments": {**EXPERIMENTS, "gamma": dict(ALPHA, features={"lac": True})},
             "ensembles": {"vote": {"members": ["alpha", "beta"]}},
             "annotate": {"run": "vote", "files": {"notes": str(notes)}},
         },

@@ -21,7 +21,7 @@ Gold spans that cannot be represented are reported with a reason:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from nerflow.records import Span
 from nerflow.spans import remove_overlaps
@@ -105,16 +105,27 @@ def merge_window_spans(
     owns its first character (:func:`window_owners`), so a span seen by two overlapping
     windows counts once and the more central view decides. Overlapping and nested spans
     are kept. Sorted."""
+    scored = [dict.fromkeys(spans, 0.0) for spans in window_spans]
+    return sorted(merge_scored_window_spans(n_chars, windows, scored))
+
+
+def merge_scored_window_spans(
+    n_chars: int, windows: Sequence[TokenizedText], window_spans: Sequence[Mapping[Span, float]]
+) -> dict[Span, float]:
+    """:func:`merge_window_spans` of spans with scores: each kept span has the score of the
+    window it is kept from. The flat decoding policy is applied to this merged result
+    (:func:`nerflow.spans.best_flat_spans`): windows flat each may still overlap once
+    merged (a span kept from one window may reach into characters where the next window's
+    spans start)."""
     if len(windows) != len(window_spans):
         raise ValueError(f"{len(windows)} windows but {len(window_spans)} span lists")
     owners = window_owners(n_chars, windows)
-    kept = {
-        span
+    return {
+        span: score
         for index, spans in enumerate(window_spans)
-        for span in spans
+        for span, score in spans.items()
         if owners[span.start] == index
     }
-    return sorted(kept)
 
 
 def token_spans_from_spans(
@@ -145,12 +156,19 @@ def spans_from_token_spans(
     tok: TokenizedText, token_spans: Sequence[tuple[int, int, str]]
 ) -> list[Span]:
     """``(first token, last token, type)`` -> character spans on the original text."""
-    return sorted(
-        {
-            Span(tok.offsets[first][0], tok.offsets[last][1] - 1, label)
-            for first, last, label in token_spans
-        }
-    )
+    return sorted(scored_spans_from_token_spans(tok, [(*s, 0.0) for s in token_spans]))
+
+
+def scored_spans_from_token_spans(
+    tok: TokenizedText, token_spans: Sequence[tuple[int, int, str, float]]
+) -> dict[Span, float]:
+    """``(first token, last token, type, score)`` -> ``{character span: score}`` on the
+    original text (tokens sharing a character may give one span twice: the higher score)."""
+    spans: dict[Span, float] = {}
+    for first, last, label, score in token_spans:
+        span = Span(tok.offsets[first][0], tok.offsets[last][1] - 1, label)
+        spans[span] = max(score, spans.get(span, score))
+    return spans
 
 
 def _check_in_range(tok: TokenizedText, spans: Sequence[Span]) -> None:

@@ -18,9 +18,9 @@ A cache is a plain dict of lists, tensors, strings and numbers, so it is saved w
 - ``lost_spans``: ``{reason: count}`` of gold spans that the token labels cannot carry
   (see :mod:`nerflow.alignment`; a span is lost only when no window carries it whole;
   ``truncated`` counts spans cut by ``max_len`` when truncating);
-- ``features``: ``{name: [tensor per record]}`` per-token feature tensors aligned with
-  ``input_ids`` (``bigram_ids [n, 2]``, ``lexicon_bits [n]``, zeros on specials; see
-  :mod:`nerflow.features`), empty without features;
+- ``features``: ``{name: [tensor per sequence]}`` per-token feature tensors aligned with
+  ``input_ids`` (``bigram_ids [n, 2]``, ``lexicon_bits [n]``, ``lac_scores [n, 59]``
+  half floats, ..., zeros on specials; see :mod:`nerflow.features`), empty without features;
 - ``meta``: tokenizer fingerprint, labels, scheme, mode, max_len, stride (None when
   truncating), n_records, n_sequences, n_windowed (texts split into windows), n_truncated,
   ``features`` (the featurizer's description with its asset fingerprint, or None).
@@ -29,13 +29,14 @@ A cache is a plain dict of lists, tensors, strings and numbers, so it is saved w
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from nerflow.alignment import REASONS, token_labels_from_spans, token_spans_from_spans
+from nerflow.analyser import Analysis
 from nerflow.atomic import save_torch
 from nerflow.features import Features, Featurizer, load_featurizer
 from nerflow.records import Record
@@ -59,6 +60,7 @@ def build_cache(
     *,
     stride: int,
     truncate: bool = False,
+    analyses: Mapping[str, Analysis] | str | Path | None = None,
 ) -> dict[str, Any]:
     """Tokenise and label every record (see the module doc): texts longer than ``max_len``
     tokens become sliding windows sharing ``stride`` tokens (the experiment's ``stride``,
@@ -68,10 +70,17 @@ def build_cache(
     ``feature_dir``, see :func:`nerflow.features.build_feature_assets`) or a ready
     :class:`~nerflow.features.Featurizer`; None or a block enabling nothing: no features.
     Features are computed on each record's full text, then gathered per token.
+    ``analyses``: LAC's analyses of the texts (the analyse stage's file, or a mapping; see
+    :meth:`~nerflow.features.Featurizer.use_analyses`) for the lac features.
     """
     featurizer = (
         features if isinstance(features, Featurizer) else load_featurizer(features, feature_dir)
     )
+    char_features = None
+    if featurizer is not None:
+        if analyses is not None:
+            featurizer.use_analyses(analyses)
+        char_features = featurizer.iter_char_features(record.text for record in records)
     label2id = {label: i for i, label in enumerate(labels)}
     type_index = {t: i for i, t in enumerate(label_types(labels))}
     cache: dict[str, Any] = {"input_ids": [], "labels": [], "offsets": [], "ids": [], "spans": []}
@@ -82,6 +91,7 @@ def build_cache(
         toks = chain_windows(record.text, tokenizer, mode, max_len, int(stride), truncate)
         n_truncated += int(truncate and toks[0].truncated)
         n_windowed += int(len(toks) > 1)
+        record_features = next(char_features) if char_features is not None else None
         lost_per_window = []
         for tok in toks:
             token_labels, lost_spans = token_labels_from_spans(
@@ -105,8 +115,9 @@ def build_cache(
                     dtype=torch.long,
                 ).reshape(-1, 3)
             )
-            if featurizer is not None:
-                for name, tensor in featurizer.encode(record.text, tok).items():
+            if record_features is not None:
+                assert featurizer is not None
+                for name, tensor in featurizer.token_features(tok, record_features).items():
                     cache["features"][name].append(tensor)
         lost.update(lost_in_every_window(lost_per_window).values())
     cache["lost_spans"] = dict(lost)

@@ -245,6 +245,11 @@ class FeatureConfig(Section):
     gazetteer_max_len: int = 16
     gazetteer_dim: int = 32
 
+    lac: bool = False
+    lac_dim: int = 32
+    lac_scores: bool = False
+    lac_scores_dim: int = 32
+
 
 @dataclasses.dataclass(frozen=True)
 class PretrainConfig(ScratchConfig):
@@ -280,6 +285,8 @@ class ExperimentConfig(Section):
 
     ``encoder``: a hub id, a ``save_pretrained`` folder, ``scratch``, ``bilstm`` or
     ``pretrained:NAME``. ``stride``: tokens shared by consecutive windows of ``max_len``.
+    ``span_decoding`` (span head): ``flat`` keeps the best non-overlapping spans, ``nested``
+    every span, ``auto`` flat when train is flat (:func:`nerflow.spans.resolve_span_decoding`).
     ``scheme`` and ``feature_dir`` (the folder of the feature assets, None: the tokenizer's)
     are set by the workflow (:data:`nerflow.configcheck.WORKFLOW_KEYS`), not in its config.
     """
@@ -291,6 +298,7 @@ class ExperimentConfig(Section):
     stride: int = 32
     scheme: Scheme = "BIOS"
     span_head_size: int = 64
+    span_decoding: Literal["auto", "flat", "nested"] = "auto"
     scratch: ScratchConfig = ScratchConfig()
     bilstm: BiLSTMConfig = BiLSTMConfig()
     features: FeatureConfig = FeatureConfig()

@@ -6,6 +6,13 @@ restored character spans, so members may differ in encoder, head, tokenisation o
 window size. Members trained with different seeds make different mistakes on rare
 entities: on CLUENER dev, a majority vote of three BiLSTM-CRF models scored 0.736 micro
 F1 where the members scored 0.715, 0.723 and 0.728.
+
+Flat members (tag heads, span heads decoding ``flat``) give a flat vote under a strict
+majority: two overlapping spans would each need more than half of the members, and a flat
+member predicts at most one of them. A lower ``min_votes`` (1: the union) can keep both;
+``vote(..., flat=True)`` then keeps the non-overlapping subset with the most votes in total
+(:func:`nerflow.spans.best_flat_spans`, its ties included), so the vote decodes like its
+members. Spans are kept by their votes first; flat resolution only removes.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nerflow.records import Record
+from nerflow.spans import best_flat_spans
 
 
 def majority(n_members: int) -> int:
@@ -22,8 +30,11 @@ def majority(n_members: int) -> int:
     return n_members // 2 + 1
 
 
-def vote(members: Sequence[Sequence[Record]], min_votes: int | None = None) -> list[Record]:
-    """Records with the spans predicted by at least ``min_votes`` members.
+def vote(
+    members: Sequence[Sequence[Record]], min_votes: int | None = None, flat: bool = False
+) -> list[Record]:
+    """Records with the spans predicted by at least ``min_votes`` members; with ``flat``
+    (all members decode flat), overlaps among those resolved by votes (module docstring).
 
     All members must hold the same records (ids and texts) in the same order; a span a
     member lists twice counts once. Raises ``ValueError`` otherwise.
@@ -46,7 +57,8 @@ def vote(members: Sequence[Sequence[Record]], min_votes: int | None = None) -> l
                     f"where member 0 has id {first.id!r}"
                 )
         counts = Counter(span for record in records for span in set(record.spans))
-        spans = sorted(span for span, n in counts.items() if n >= needed)
+        kept = {span: float(n) for span, n in counts.items() if n >= needed}
+        spans = best_flat_spans(kept) if flat else sorted(kept)
         out.append(Record(id=first.id, text=first.text, spans=spans))
     return out
 

@@ -16,6 +16,10 @@ featurizer combines them with a fourth:
   these embeddings are learnt from the train set only: they identify frequent words, the
   lexicon bits generalise.
 
+- **LAC** (``lac``, ``lac_scores``): the word position x tag id and the emission scores
+  of Baidu's packaged analyser (:mod:`nerflow.analyser`), from the analyses given to
+  :meth:`Featurizer.use_analyses` (the ``analyse`` stage's), else from the analyser itself.
+
 Features are computed per CHARACTER of the full original text (:meth:`Featurizer.char_features`)
 and gathered per token by the token's first character (:meth:`Featurizer.token_features`);
 special tokens get zeros (the padding id / no bits). A sliding window therefore sees
@@ -38,17 +42,19 @@ bigrams) is slower and worse (0.708).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from nerflow import analyser as lac
 from nerflow.bigrams import SPECIALS, UNK_ID, bigram_ids, build_bigram_vocab
 from nerflow.config import FeatureConfig
-from nerflow.featurespec import asset_spec, feature_spec, features_enabled
+from nerflow.featurespec import asset_spec, feature_spec, features_enabled, uses_analyser
 from nerflow.gazetteer import Gazetteer
 from nerflow.lexicon import LEXICON_BITS, Lexicon, jieba_dictionary_path, read_word_list
 from nerflow.matching import lower_chars
@@ -73,7 +79,9 @@ class Featurizer:
     Tensor names (the keyword arguments models receive): ``bigram_ids`` (``LongTensor
     [n, 2]``: left and right bigram ids), ``lexicon_bits`` (``LongTensor [n]``) and
     ``lexicon_word_ids`` (``LongTensor [n, 3, lexicon_word_k]``: B, M, E word ids, 0-padded)
-    and ``gazetteer_bits`` (``LongTensor [n, n_words]``, see :class:`Gazetteer`).
+    and ``gazetteer_bits`` (``LongTensor [n, n_words]``, see :class:`Gazetteer`),
+    ``lac_ids`` (``LongTensor [n]``) and ``lac_scores`` (``HalfTensor [n, N_SCORES]``, see
+    :mod:`nerflow.analyser`).
     """
 
     def __init__(
@@ -100,6 +108,7 @@ class Featurizer:
         self.word_vocab = word_vocab if spec.lexicon_words else None
         self.word_index = {w: i for i, w in enumerate(self.word_vocab or [])}
         self.gazetteer = gazetteer if spec.gazetteer else None
+        self.analyses = lac.Analyses() if uses_analyser(spec) else None
         self._fingerprint: str | None = None
 
     # ------------------------------------------------------------------ sizes
@@ -115,6 +124,10 @@ class Featurizer:
             names.append("lexicon_word_ids")
         if self.spec.gazetteer:
             names.append("gazetteer_bits")
+        if self.spec.lac:
+            names.append("lac_ids")
+        if self.spec.lac_scores:
+            names.append("lac_scores")
         return names
 
     @property
@@ -135,8 +148,18 @@ class Featurizer:
 
     # ------------------------------------------------------------------ features
 
-    def char_features(self, text: str) -> dict[str, torch.Tensor]:
-        """Per-character features of a FULL text: ``{name: tensor [len(text), ...]}``."""
+    def use_analyses(self, analyses: Mapping[str, lac.Analysis] | str | Path) -> None:
+        """Take LAC's analyses from ``analyses`` (by text key, or the analyse stage's file)
+        instead of running the analyser on their texts."""
+        if self.analyses is None:
+            raise ValueError("analyses given to a featurizer without lac features")
+        self.analyses.add(analyses)
+
+    def char_features(
+        self, text: str, analysis: lac.Analysis | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Per-character features of a FULL text: ``{name: tensor [len(text), ...]}``
+        (``analysis``: LAC's of ``text``, found or computed when not given)."""
         out: dict[str, torch.Tensor] = {}
         if self.bigram_vocab is not None:
             out["bigram_ids"] = bigram_ids(text, self.bigram_index)
@@ -149,7 +172,17 @@ class Featurizer:
                 out["lexicon_word_ids"] = self._word_ids(self.lexicon.match_sets(text, matches))
         if self.gazetteer is not None:
             out["gazetteer_bits"] = self.gazetteer.char_bits(text)
+        if self.analyses is not None:
+            analysis = analysis or self.analyses.get([text])[0]
+            out.update(lac.lac_char_features(analysis, self.spec.lac, self.spec.lac_scores))
         return out
+
+    def iter_char_features(self, texts: Iterable[str]) -> Iterator[dict[str, torch.Tensor]]:
+        """:meth:`char_features` of each text in order, LAC's analyses taken in batches."""
+        iterator = iter(texts)
+        while chunk := list(itertools.islice(iterator, 512)):
+            analyses = self.analyses.get(chunk) if self.analyses else [None] * len(chunk)
+            yield from map(self.char_features, chunk, analyses)
 
     def _word_ids(self, match_sets: Sequence[Mapping[str, Sequence[str]]]) -> torch.Tensor:
         """``LongTensor [n, 3, lexicon_word_k]``: per character of the text that gave
@@ -208,6 +241,8 @@ class Featurizer:
                 digest.update(json.dumps(self.word_vocab, ensure_ascii=False).encode())
             if self.gazetteer is not None:
                 digest.update(self.gazetteer.to_bytes())
+            if self.analyses is not None:
+                digest.update(lac.ANALYSER_SHA256.encode())
             self._fingerprint = digest.hexdigest()
         return self._fingerprint
 
@@ -222,6 +257,7 @@ class Featurizer:
             "word_vocab_size": self.word_vocab_size,
             "gazetteer_strings": len(self.gazetteer) if self.gazetteer is not None else 0,
             "gazetteer_bits": self.gazetteer_bits,
+            **({"analyser": lac.ANALYSER_SHA256} if self.analyses is not None else {}),
         }
 
     def save(self, out_dir: str | Path) -> Path:
@@ -289,6 +325,8 @@ class Featurizer:
         if spec.gazetteer:
             data = json.loads((folder / GAZETTEER_FILE).read_text(encoding="utf-8"))
             gazetteer = Gazetteer.from_json(data)
+        if uses_analyser(spec):
+            lac.verified_folder()  # the installed analyser, its checksums checked
         return cls(spec, vocab, lexicon, words, gazetteer)
 
 

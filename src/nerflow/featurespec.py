@@ -22,9 +22,18 @@ ASSET_KEYS = (
     "gazetteer_folds",
     "gazetteer_min_len",
     "gazetteer_max_len",
+    "lac",
+    "lac_scores",
 )
 """Settings the saved assets and feature tensors depend on (``lexicon_path`` only says
 where the words came from, ``*_dim`` only concern the model)."""
+ADDED_FEATURES: dict[str, tuple[str, ...]] = {
+    "lac": ("lac", "lac_dim"),
+    "lac_scores": ("lac_scores", "lac_scores_dim"),
+}
+"""Features added after models, caches and input keys were first saved, with their
+settings: left out of the asset spec and the block's settings while switched off, so that
+everything saved before keeps its fingerprint and key."""
 POSITIVE_KEYS = tuple(
     field.name
     for field in dataclasses.fields(FeatureConfig)
@@ -50,9 +59,30 @@ def feature_spec(features: FeatureConfig | Mapping[str, Any] | None) -> FeatureC
 
 def features_enabled(spec: FeatureConfig) -> bool:
     """True when the block asks for any input feature."""
-    return spec.bigram or spec.lexicon or spec.lexicon_words or spec.gazetteer
+    return (
+        spec.bigram or spec.lexicon or spec.lexicon_words or spec.gazetteer or uses_analyser(spec)
+    )
+
+
+def uses_analyser(features: FeatureConfig | Mapping[str, Any] | None) -> bool:
+    """True when the block asks for a feature of LAC's analysis (:mod:`nerflow.analyser`)."""
+    spec = FeatureConfig.coerce(features)
+    return spec.lac or spec.lac_scores
+
+
+def _switched_off(spec: FeatureConfig) -> set[str]:
+    """The settings of the :data:`ADDED_FEATURES` that ``spec`` leaves off."""
+    return {key for name, keys in ADDED_FEATURES.items() if not getattr(spec, name) for key in keys}
+
+
+def settings_of(spec: FeatureConfig) -> dict[str, Any]:
+    """Every setting of ``spec`` but those of the added features it leaves off."""
+    hidden = _switched_off(spec)
+    return {key: value for key, value in spec.to_dict().items() if key not in hidden}
 
 
 def asset_spec(spec: FeatureConfig) -> dict[str, Any]:
-    """The settings of ``spec`` that its assets depend on (:data:`ASSET_KEYS`)."""
-    return {key: getattr(spec, key) for key in ASSET_KEYS}
+    """The settings of ``spec`` that its assets depend on (:data:`ASSET_KEYS`, but those of
+    the added features it leaves off)."""
+    hidden = _switched_off(spec)
+    return {key: getattr(spec, key) for key in ASSET_KEYS if key not in hidden}

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from nerflow.config import ExperimentConfig, FeatureConfig, from_scratch
-from nerflow.featurespec import features_enabled
+from nerflow.featurespec import features_enabled, settings_of
 
 KEY_LENGTH = 10
 """Hex digits of a key (of the sha256 of its settings)."""
@@ -32,9 +32,11 @@ def input_key(settings: Mapping[str, Any]) -> str:
 
 def _enabled_features(features: FeatureConfig | Mapping[str, Any] | None) -> dict | None:
     """The whole ``features`` block when it enables any feature, else None (a block
-    enabling nothing adds no file and no tensor, whatever its other values)."""
+    enabling nothing adds no file and no tensor, whatever its other values); the settings
+    of features added later are left out while off (:func:`nerflow.featurespec.settings_of`),
+    so the keys of inputs built before stay the same."""
     spec = FeatureConfig.coerce(features)
-    return spec.to_dict() if features_enabled(spec) else None
+    return settings_of(spec) if features_enabled(spec) else None
 
 
 def tokenizer_settings(

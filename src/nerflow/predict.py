@@ -8,7 +8,9 @@ Tag heads: each window's token labels become character tags
 (:func:`nerflow.alignment.char_tags_from_token_labels`), the windows of a record are merged
 (:func:`nerflow.alignment.merge_window_tags`) and the spans decoded with
 :func:`nerflow.tagging.tags_to_spans`. Span heads give character spans per window instead,
-merged with :func:`nerflow.alignment.merge_window_spans`.
+merged with :func:`nerflow.alignment.merge_scored_window_spans`; a head decoding ``flat``
+then keeps the best non-overlapping spans of the whole text (its ``span_decoding``, saved
+in the model folder, so ``nerflow predict`` decodes as training did).
 Output records carry the source id and text unchanged: text is never rebuilt from tokens.
 
 Streaming: :func:`stream_predictions` cuts an iterable of records into chunks of
@@ -79,7 +81,7 @@ def decode_windows(
     """Every window's predictions on its tokens (the head's
     :meth:`~nerflow.models.head.Head.token_predictions`), in the input order: for tag
     heads each token's label (None on unlabelled tokens), for the span head its
-    ``(first token, last token, type)`` spans.
+    ``(first token, last token, type, score)`` spans.
 
     ``features``: per window, its per-token feature tensors (models with a featurizer).
     """
@@ -120,10 +122,9 @@ def predict_records(
     toks: list[TokenizedText] = []
     features: list[dict[str, torch.Tensor]] | None = [] if featurizer is not None else None
     texts = [record.text for record in records]
-    for index, (record, record_windows) in enumerate(
-        zip(records, windows_many(texts, tokenizer, mode, max_len, stride), strict=True)
-    ):
-        char_features = featurizer.char_features(record.text) if featurizer else None
+    per_record = featurizer.iter_char_features(texts) if featurizer else None
+    for index, record_windows in enumerate(windows_many(texts, tokenizer, mode, max_len, stride)):
+        char_features = next(per_record) if per_record is not None else None
         for tok in record_windows:
             owners.append(index)
             toks.append(tok)
@@ -202,7 +203,8 @@ def stream_predictions(
     """Predicted records in input order, ``chunk_size`` records in memory at a time.
 
     Several predictors form an ensemble: a span is kept when ``min_votes`` of them
-    (default: a strict majority) predict it. Their labels must agree.
+    (default: a strict majority) predict it; when every member decodes flat, so does the
+    vote (:func:`nerflow.ensemble.vote`). Their labels must agree.
     """
     if not predictors:
         raise ValueError("no model to predict with")
@@ -212,10 +214,11 @@ def stream_predictions(
                 f"ensemble members have different labels: {predictors[0].model.labels} "
                 f"vs {predictor.model.labels}"
             )
+    flat = all(predictor.model.head.flat for predictor in predictors)
     iterator = iter(records)
     while chunk := list(itertools.islice(iterator, chunk_size)):
         members = [predictor.predict(chunk, batch_size) for predictor in predictors]
-        yield from members[0] if len(members) == 1 else vote(members, min_votes)
+        yield from members[0] if len(members) == 1 else vote(members, min_votes, flat)
 
 
 def predict_file(
@@ -226,12 +229,19 @@ def predict_file(
     device: str | torch.device | None = "auto",
     stride: int | None = None,
     max_len: int | None = None,
+    analyses: str | Path | None = None,
 ) -> int:
     """Load a saved model, predict a JSON-lines file, write CLUENER JSON lines; return count.
 
     Streams (see :func:`stream_predictions`); the output appears only when complete.
+    ``analyses``: LAC's analyses of the file's texts (the analyse stage's file) for a model
+    with lac features (:meth:`~nerflow.features.Featurizer.use_analyses`).
     """
     predictor = Predictor.load(model_dir, device, max_len=max_len, stride=stride)
+    if analyses is not None:
+        if predictor.model.featurizer is None:
+            raise ValueError(f"{model_dir}: a model without input features takes no analyses")
+        predictor.model.featurizer.use_analyses(analyses)
     count = 0
     with atomic_output(out_path) as handle:
         for record in stream_predictions([predictor], iter_records(in_path), batch_size):

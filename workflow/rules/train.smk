@@ -5,6 +5,7 @@ rule tensor_cache:
         records="results/data/train.jsonl",
         labels="results/data/labels.json",
         tokenizer=lambda wildcards: tokenizer_folder(CACHES[wildcards.key]["tokenizer"]),
+        analysis=cache_analysis,
     output:
         cache="results/inputs/{key}/train.pt",
         settings="results/inputs/{key}/settings.json",
@@ -58,6 +59,7 @@ rule predict:
     input:
         model="results/{run}/trained/model",
         records="results/data/{split}.jsonl",
+        analysis=predict_analysis,
     output:
         "results/{run}/predictions/{split}.json",
     log:

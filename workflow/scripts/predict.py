@@ -14,6 +14,7 @@ count = predict_file(
     smk.output[0],
     batch_size=smk.params.batch_size,
     device=smk.params.device,
+    analyses=next(iter(smk.input.analysis), None),  # LAC's analysis of the split, when used
 )
 log.info("%d records predicted", count)
 stage.finish(smk)

@@ -25,6 +25,7 @@ cache = build_cache(
     features=settings["features"],
     feature_dir=smk.input.tokenizer,
     stride=settings["stride"],
+    analyses=next(iter(smk.input.analysis), None),  # LAC's analysis of train, when used
 )
 save_cache(smk.output.cache, cache)
 write_json(smk.output.settings, settings)

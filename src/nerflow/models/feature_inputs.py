@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from nerflow.analyser import N_IDS, N_SCORES
 from nerflow.features import Featurizer
 from nerflow.gazetteer import unpack_bit_words
 from nerflow.lexicon import unpack_bits
@@ -18,6 +19,10 @@ FEATURE_SIZE_KEYS = (
     "word_dim",
     "gazetteer_bits",
     "gazetteer_dim",
+    "lac_vocab_size",
+    "lac_dim",
+    "lac_scores",
+    "lac_scores_dim",
 )
 """The sizes of :class:`FeatureInputs` (its constructor's arguments)."""
 
@@ -29,7 +34,9 @@ class FeatureInputs(nn.Module):
     concatenated (``2 * bigram_dim``); lexicon: the BMES multi-hot bits through a linear
     layer (``lexicon_dim``); lexicon words: the mean embedding of the matched words of
     each of the B, M and E sets (``3 * word_dim``); gazetteer: its per-type BMES bits
-    through a linear layer (``gazetteer_dim``). Sizes of 0 switch a feature off.
+    through a linear layer (``gazetteer_dim``); LAC: its (word position x tag) ids embedded
+    (``lac_dim``, id 0 padding) and its ``lac_scores`` emission scores through a linear
+    layer (``lac_scores_dim``). Sizes of 0 switch a feature off.
     """
 
     def __init__(
@@ -42,6 +49,10 @@ class FeatureInputs(nn.Module):
         word_dim: int = 0,
         gazetteer_bits: int = 0,
         gazetteer_dim: int = 0,
+        lac_vocab_size: int = 0,
+        lac_dim: int = 0,
+        lac_scores: int = 0,
+        lac_scores_dim: int = 0,
     ) -> None:
         super().__init__()
         self.sizes = {
@@ -53,6 +64,10 @@ class FeatureInputs(nn.Module):
             "word_dim": int(word_dim) if word_vocab_size else 0,
             "gazetteer_bits": int(gazetteer_bits),
             "gazetteer_dim": int(gazetteer_dim) if gazetteer_bits else 0,
+            "lac_vocab_size": int(lac_vocab_size),
+            "lac_dim": int(lac_dim) if lac_vocab_size else 0,
+            "lac_scores": int(lac_scores),
+            "lac_scores_dim": int(lac_scores_dim) if lac_scores else 0,
         }
         self.bigram = (
             nn.Embedding(bigram_vocab_size, bigram_dim, padding_idx=0)
@@ -64,6 +79,8 @@ class FeatureInputs(nn.Module):
             nn.Embedding(word_vocab_size, word_dim, padding_idx=0) if word_vocab_size else None
         )
         self.gazetteer = nn.Linear(gazetteer_bits, gazetteer_dim) if gazetteer_bits else None
+        self.lac = nn.Embedding(lac_vocab_size, lac_dim, padding_idx=0) if lac_vocab_size else None
+        self.lac_scores = nn.Linear(lac_scores, lac_scores_dim) if lac_scores else None
 
     @classmethod
     def for_featurizer(cls, featurizer: Featurizer | None) -> FeatureInputs | None:
@@ -80,6 +97,8 @@ class FeatureInputs(nn.Module):
             ("lexicon_bits", self.lexicon),
             ("lexicon_word_ids", self.words),
             ("gazetteer_bits", self.gazetteer),
+            ("lac_ids", self.lac),
+            ("lac_scores", self.lac_scores),
         )
         return [name for name, module in modules if module is not None]
 
@@ -91,6 +110,8 @@ class FeatureInputs(nn.Module):
             + sizes["lexicon_dim"]
             + 3 * sizes["word_dim"]
             + sizes["gazetteer_dim"]
+            + sizes["lac_dim"]
+            + sizes["lac_scores_dim"]
         )
 
     def forward(self, **features: torch.Tensor) -> torch.Tensor:
@@ -116,6 +137,11 @@ class FeatureInputs(nn.Module):
         if self.gazetteer is not None:
             bits = unpack_bit_words(features["gazetteer_bits"], self.sizes["gazetteer_bits"])
             parts.append(self.gazetteer(bits))
+        if self.lac is not None:
+            parts.append(self.lac(features["lac_ids"]))
+        if self.lac_scores is not None:
+            scores = features["lac_scores"].to(self.lac_scores.weight.dtype)
+            parts.append(self.lac_scores(scores))
         return torch.cat(parts, dim=-1)
 
 
@@ -133,4 +159,8 @@ def feature_sizes(featurizer: Featurizer | None) -> dict[str, int]:
         "word_dim": spec.lexicon_word_dim if featurizer.word_vocab_size else 0,
         "gazetteer_bits": featurizer.gazetteer_bits,
         "gazetteer_dim": spec.gazetteer_dim if featurizer.gazetteer_bits else 0,
+        "lac_vocab_size": N_IDS if spec.lac else 0,
+        "lac_dim": spec.lac_dim if spec.lac else 0,
+        "lac_scores": N_SCORES if spec.lac_scores else 0,
+        "lac_scores_dim": spec.lac_scores_dim if spec.lac_scores else 0,
     }

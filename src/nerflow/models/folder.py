@@ -3,8 +3,10 @@
 A folder holds the emitter's files (a transformers model, or the BiLSTM's
 ``nerflow_bilstm.json`` + ``bilstm.safetensors``), the tokenizer files, the head's files
 (``crf.safetensors`` for the CRF), the feature assets of experiments with features, and
-``nerflow_head.json``: emitter kind, head, scheme, labels, ``span_head_size`` and
-whatever the trainer adds (``tokenization``, ``max_len``, ``stride``, ...). For tag
+``nerflow_head.json``: emitter kind, head, scheme, labels, ``span_head_size``,
+``span_decoding`` (the span head's resolved decoding, ``flat`` or ``nested``; a folder
+saved before it existed decodes ``nested``, as it did then) and whatever the trainer adds
+(``tokenization``, ``max_len``, ``stride``, ``train_nesting``, ...). For tag
 heads a transformers config's ``id2label`` holds pipeline-compatible names
 (:func:`~nerflow.models.head.pipeline_label`: ``S-X`` -> ``B-X``, ``E-X`` -> ``I-X``)
 so that ``transformers.pipeline("token-classification", aggregation_strategy="simple")``
@@ -28,6 +30,7 @@ from nerflow.models.emitter import Emitter
 from nerflow.models.registry import EMITTERS, HEADS, label_maps
 from nerflow.models.tagger import TaggerModel
 from nerflow.models.transformer import TransformerEmitter, preview
+from nerflow.spans import FLAT, NESTED
 from nerflow.tensors import resolve_device
 
 HEAD_FILE = "nerflow_head.json"
@@ -126,6 +129,11 @@ def load_model(
         raise ValueError(
             f"{directory}: the {kind} weights do not fit its config ({_first_line(error)})"
         ) from error
+    decoding = meta.get("span_decoding") or NESTED
+    if decoding not in (FLAT, NESTED):
+        raise ValueError(
+            f"{directory}: span_decoding {decoding!r} of {HEAD_FILE} is not flat/nested"
+        )
     model = TaggerModel(
         emitter,
         meta["labels"],
@@ -133,6 +141,7 @@ def load_model(
         meta["head"],
         featurizer,
         int(meta.get("span_head_size") or ExperimentConfig.span_head_size),
+        decoding,
     )
     head = model.head
     try:

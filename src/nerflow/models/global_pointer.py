@@ -5,7 +5,10 @@ The emitter's output layer gives, per token and entity type, a query and a key o
 embeddings (RoPE) make their dot product depend on the relative distance, and the score
 of span ``[i, j]`` of type ``t`` is ``<q_t(i), k_t(j)> / sqrt(head_size)``. A span is
 predicted when its score is positive, so overlapping and nested spans of any types come
-out as they are (flat tags cannot carry them).
+out as they are (flat tags cannot carry them): the ``nested`` decoding. The ``flat``
+decoding keeps, per text (after its windows are merged), the non-overlapping subset of
+those spans with the highest total score (:func:`nerflow.spans.best_flat_spans`); which
+one a head uses is its :attr:`SpanHead.decoding`, saved with the model.
 
 Only labelled positions (``labels != -100``: no specials, no padding, no continuation
 pieces) may start or end a span, and ``end >= start``; all other cells are masked. The
@@ -22,9 +25,10 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from nerflow.alignment import merge_window_spans, spans_from_token_spans
+from nerflow.alignment import merge_scored_window_spans, scored_spans_from_token_spans
 from nerflow.models.head import GoldSpans, Head
 from nerflow.records import Span
+from nerflow.spans import FLAT, NESTED, best_flat_spans
 from nerflow.tagging import label_types
 from nerflow.tokenization import TokenizedText
 
@@ -93,9 +97,19 @@ def multilabel_crossentropy(scores: torch.Tensor, targets: torch.Tensor) -> torc
 
 def decode_spans(scores: torch.Tensor, threshold: float = 0.0) -> list[list[tuple[int, int, int]]]:
     """Per sequence, every ``(start, end, type)`` scoring above ``threshold``, sorted."""
-    found: list[list[tuple[int, int, int]]] = [[] for _ in range(scores.size(0))]
-    for row, type_index, start, end in (scores > threshold).nonzero().tolist():
-        found[row].append((start, end, type_index))
+    return [[span[:3] for span in row] for row in decode_scored_spans(scores, threshold)]
+
+
+def decode_scored_spans(
+    scores: torch.Tensor, threshold: float = 0.0
+) -> list[list[tuple[int, int, int, float]]]:
+    """Per sequence, every ``(start, end, type, score)`` scoring above ``threshold``,
+    sorted."""
+    found: list[list[tuple[int, int, int, float]]] = [[] for _ in range(scores.size(0))]
+    cells = (scores > threshold).nonzero()
+    values = scores[tuple(cells.unbind(dim=1))].tolist()
+    for (row, type_index, start, end), value in zip(cells.tolist(), values, strict=True):
+        found[row].append((start, end, type_index, value))
     return [sorted(spans) for spans in found]
 
 
@@ -103,8 +117,10 @@ class SpanHead(Head):
     """GlobalPointer over the entity types of the labels; ``size``: ``span_head_size``.
 
     Its scores are ``[batch, n_types, seq, seq]``; it decodes, per sequence,
-    ``(first token, last token, type)`` of every span with a positive score whose both
-    ends are labelled (spans may overlap). The tagging scheme plays no part.
+    ``(first token, last token, type, score)`` of every span with a positive score whose
+    both ends are labelled (spans may overlap). The tagging scheme plays no part.
+    :attr:`decoding` (``nested``, the default, or ``flat``) says whether a text's merged
+    spans may overlap (see the module docstring).
     """
 
     name: ClassVar[str] = "span"
@@ -113,6 +129,16 @@ class SpanHead(Head):
     def __init__(self, labels: Sequence[str], scheme: str, size: int) -> None:
         super().__init__(labels, scheme)
         self.size = int(size)
+        self.decoding = NESTED
+
+    @property
+    def flat(self) -> bool:
+        return self.decoding == FLAT
+
+    def set_decoding(self, policy: str) -> None:
+        if policy not in (FLAT, NESTED):
+            raise ValueError(f"span decoding must be {FLAT!r} or {NESTED!r}, not {policy!r}")
+        self.decoding = policy
 
     @classmethod
     def create(cls, labels: Sequence[str], scheme: str, span_head_size: int) -> SpanHead:
@@ -133,7 +159,7 @@ class SpanHead(Head):
         return self.output_names(self.labels, self.size)
 
     def meta(self) -> dict[str, Any]:
-        return {**super().meta(), "span_head_size": self.size}
+        return {**super().meta(), "span_head_size": self.size, "span_decoding": self.decoding}
 
     def scores(self, outputs: torch.Tensor, labelled: torch.Tensor) -> torch.Tensor:
         return span_scores(outputs, len(self.types), self.size, labelled)
@@ -146,29 +172,33 @@ class SpanHead(Head):
 
     def decode(
         self, scores: torch.Tensor, label_mask: torch.Tensor
-    ) -> list[list[tuple[int, int, str]]]:
-        """``(first token, last token, type)`` of every predicted span, per sequence."""
+    ) -> list[list[tuple[int, int, str, float]]]:
+        """``(first token, last token, type, score)`` of every span scoring above 0, per
+        sequence (overlaps are resolved per text, in :meth:`record_spans`)."""
         return [
-            [(start, end, self.types[t]) for start, end, t in row] for row in decode_spans(scores)
+            [(start, end, self.types[t], value) for start, end, t, value in row]
+            for row in decode_scored_spans(scores)
         ]
 
     def token_predictions(
-        self, tok: TokenizedText, decoded: list[tuple[int, int, str]]
-    ) -> list[tuple[int, int, str]]:
-        """The window's token spans, as decoded."""
+        self, tok: TokenizedText, decoded: list[tuple[int, int, str, float]]
+    ) -> list[tuple[int, int, str, float]]:
+        """The window's scored token spans, as decoded."""
         return decoded
 
     def record_spans(
         self,
         n_chars: int,
         windows: Sequence[TokenizedText],
-        predictions: Sequence[list[tuple[int, int, str]]],
+        predictions: Sequence[list[tuple[int, int, str, float]]],
         scheme: str,
     ) -> list[Span]:
         """Each window's token spans become character spans, each kept from the window
-        that owns its first character (:func:`nerflow.alignment.merge_window_spans`)."""
+        that owns its first character (:func:`nerflow.alignment.merge_scored_window_spans`);
+        the ``flat`` decoding then keeps the best non-overlapping ones of the whole text."""
         char_spans = [
-            spans_from_token_spans(tok, token_spans)
+            scored_spans_from_token_spans(tok, token_spans)
             for tok, token_spans in zip(windows, predictions, strict=True)
         ]
-        return merge_window_spans(n_chars, windows, char_spans)
+        merged = merge_scored_window_spans(n_chars, windows, char_spans)
+        return best_flat_spans(merged) if self.flat else sorted(merged)

@@ -77,9 +77,20 @@ class Head(nn.Module):
         return list(self.labels)
 
     def meta(self) -> dict[str, Any]:
-        """What ``nerflow_head.json`` records of the head (``span_head_size`` is null for
-        heads without that setting)."""
-        return {"head": self.name, "span_head_size": None}
+        """What ``nerflow_head.json`` records of the head (``span_head_size`` and
+        ``span_decoding`` are null for heads without those settings)."""
+        return {"head": self.name, "span_head_size": None, "span_decoding": None}
+
+    @property
+    def flat(self) -> bool:
+        """Whether no two spans that :meth:`record_spans` gives for one text overlap. Tag
+        heads decode tags: always."""
+        return True
+
+    def set_decoding(self, policy: str) -> None:
+        """Decode ``flat`` or ``nested`` (the resolved ``span_decoding``, see
+        :func:`nerflow.spans.resolve_span_decoding`). Only the span head can nest; tag
+        heads are flat by construction and ignore it."""
 
     def scores(self, outputs: Tensor, labelled: Tensor) -> Tensor:
         """What the tagger returns for emitter ``outputs [batch, seq, n_outputs]``;

@@ -15,6 +15,7 @@ from nerflow.models.emitter import Emitter
 from nerflow.models.head import Head
 from nerflow.models.registry import head_class
 from nerflow.optim import decay_groups
+from nerflow.spans import NESTED
 from nerflow.tagging import check_scheme
 from nerflow.tensors import IGNORE_INDEX
 
@@ -28,8 +29,9 @@ class TaggerModel(nn.Module):
     are the per-token feature tensors of :attr:`featurizer` (none without features).
     ``decode`` returns the head's predictions per sequence. ``featurizer`` (a
     :class:`nerflow.features.Featurizer` or None) is a plain attribute: it computes those
-    tensors for new texts and is saved with the model. ``span_head_size`` is used by the
-    span head only.
+    tensors for new texts and is saved with the model. ``span_head_size`` and
+    ``span_decoding`` (resolved: ``flat`` or ``nested``, see
+    :meth:`~nerflow.models.head.Head.set_decoding`) are used by the span head only.
     """
 
     def __init__(
@@ -40,6 +42,7 @@ class TaggerModel(nn.Module):
         head: str,
         featurizer: Featurizer | None = None,
         span_head_size: int = ExperimentConfig.span_head_size,
+        span_decoding: str = NESTED,
     ) -> None:
         super().__init__()
         kind = head_class(head)
@@ -52,6 +55,7 @@ class TaggerModel(nn.Module):
         # registered under its name: the CRF's weights keep their "crf.*" state_dict keys
         self.add_module(kind.name, kind.create(self.labels, self.scheme, span_head_size))
         self._head_name = kind.name
+        self.head.set_decoding(span_decoding)
 
     @property
     def head(self) -> Head:
@@ -123,8 +127,8 @@ class TaggerModel(nn.Module):
     ) -> list[list[Any]]:
         """The head's predictions on the labelled positions (``label_mask`` True), per
         sequence: label ids in order for tag heads (CRF: constrained Viterbi, always a
-        valid sequence of the scheme), ``(first token, last token, type)`` spans for the
-        span head."""
+        valid sequence of the scheme), ``(first token, last token, type, score)`` spans
+        for the span head."""
         outputs = self.emitter(input_ids, attention_mask, **features)
         label_mask = label_mask.to(device=outputs.device, dtype=torch.bool)
         return self.head.decode(self.head.scores(outputs, label_mask), label_mask)
