@@ -7,6 +7,9 @@ import json
 import platform
 import resource
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -128,3 +131,40 @@ def write_result(path: str | Path, result: dict[str, Any]) -> Path:
 def skipped(error: BaseException) -> dict[str, str]:
     """The record of a case that could not run here (a missing optional package)."""
     return {"skipped": f"{type(error).__name__}: {error}"}
+
+
+# Spawns the command and writes its peak RSS (KiB) to the file argv[1]. Linux carries a
+# process's peak RSS over fork and exec, so a child spawned by a process holding torch
+# would report at least that: this small launcher keeps the parent's memory out.
+_LAUNCHER = """import os, sys
+pid = os.posix_spawnp(sys.argv[2], sys.argv[2:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as handle:
+    handle.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def run_measured(command: Sequence[str], env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run ``command`` to its end: its ``returncode``, ``stdout``, ``stderr``, ``wall_s`` and
+    ``peak_rss_mib``, the peak resident memory of that process alone (``wait4``'s usage of
+    the child, through a launcher of about 13 MiB; the child's own children not counted)."""
+    with tempfile.TemporaryDirectory() as folder:
+        rss = Path(folder) / "rss"
+        start = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-c", _LAUNCHER, str(rss), *command],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        wall = time.perf_counter() - start
+        peak = int(rss.read_text()) / 1024 if rss.exists() else None
+    return {
+        "returncode": done.returncode,
+        "stdout": done.stdout,
+        "stderr": done.stderr,
+        "wall_s": round(wall, 3),
+        "peak_rss_mib": round(peak, 1) if peak is not None else None,
+    }

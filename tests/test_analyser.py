@@ -17,23 +17,22 @@ from nerflow import analyser
 from nerflow.analyser import (
     INSTALL_HINT,
     LAC_TAGS,
+    N_HIDDEN,
     N_IDS,
     N_SCORES,
     Analyser,
     AnalyserChecksumError,
     AnalyserMissing,
-    Analyses,
     Analysis,
     analysis_words,
     char_id,
     char_ids,
-    load_analyses,
-    save_analyses,
     text_key,
     verify_files,
     viterbi,
     word_spans,
 )
+from nerflow.analyses import Analyses, load_analyses, save_analyses
 from nerflow.features import Featurizer
 from nerflow.featurespec import asset_spec, feature_spec, features_enabled, uses_analyser
 from nerflow.inputs import tokenizer_settings
@@ -52,7 +51,8 @@ WORDS = [(0, 2, "PER"), (2, 3, "p"), (3, 5, "LOC"), (5, 7, "n")]
 def fake_analysis(text: str, words: list[tuple[int, int, str]]) -> Analysis:
     """An analysis of ``text`` with ``words`` and scores ``i + j / 100`` at (char i, tag j)."""
     scores = torch.arange(len(text))[:, None] + torch.arange(N_SCORES)[None, :] / 100
-    return Analysis(char_ids(words, len(text)), scores.half())
+    hidden = torch.arange(len(text))[:, None] - torch.arange(N_HIDDEN)[None, :] / 100
+    return Analysis(char_ids(words, len(text)), scores.half(), hidden.half())
 
 
 def lac_featurizer(**extra: object) -> Featurizer:
@@ -132,6 +132,7 @@ def test_analyses_file_round_trip_and_checks(tmp_path: Path) -> None:
     for text, analysis in zip(texts, analyses, strict=True):
         assert torch.equal(loaded[text_key(text)].ids, analysis.ids)
         assert torch.equal(loaded[text_key(text)].scores, analysis.scores)
+        assert torch.equal(loaded[text_key(text)].hidden, analysis.hidden)
     data = torch.load(path, weights_only=True)
     torch.save(dict(data, analyser="0" * 64), tmp_path / "other.pt")
     with pytest.raises(ValueError, match="another analyser"):
@@ -162,7 +163,7 @@ def test_analyses_use_the_given_ones_and_analyse_the_others_once(
     assert counting.texts == ["北京", "上海"]  # given texts and repeats are not analysed
     assert torch.equal(first[0].ids, char_ids(WORDS, len(TEXT)))
     assert source.get(["上海", TEXT])[0] is first[3] and counting.texts == ["北京", "上海"]
-    monkeypatch.setattr(analyser, "MEMO_TEXTS", 3)
+    monkeypatch.setattr("nerflow.analyses.MEMO_TEXTS", 3)
     source.get(["甲", "乙"])  # the memo is full: forgotten, then these two remembered
     assert set(source.memo) == {text_key("甲"), text_key("乙")}
 
@@ -173,6 +174,7 @@ def test_analyses_use_the_given_ones_and_analyse_the_others_once(
 def test_spec_switches_and_keys_of_inputs_saved_before() -> None:
     spec = feature_spec({"lac": True})
     assert features_enabled(spec) and uses_analyser(spec) and uses_analyser({"lac_scores": True})
+    assert uses_analyser({"lac_hidden": True}) and "lac_hidden" not in asset_spec(spec)
     assert not uses_analyser(None) and not uses_analyser({"bigram": True})
     assert asset_spec(spec)["lac"] is True and "lac_scores" not in asset_spec(spec)
     with pytest.raises(ValueError, match="lac_dim must be >= 1"):
@@ -235,6 +237,9 @@ def test_feature_inputs_embed_ids_and_project_scores() -> None:
     # Sizes saved before these features existed still build the same inputs.
     old = {k: v for k, v in feature_sizes(None).items() if not k.startswith("lac")}
     assert FeatureInputs(**dict(old, bigram_vocab_size=5, bigram_dim=4)).names == ["bigram_ids"]
+    hidden = FeatureInputs(**feature_sizes(Featurizer({"lac_hidden": True, "lac_hidden_dim": 6})))
+    assert hidden.names == ["lac_hidden"] and hidden.output_dim == 6
+    assert hidden(lac_hidden=torch.randn(2, 3, N_HIDDEN).half()).shape == (2, 3, 6)
 
 
 # --------------------------------------------------------------------------- the package
@@ -315,6 +320,8 @@ def test_batches_score_as_one_text_at_a_time(real: Analyser) -> None:
         assert analysis.scores.shape == (len(text), N_SCORES)
         assert analysis.scores.dtype == torch.float16 and analysis.ids.dtype == torch.uint8
         assert torch.equal(analysis.scores, alone.scores) and torch.equal(analysis.ids, alone.ids)
+        assert analysis.hidden.shape == (len(text), N_HIDDEN)
+        assert torch.equal(analysis.hidden, alone.hidden)
 
 
 def test_a_featurizer_analyses_unknown_texts_itself(real: Analyser) -> None:
@@ -323,3 +330,5 @@ def test_a_featurizer_analyses_unknown_texts_itself(real: Analyser) -> None:
     expected = real.analyse([SENTENCES[1]])[0]
     assert chars["lac_ids"].tolist() == expected.ids.tolist()
     assert torch.equal(chars["lac_scores"], expected.scores)
+    hidden = Featurizer({"lac_hidden": True}).char_features(SENTENCES[1])
+    assert list(hidden) == ["lac_hidden"] and torch.equal(hidden["lac_hidden"], expected.hidden)

@@ -115,3 +115,112 @@ def test_gpu_script_on_cpu(tmp_path: Path, vocab: Path) -> None:
     for head in ("softmax", "crf"):
         assert result["inference"][head]["nerflow_sentences_per_s"] > 0
     assert result["inference"]["softmax"]["pipeline_batched_sentences_per_s"] > 0
+
+
+def test_flat_decoding(tmp_path: Path, bench_modules) -> None:
+    import flat_decoding
+
+    from nerflow.cache import build_cache
+    from nerflow.records import entity_types, read_records
+    from nerflow.tagging import label_list
+    from nerflow.training import train
+    from nerflow.vocab import build_char_vocab, load_tokenizer, save_char_tokenizer
+
+    records = read_records(TINY / "train.json")  # flat: auto decodes flat
+    save_char_tokenizer(build_char_vocab([r.text for r in records]), tmp_path / "tokenizer")
+    tokenizer = load_tokenizer(tmp_path / "tokenizer")
+    labels = label_list(entity_types(records), "BIOS")
+    experiment = {"encoder": "bilstm", "bilstm": {"embedding_dim": 8, "hidden": 8}}
+    experiment.update(head="span", span_head_size=4, max_len=16, stride=4)
+    experiment["train"] = {"epochs": 1, "batch_size": 16, "device": "cpu"}
+    cache = build_cache(records, tokenizer, "char", 16, "BIOS", labels, stride=4)
+    train(experiment, cache, records[:4], tokenizer, labels, tmp_path, tmp_path / "log", 1, None)
+    out = tmp_path / "flat_decoding.json"
+    argv = [str(tmp_path / "model"), str(TINY / "dev.json"), "--threads", "1"]
+    assert flat_decoding.main([*argv, "--json-out", str(out)]) == 0
+    result = read(out)
+    assert result["records"] == 16 and result["model_decoding"] == "flat"
+    flat, nested = result["decodings"]["flat"], result["decodings"]["nested"]
+    assert flat["overlapping_pairs"] == flat["records_with_overlaps"] == 0
+    assert flat["spans"] <= nested["spans"] and nested["seconds"] > 0
+    assert 0 <= flat["micro_f1"] <= 1 and "| flat |" in result["table"]
+
+
+def test_scale_on_tiny_fixtures(tmp_path: Path, bench_modules) -> None:
+    """bench/scale.py: every stage at 1x and 2x, each in its own measured process."""
+    import scale
+    from conftest import write_word_list
+
+    out = tmp_path / "scale.json"
+    argv = ["--data", str(TINY), "--scales", "1", "2", "--threads", "1"]
+    argv += ["--lexicon", str(write_word_list(tmp_path / "words.txt"))]
+    assert scale.main([*argv, "--work", str(tmp_path / "work"), "--json-out", str(out)]) == 0
+    stages = read(out)["stages"]
+    assert list(stages) == scale.STAGES
+    for name, stage in stages.items():
+        once, twice = stage["scales"]["x1"], stage["scales"]["x2"]
+        assert once["seconds"] >= 0 and twice["peak_rss_mib"] > 0, name
+        assert stage["linear_ratio"] == 2 and stage["within_limit"], name
+    assert stages["validate"]["scales"]["x2"]["records"] == 2 * 48
+    assert stages["predict"]["scales"]["x2"]["records"] == 2 * 48
+    cache = stages["cache"]["scales"]
+    assert cache["x2"]["sequences"] == 2 * cache["x1"]["sequences"]
+    # Each stage's memory is its own: validation never loads torch.
+    assert stages["validate"]["scales"]["x1"]["peak_rss_mib"] < 150
+    assert scale.to_run(["cache"]) == ["validate", "tokenizer", "cache"]
+    assert scale.repeated(['{"id": 3, "text": "a"}'], 2) == [
+        '{"id": "0-3", "text": "a"}',
+        '{"id": "1-3", "text": "a"}',
+    ]
+
+
+def test_rerun_precision_edits_and_expected_jobs(tmp_path: Path, bench_modules) -> None:
+    """bench/rerun_precision.py without its complete run (minutes): the sampled work dir
+    and cheap config keep the offline DAG, each edit is undone to the byte and the
+    modification time, and the expected jobs follow from the DAG."""
+    import rerun_precision as rp
+    import yaml
+    from dryrun import downstream, job_name
+
+    work = tmp_path / "work"
+    rp.prepare(work, TINY, {"train": 12, "dev": 4, "test": 0}, seed=1, minutes=1.0)
+    train = (work / "data/train.json").read_text(encoding="utf-8").splitlines()
+    assert len(train) == 12 and len((work / "data/test.json").read_text().splitlines()) == 12
+    original = (TINY / "train.json").read_text(encoding="utf-8").splitlines()
+    remaining = iter(original)
+    assert all(line in remaining for line in train)  # in file order
+    kinds = {kind for line in original for kind in json.loads(line)["label"]}
+    assert kinds == {kind for line in train for kind in json.loads(line)["label"]}
+    config = yaml.safe_load((work / rp.CONFIG).read_text(encoding="utf-8"))
+    offline = yaml.safe_load((rp.ROOT / "config/offline.yaml").read_text(encoding="utf-8"))
+    for key in ("ensembles", "run_experiments"):
+        assert config[key] == offline[key]
+    assert config["experiments"].keys() == offline["experiments"].keys()
+    assert {e["train"]["epochs"] for e in config["experiments"].values()} == {1}
+
+    dag = rp.planned(work, "--forceall")
+    names = {job_name(job) for job in dag}
+    edits = {edit.name: edit for edit in rp.the_edits("bilstm_gaz_crf_s1")}
+    expected = {}
+    for name, edit in edits.items():
+        path = work / edit.path
+        before, stat = path.read_bytes(), path.stat()
+        with rp.edited(path, edit.change):
+            assert path.read_bytes() != before, name
+        assert path.read_bytes() == before and path.stat().st_mtime_ns == stat.st_mtime_ns
+        roots = edit.roots(dag, work)
+        assert roots and roots <= names, name
+        expected[name] = {job.split("[")[0] for job in downstream(dag, roots)}
+    scoring = edits["scoring option"].roots(dag, work)
+    assert {job.split("[")[0] for job in scoring} == {"text_check"}
+    assert {"score", "leaderboard"} <= expected["scoring option"]
+    assert not {"train", "predict"} & expected["scoring option"]
+    lr = downstream(dag, edits["learning rate"].roots(dag, work))
+    assert "ensemble_predict[run=bilstm_gaz_vote3,split=dev]" in lr
+    assert not {"train[run=bilstm_gaz_crf_s2]", "tensor_cache"} & lr
+    assert "char_tags" in expected["tagging module"]
+    assert "validate_split" not in expected["tagging module"]
+    dev_readers = edits["dev.json line"].roots(dag, work)
+    assert "validate_split[split=dev]" in dev_readers  # and the model cards (the data's hash)
+    assert "validate_split[split=train]" not in dev_readers
+    assert not {"tokenizer", "tensor_cache", "label_set"} & expected["dev.json line"]

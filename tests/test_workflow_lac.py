@@ -54,7 +54,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_each_split_is_analysed_once_and_read_by_cache_and_predictions(run: Path) -> None:
     import torch
 
-    from nerflow.analyser import load_analyses, text_key
+    from nerflow.analyser import text_key
+    from nerflow.analyses import load_analyses
     from nerflow.cache import load_cache
     from nerflow.records import read_records
 

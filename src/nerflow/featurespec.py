@@ -24,12 +24,14 @@ ASSET_KEYS = (
     "gazetteer_max_len",
     "lac",
     "lac_scores",
+    "lac_hidden",
 )
 """Settings the saved assets and feature tensors depend on (``lexicon_path`` only says
 where the words came from, ``*_dim`` only concern the model)."""
 ADDED_FEATURES: dict[str, tuple[str, ...]] = {
     "lac": ("lac", "lac_dim"),
     "lac_scores": ("lac_scores", "lac_scores_dim"),
+    "lac_hidden": ("lac_hidden", "lac_hidden_dim"),
 }
 """Features added after models, caches and input keys were first saved, with their
 settings: left out of the asset spec and the block's settings while switched off, so that
@@ -67,7 +69,7 @@ def features_enabled(spec: FeatureConfig) -> bool:
 def uses_analyser(features: FeatureConfig | Mapping[str, Any] | None) -> bool:
     """True when the block asks for a feature of LAC's analysis (:mod:`nerflow.analyser`)."""
     spec = FeatureConfig.coerce(features)
-    return spec.lac or spec.lac_scores
+    return spec.lac or spec.lac_scores or spec.lac_hidden
 
 
 def _switched_off(spec: FeatureConfig) -> set[str]:

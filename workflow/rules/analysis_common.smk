@@ -1,5 +1,5 @@
 # The analysis files (analysis.smk) that jobs read. Only the jobs of experiments whose
-# features use LAC's analysis (lac, lac_scores) read one.
+# features use LAC's analysis (lac, lac_scores, lac_hidden) read one.
 from nerflow.featurespec import uses_analyser  # noqa: E402
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nerflow.analyser import N_IDS, N_SCORES
+from nerflow.analyser import N_HIDDEN, N_IDS, N_SCORES
 from nerflow.features import Featurizer
 from nerflow.gazetteer import unpack_bit_words
 from nerflow.lexicon import unpack_bits
@@ -23,6 +23,8 @@ FEATURE_SIZE_KEYS = (
     "lac_dim",
     "lac_scores",
     "lac_scores_dim",
+    "lac_hidden",
+    "lac_hidden_dim",
 )
 """The sizes of :class:`FeatureInputs` (its constructor's arguments)."""
 
@@ -36,7 +38,8 @@ class FeatureInputs(nn.Module):
     each of the B, M and E sets (``3 * word_dim``); gazetteer: its per-type BMES bits
     through a linear layer (``gazetteer_dim``); LAC: its (word position x tag) ids embedded
     (``lac_dim``, id 0 padding) and its ``lac_scores`` emission scores through a linear
-    layer (``lac_scores_dim``). Sizes of 0 switch a feature off.
+    layer (``lac_scores_dim``) and its last hidden layer ``lac_hidden`` through a linear
+    layer (``lac_hidden_dim``). Sizes of 0 switch a feature off.
     """
 
     def __init__(
@@ -53,6 +56,8 @@ class FeatureInputs(nn.Module):
         lac_dim: int = 0,
         lac_scores: int = 0,
         lac_scores_dim: int = 0,
+        lac_hidden: int = 0,
+        lac_hidden_dim: int = 0,
     ) -> None:
         super().__init__()
         self.sizes = {
@@ -68,6 +73,8 @@ class FeatureInputs(nn.Module):
             "lac_dim": int(lac_dim) if lac_vocab_size else 0,
             "lac_scores": int(lac_scores),
             "lac_scores_dim": int(lac_scores_dim) if lac_scores else 0,
+            "lac_hidden": int(lac_hidden),
+            "lac_hidden_dim": int(lac_hidden_dim) if lac_hidden else 0,
         }
         self.bigram = (
             nn.Embedding(bigram_vocab_size, bigram_dim, padding_idx=0)
@@ -81,6 +88,7 @@ class FeatureInputs(nn.Module):
         self.gazetteer = nn.Linear(gazetteer_bits, gazetteer_dim) if gazetteer_bits else None
         self.lac = nn.Embedding(lac_vocab_size, lac_dim, padding_idx=0) if lac_vocab_size else None
         self.lac_scores = nn.Linear(lac_scores, lac_scores_dim) if lac_scores else None
+        self.lac_hidden = nn.Linear(lac_hidden, lac_hidden_dim) if lac_hidden else None
 
     @classmethod
     def for_featurizer(cls, featurizer: Featurizer | None) -> FeatureInputs | None:
@@ -99,6 +107,7 @@ class FeatureInputs(nn.Module):
             ("gazetteer_bits", self.gazetteer),
             ("lac_ids", self.lac),
             ("lac_scores", self.lac_scores),
+            ("lac_hidden", self.lac_hidden),
         )
         return [name for name, module in modules if module is not None]
 
@@ -112,6 +121,7 @@ class FeatureInputs(nn.Module):
             + sizes["gazetteer_dim"]
             + sizes["lac_dim"]
             + sizes["lac_scores_dim"]
+            + sizes["lac_hidden_dim"]
         )
 
     def forward(self, **features: torch.Tensor) -> torch.Tensor:
@@ -142,6 +152,9 @@ class FeatureInputs(nn.Module):
         if self.lac_scores is not None:
             scores = features["lac_scores"].to(self.lac_scores.weight.dtype)
             parts.append(self.lac_scores(scores))
+        if self.lac_hidden is not None:
+            states = features["lac_hidden"].to(self.lac_hidden.weight.dtype)
+            parts.append(self.lac_hidden(states))
         return torch.cat(parts, dim=-1)
 
 
@@ -163,4 +176,6 @@ def feature_sizes(featurizer: Featurizer | None) -> dict[str, int]:
         "lac_dim": spec.lac_dim if spec.lac else 0,
         "lac_scores": N_SCORES if spec.lac_scores else 0,
         "lac_scores_dim": spec.lac_scores_dim if spec.lac_scores else 0,
+        "lac_hidden": N_HIDDEN if spec.lac_hidden else 0,
+        "lac_hidden_dim": spec.lac_hidden_dim if spec.lac_hidden else 0,
     }
