@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -48,6 +47,7 @@ from benchutil import (
     median,
     quiet_transformers,
     ratio,
+    run_measured,
     table,
     timed,
     write_result,
@@ -133,10 +133,12 @@ def memory(args: argparse.Namespace, records: list[Record], work: Path) -> dict[
         command = [sys.executable, __file__, "--rss-child", str(source), str(work / "out.jsonl")]
         command += ["--model", args.model, "--threads", str(args.threads)]
         command += ["--batch-size", str(args.batch_size), "--device", args.device]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        if done.returncode:
-            raise RuntimeError(f"predict child failed:\n{done.stderr[-3000:]}")
-        sizes[f"x{copies}"] = json.loads(done.stdout.strip().splitlines()[-1])
+        # The child's own peak (a child forked from this process would start at its size).
+        done = run_measured(command)
+        if done["returncode"]:
+            raise RuntimeError(f"predict child failed:\n{done['stderr'][-3000:]}")
+        figures = json.loads(done["stdout"].strip().splitlines()[-1])
+        sizes[f"x{copies}"] = {**figures, "peak_rss_mib": done["peak_rss_mib"]}
     once, many = sizes["x1"]["peak_rss_mib"], sizes[f"x{args.copies}"]["peak_rss_mib"]
     return {**sizes, "growth_mib": round(many - once, 1), "peak_ratio": ratio(many, once)}
 
