@@ -216,7 +216,8 @@ def test_pip_paths_of_env_files_reach_the_checkout(env_file: Path) -> None:
     pip = next(item["pip"] for item in spec["dependencies"] if isinstance(item, dict))
     editable = [entry.split(None, 1)[1] for entry in pip if entry.startswith("-e ")]
     assert editable, f"{env_file.name} does not install the nerflow package"
-    for relative in editable:
+    for entry in editable:
+        relative = entry.split("[", 1)[0]  # extras: ../..[lexicon,lac]
         # conda runs pip in the directory of the env file it is given ...
         assert (env_file.parent / relative).resolve() == REPO
         # ... and Snakemake gives it a copy in <workdir>/.snakemake/conda/<hash>.yaml:
