@@ -43,7 +43,6 @@ from benchutil import (
     VOCAB,
     environment,
     load_split,
-    max_rss_mib,
     median,
     quiet_transformers,
     ratio,
@@ -102,7 +101,6 @@ def rss_child(args: argparse.Namespace) -> int:
     from nerflow.predict import predict_file
 
     torch.set_num_threads(args.threads)
-    before = max_rss_mib()
     seconds, count = timed(
         lambda: predict_file(args.model, *args.rss_child, args.batch_size, args.device),
         resolve_device(args.device),
@@ -113,8 +111,6 @@ def rss_child(args: argparse.Namespace) -> int:
                 "records": count,
                 "seconds": round(seconds, 3),
                 "sentences_per_s": round(count / seconds, 1),
-                "rss_before_mib": before,
-                "peak_rss_mib": max_rss_mib(),
             }
         )
     )

@@ -70,6 +70,16 @@ BIGRAM_FILE = "bigrams.json"
 LEXICON_FILE = "lexicon.tsv.gz"
 WORDS_FILE = "lexicon_words.json"
 GAZETTEER_FILE = "gazetteer.json"
+TENSORS = (
+    ("bigram", "bigram_ids"),
+    ("lexicon", "lexicon_bits"),
+    ("lexicon_words", "lexicon_word_ids"),
+    ("gazetteer", "gazetteer_bits"),
+    ("lac", "lac_ids"),
+    ("lac_scores", "lac_scores"),
+    ("lac_hidden", "lac_hidden"),
+)
+"""``(features switch, tensor name)`` of each feature, in the order models take them."""
 
 
 class Featurizer:
@@ -117,22 +127,7 @@ class Featurizer:
 
     @property
     def tensor_names(self) -> list[str]:
-        names = []
-        if self.spec.bigram:
-            names.append("bigram_ids")
-        if self.spec.lexicon:
-            names.append("lexicon_bits")
-        if self.spec.lexicon_words:
-            names.append("lexicon_word_ids")
-        if self.spec.gazetteer:
-            names.append("gazetteer_bits")
-        if self.spec.lac:
-            names.append("lac_ids")
-        if self.spec.lac_scores:
-            names.append("lac_scores")
-        if self.spec.lac_hidden:
-            names.append("lac_hidden")
-        return names
+        return [tensor for switch, tensor in TENSORS if getattr(self.spec, switch)]
 
     @property
     def bigram_vocab_size(self) -> int:
