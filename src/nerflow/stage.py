@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from nerflow.errors import UserError
 from nerflow.provenance import provenance, write_meta
+
+STARTUP_MESSAGE = "start-up %.3f s"
+"""What :func:`start` logs: seconds from the job's process start to its first line of work
+(interpreter, Snakemake's script preamble, imports); ``bench/stage_costs.py`` reads it."""
 
 PRETRAINED_PREFIX = "pretrained:"
 """Encoder prefix of an experiment that fine-tunes a pretraining stage's model (config)."""
@@ -37,7 +42,15 @@ def start(smk: Any) -> logging.Logger:
     )
     logger = logging.getLogger(smk.rule)
     logger.info("rule %s, wildcards %s", smk.rule, dict(smk.wildcards.items()))
+    logger.info(STARTUP_MESSAGE, startup_seconds())
     return logger
+
+
+def startup_seconds() -> float:
+    """Seconds since this process started (psutil comes with Snakemake)."""
+    import psutil
+
+    return max(0.0, time.time() - psutil.Process().create_time())
 
 
 def finish(smk: Any, *, outputs: Iterable[str] | None = None) -> None:
