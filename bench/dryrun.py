@@ -11,13 +11,13 @@ from modulefinder import ModuleFinder
 from pathlib import Path
 
 _JOB = re.compile(r"^(?:local)?rule (\S+):$")
-_FIELD = re.compile(r"^\s+(input|output|reason|wildcards): (.*)$")
+_FIELD = re.compile(r"^\s+(input|output|reason|wildcards|log|benchmark): (.*)$")
 
 
 def parse_dry_run(text: str) -> list[dict]:
     """The jobs a dry run's output lists (``rule all`` included), each with its
     ``rule``, ``wildcards`` (a dict), ``input`` and ``output`` (lists of paths) and
-    ``reason`` (absent fields: empty)."""
+    ``reason``, ``log`` and ``benchmark`` (absent fields: empty)."""
     jobs: list[dict] = []
     for line in text.splitlines():
         rule = _JOB.match(line)

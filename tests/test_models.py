@@ -205,6 +205,27 @@ def test_crf_viterbi_is_the_best_valid_path(scheme: str, tokenizer) -> None:
         assert total(tuple(best)) == pytest.approx(total(expected), abs=1e-4)
 
 
+def test_viterbi_equals_pytorch_crf_decode_on_a_batch_of_mixed_lengths() -> None:
+    """nerflow's Viterbi (batched, numpy backtracking) picks pytorch-crf's paths, row by
+    row, on left-aligned rows of every length from 1 to the width; padding stays 0."""
+    from torchcrf import CRF
+
+    from nerflow.models.viterbi import viterbi
+
+    torch.manual_seed(3)
+    crf = CRF(7, batch_first=True)
+    with torch.no_grad():
+        for param in crf.parameters():
+            param.normal_(0, 2)
+    lengths = torch.tensor([1, 2, 5, 9, 9, 3, 8, 4])
+    mask = torch.arange(9)[None] < lengths[:, None]
+    emissions = torch.randn(len(lengths), 9, 7) * 3
+    paths = viterbi(emissions, mask, crf.start_transitions, crf.transitions, crf.end_transitions)
+    expected = crf.decode(emissions, mask)
+    for row, n, path in zip(paths.tolist(), lengths.tolist(), expected, strict=True):
+        assert row[:n] == path and not any(row[n:])
+
+
 def test_softmax_decode_is_the_argmax_of_labelled_positions(tokenizer) -> None:
     labels = label_list(TYPES, "BIO")
     torch.manual_seed(0)
