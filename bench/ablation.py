@@ -190,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", nargs="*", default=[], help="preset names (see --list)")
     parser.add_argument("--config", help="YAML/JSON file {name: experiment} (merged on BASE)")
+    parser.add_argument("--only", nargs="*", help="of --config's blocks, run these (default: all)")
     parser.add_argument("--minutes", type=float, help="train.max_minutes of every run")
     parser.add_argument("--epochs", type=int, help="train.epochs of every run")
     parser.add_argument("--data", default=str(DATA), help="folder with train.json, dev.json")
@@ -212,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
                     merge(BASE.to_dict(), block), f"{args.config}: {name}"
                 )
                 for name, block in loaded.items()
+                if not args.only or name in args.only
             }
         )
     if not configs:

@@ -332,3 +332,37 @@ def test_a_featurizer_analyses_unknown_texts_itself(real: Analyser) -> None:
     assert torch.equal(chars["lac_scores"], expected.scores)
     hidden = Featurizer({"lac_hidden": True}).char_features(SENTENCES[1])
     assert list(hidden) == ["lac_hidden"] and torch.equal(hidden["lac_hidden"], expected.hidden)
+
+
+def test_packaged_char_vectors_start_the_bilstm_embedding(real: Analyser, tokenizer) -> None:
+    """LAC's character vectors: looked up as LAC reads a character (traditional and
+    full-width forms share the row of their mapped form), none for special tokens, and
+    copied (rescaled) into a BiLSTM's embedding, the padding row left alone."""
+    from nerflow.analyser import N_EMBEDDING, char_vectors
+    from nerflow.config import BiLSTMConfig
+    from nerflow.models.bilstm import BiLSTMEmitter, bilstm_config, packaged_char_vectors
+
+    vectors, found = char_vectors(["[PAD]", "万", "萬", "北", "😀", "ab"])
+    assert found.tolist() == [False, True, True, True, False, False]
+    assert vectors.shape == (6, N_EMBEDDING) and not vectors[~found].any()
+    assert torch.equal(vectors[1], vectors[2]) and not torch.equal(vectors[1], vectors[3])
+    ids = real.token_ids("北")
+    assert ids != [real.vocab["OOV"]]  # a character LAC knows
+
+    vectors, found = packaged_char_vectors("lac", tokenizer)
+    assert len(found) == len(tokenizer) and found.any()
+    sizes = BiLSTMConfig(embedding_dim=N_EMBEDDING, hidden=8, char_vectors="lac")
+    emitter = BiLSTMEmitter(bilstm_config(sizes, 3, tokenizer, None))
+    before = emitter.embeddings.weight.detach().clone()
+    rows = emitter.start_from_vectors(vectors, found)
+    after = emitter.embeddings.weight.detach()
+    copied = found.clone()
+    copied[tokenizer.pad_token_id] = False
+    assert rows == int(copied.sum()) > 0
+    assert torch.equal(after[~copied], before[~copied])
+    ratio = after[copied] / vectors[copied]  # one scale for every copied row
+    assert torch.allclose(ratio[vectors[copied] != 0], ratio[vectors[copied] != 0][0])
+    with pytest.raises(ValueError, match="embedding_dim must match"):
+        emitter.start_from_vectors(vectors[:, :64], found)
+    with pytest.raises(ValueError, match="not one of"):
+        packaged_char_vectors("word2vec", tokenizer)

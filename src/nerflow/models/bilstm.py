@@ -141,6 +141,25 @@ class BiLSTMEmitter(Emitter):
             json.dumps(self.config, indent=2, sort_keys=True) + "\n", encoding="utf-8"
         )
 
+    def start_from_vectors(self, vectors: torch.Tensor, found: torch.Tensor) -> int:
+        """Copy pretrained ``vectors [vocab_size, embedding_dim]`` into the rows ``found``
+        marks (the padding row excepted), rescaled to the unit spread of a fresh
+        ``nn.Embedding``; other rows keep their random start. Returns the rows copied."""
+        weight = self.embeddings.weight
+        if vectors.shape != weight.shape:
+            raise ValueError(
+                f"pretrained character vectors are {list(vectors.shape)}; the embedding is"
+                f" {list(weight.shape)} (bilstm.embedding_dim must match the vectors' width)"
+            )
+        rows = found.clone()
+        rows[int(self.config["pad_id"])] = False
+        if not bool(rows.any()):
+            return 0
+        picked = vectors[rows]
+        with torch.no_grad():
+            weight[rows] = (picked / picked.std()).to(weight.dtype)
+        return int(rows.sum())
+
     @classmethod
     def load(cls, model_dir: Path) -> BiLSTMEmitter:
         config = json.loads((model_dir / BILSTM_CONFIG_FILE).read_text(encoding="utf-8"))
@@ -159,6 +178,21 @@ def _reverse_index(lengths: torch.Tensor, width: int) -> torch.Tensor:
     steps = torch.arange(width, device=lengths.device)[None, :]
     ends = lengths[:, None].to(steps.dtype)
     return torch.where(steps < ends, ends - 1 - steps, steps)
+
+
+CHAR_VECTORS = ("lac",)
+"""The packaged character vectors ``bilstm.char_vectors`` can start from."""
+
+
+def packaged_char_vectors(source: str, tokenizer: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``source`` vectors of every token of ``tokenizer``, in id order, and whether
+    each token has one (see :meth:`BiLSTMEmitter.start_from_vectors`)."""
+    if source not in CHAR_VECTORS:
+        raise ValueError(f"bilstm.char_vectors {source!r} is not one of {list(CHAR_VECTORS)}")
+    from nerflow.analyser import char_vectors
+
+    tokens = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+    return char_vectors(tokens)
 
 
 def bilstm_config(
