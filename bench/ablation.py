@@ -12,6 +12,7 @@ Usage (from the repository root)::
 
     python bench/ablation.py --runs char bigram lexicon both --minutes 7
     python bench/ablation.py --config my_runs.yaml --minutes 30   # {name: experiment}
+    python bench/ablation.py --config my_runs.yaml --only a --work w_a   # one block of it
     python bench/ablation.py --list
 
 Results: one JSON line per run appended to ``<work>/results.jsonl`` and the table
