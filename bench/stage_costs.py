@@ -64,15 +64,15 @@ def read_benchmark(path: Path) -> dict[str, float] | None:
     }
 
 
-def read_startup(path: Path) -> float | None:
-    """The start-up seconds a job's log records, or None."""
+def read_startup(path: Path, offset: float = 0.0) -> float | None:
+    """The start-up seconds a job's log records less ``offset`` (at least 0), or None."""
     if not path.is_file():
         return None
     found = STARTUP.search(path.read_text(encoding="utf-8", errors="replace"))
-    return float(found.group(1)) if found else None
+    return max(0.0, float(found.group(1)) - offset) if found else None
 
 
-def job_costs(work: Path, jobs: list[dict]) -> list[dict[str, Any]]:
+def job_costs(work: Path, jobs: list[dict], startup_offset: float = 0.0) -> list[dict[str, Any]]:
     """One row per job that has a benchmark file."""
     rows = []
     for job in jobs:
@@ -80,7 +80,7 @@ def job_costs(work: Path, jobs: list[dict]) -> list[dict[str, Any]]:
         if bench is None:
             continue
         log = job.get("log", "").split(", ")[0]
-        startup = read_startup(work / log) if log else None
+        startup = read_startup(work / log, startup_offset) if log else None
         rows.append({"job": job_name(job), "rule": job["rule"], "startup_s": startup, **bench})
     return rows
 
@@ -146,10 +146,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("work", type=Path, nargs="?", default=ROOT, help="a completed run's dir")
     parser.add_argument("--configfile", nargs="*", default=[], help="as given to the run")
     parser.add_argument("--json-out", type=Path, default=RESULTS / "stage_costs.json")
+    parser.add_argument(
+        "--startup-offset",
+        type=float,
+        default=0.0,
+        help="seconds to take off each logged start-up: logs written before nerflow read"
+        " /proc/self/stat measured from psutil's boot time, rounded down to the second"
+        " (the offset is (time.time() - CLOCK_BOOTTIME) - psutil.boot_time())",
+    )
     args = parser.parse_args(argv)
     work = args.work.resolve()
     config_args = ["--configfile", *args.configfile] if args.configfile else []
-    rows = job_costs(work, planned_jobs(work, config_args))
+    rows = job_costs(work, planned_jobs(work, config_args), args.startup_offset)
     if not rows:
         raise SystemExit(f"no benchmark files of a completed run in {work}")
     rules, total = by_rule(rows), summary(rows)
@@ -157,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     out = write_result(
         args.json_out,
-        {"work": str(work), "config": args.configfile, "summary": total, "rules": rules}
+        {"work": str(work), "config": args.configfile, "startup_offset": args.startup_offset}
+        | {"summary": total, "rules": rules}
         | {"jobs": rows, "table": text},
     )
     print(f"[bench] wrote {out}", file=sys.stderr)
