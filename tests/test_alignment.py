@@ -363,3 +363,38 @@ def test_clip_tags_the_visible_part_of_a_cut_span(tokenizer) -> None:
     labels, lost = token_labels_from_spans(right, spans, "BIO", clip=True)
     assert labels == [None, "B-x", "I-x", "B-y", "I-y", None]
     assert lost == [(Span(2, 5, "x"), "truncated")]
+
+
+EDGE_TEXTS = ["", " ", "a b\tc\n", "\x00\x07控制字符", "Ａ１😀é̃ﬁ", "北京 上海"]
+EDGE_TEXTS += ["ＡＢＣ公司，２０２０年"]
+
+
+@pytest.mark.parametrize("add_special_tokens", [True, False])
+def test_char_mode_encodes_each_character_once_as_one_call_on_the_texts_would(
+    tokenizer, tmp_path: Path, add_special_tokens: bool
+) -> None:
+    """Char mode puts texts together from per-character pieces; the ids, offsets and
+    specials equal those of one pre-split tokenizer call on the texts, for a WordPiece
+    vocabulary (lower-cased, as bert-base-chinese) and a saved character vocabulary."""
+    import json
+
+    from nerflow.tokenization import _encode_many, _split_specials
+    from nerflow.vocab import build_char_vocab, save_char_tokenizer
+
+    fixture = Path(__file__).parent / "fixtures" / "tiny" / "train.json"
+    texts = [json.loads(line)["text"] for line in fixture.read_text(encoding="utf-8").splitlines()]
+    texts += EDGE_TEXTS
+    char_tokenizer = save_char_tokenizer(build_char_vocab(texts[:10]), tmp_path / "chars")
+    for tok in (tokenizer, char_tokenizer):
+        enc = tok(
+            [list(text) for text in texts],
+            is_split_into_words=True,
+            add_special_tokens=add_special_tokens,
+        )
+        expected = []
+        for index, text in enumerate(texts):
+            words = enc.word_ids(index)
+            offsets = [(0, 0) if w is None else (w, w + 1) for w in words]
+            ids = list(enc["input_ids"][index])
+            expected.append(_split_specials(ids, words, offsets, text, "char"))
+        assert _encode_many(texts, tok, "char", add_special_tokens) == expected

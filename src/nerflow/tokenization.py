@@ -160,19 +160,50 @@ def _encode_many(
         "return_token_type_ids": False,
     }
     if mode == "char":
-        enc = tokenizer([list(text) for text in texts], is_split_into_words=True, **common)
-    else:
-        enc = tokenizer(list(texts), return_offsets_mapping=True, **common)
+        return _encode_chars(texts, tokenizer, add_special_tokens)
+    enc = tokenizer(list(texts), return_offsets_mapping=True, **common)
     encodings = []
     for index, text in enumerate(texts):
+        offsets = [tuple(o) for o in enc["offset_mapping"][index]]
         word_ids = enc.word_ids(index)
-        if mode == "char":
-            offsets = [(0, 0) if w is None else (w, w + 1) for w in word_ids]
-        else:
-            offsets = [tuple(o) for o in enc["offset_mapping"][index]]
         encodings.append(
             _split_specials(list(enc["input_ids"][index]), word_ids, offsets, text, mode)
         )
+    return encodings
+
+
+def _encode_chars(
+    texts: Sequence[str], tokenizer: Any, add_special_tokens: bool
+) -> list[_Encoding]:
+    """Char mode: every character is a word of its own, which a tokenizer encodes apart
+    from its neighbours (``is_split_into_words``), so each distinct character is encoded
+    once, in one call, and the texts are put together from those pieces (what one call on
+    all the texts gives, several times faster). The specials come from a one-word call."""
+    chars = sorted({char for text in texts for char in text})
+    common = {
+        "is_split_into_words": True,
+        "return_attention_mask": False,
+        "return_token_type_ids": False,
+    }
+    enc = tokenizer([[char] for char in [" ", *chars]], add_special_tokens=False, **common)
+    pieces = dict(zip(chars, enc["input_ids"][1:], strict=True))
+    framed = tokenizer([["a"]], add_special_tokens=add_special_tokens, **common)
+    frame_ids, frame_words = framed["input_ids"][0], framed.word_ids(0)
+    content = [i for i, word in enumerate(frame_words) if word is not None]
+    prefix = frame_ids[: content[0]] if content else frame_ids
+    suffix = frame_ids[content[-1] + 1 :] if content else []
+    encodings = []
+    for text in texts:
+        ids: list[int] = []
+        offsets: list[tuple[int, int]] = []
+        for position, char in enumerate(text):
+            piece = pieces[char]
+            ids += piece
+            offsets += [(position, position + 1)] * len(piece)
+        if ids:
+            encodings.append(_Encoding(list(prefix), list(suffix), ids, offsets, len(text), "char"))
+        else:  # as _split_specials: no content, every special is a prefix
+            encodings.append(_Encoding(list(prefix) + list(suffix), [], [], [], len(text), "char"))
     return encodings
 
 
