@@ -23,6 +23,7 @@ def parse_dry_run(text: str) -> list[dict]:
         rule = _JOB.match(line)
         if rule:
             jobs.append({"rule": rule.group(1), "wildcards": {}, "input": [], "output": []})
+            jobs[-1] |= {"reason": "", "log": "", "benchmark": ""}
             continue
         field = _FIELD.match(line)
         if field and jobs:

@@ -76,10 +76,10 @@ def job_costs(work: Path, jobs: list[dict], startup_offset: float = 0.0) -> list
     """One row per job that has a benchmark file."""
     rows = []
     for job in jobs:
-        bench = read_benchmark(work / job["benchmark"]) if job.get("benchmark") else None
+        bench = read_benchmark(work / job["benchmark"]) if job["benchmark"] else None
         if bench is None:
             continue
-        log = job.get("log", "").split(", ")[0]
+        log = job["log"].split(", ")[0]
         startup = read_startup(work / log, startup_offset) if log else None
         rows.append({"job": job_name(job), "rule": job["rule"], "startup_s": startup, **bench})
     return rows

@@ -373,7 +373,7 @@ def test_stage_costs_of_the_run(trained: Path, tmp_path: Path, monkeypatch) -> N
     assert stage_costs.main([str(trained), "--json-out", str(out)]) == 0
     result = load_json(out)
     planned = stage_costs.planned_jobs(trained, [])
-    assert result["summary"]["jobs"] == sum(bool(job.get("benchmark")) for job in planned)
+    assert result["summary"]["jobs"] == sum(bool(job["benchmark"]) for job in planned)
     assert result["summary"]["jobs_without_startup"] == 0
     for job in result["jobs"]:
         assert 0 < job["startup_s"] < job["seconds"] + 1.0, job
