@@ -116,6 +116,10 @@ def test_pad_and_padding_mask() -> None:
     assert features.shape == (2, 4, 3) and features.dtype == torch.bool
     assert features.sum().item() == 9
     assert pad([[1]], -100, 3).tolist() == [[1, -100, -100]]
+    assert pad([[True, False], [True]], 0).bool().tolist() == [[True, False], [True, False]]
+    assert pad([(1, 2)], 0).dtype == torch.long and pad([], 0).shape == (0, 0)
+    with pytest.raises(ValueError, match="longer than the width 1"):
+        pad([[1, 2]], 0, 1)
 
 
 def test_predict_file_uses_saved_settings(tokenizer, tmp_path: Path) -> None:

@@ -54,9 +54,7 @@ def window_batches(
         chunk = order[begin : begin + batch_size]
         rows = [toks[i].input_ids for i in chunk]
         input_ids, attention_mask = pad(rows, pad_id), padding_mask(rows)
-        label_mask = torch.zeros_like(attention_mask, dtype=torch.bool)
-        for row, i in enumerate(chunk):
-            label_mask[row, : len(toks[i])] = torch.tensor(toks[i].labelled, dtype=torch.bool)
+        label_mask = pad([toks[i].labelled for i in chunk], 0).bool()
         inputs: dict[str, Any] = {
             "input_ids": input_ids.to(device),
             "attention_mask": attention_mask.to(device),

@@ -27,6 +27,14 @@ def pad(
 ) -> torch.Tensor:
     """Right-pad ``rows`` (int lists, or tensors ``[n, ...]``) with ``value`` to
     ``[len(rows), width, ...]`` (``width`` defaults to the longest row)."""
+    if rows and not any(isinstance(row, torch.Tensor) for row in rows):
+        # int lists: one tensor from one padded nested list (a tensor per row costs more)
+        size = max(len(row) for row in rows) if width is None else width
+        if any(len(row) > size for row in rows):
+            raise ValueError(f"a row is longer than the width {size}")
+        return torch.tensor(
+            [[*row, *[value] * (size - len(row))] for row in rows], dtype=torch.long
+        )
     tensors = [
         row if isinstance(row, torch.Tensor) else torch.as_tensor(list(row), dtype=torch.long)
         for row in rows
