@@ -185,6 +185,7 @@ class TrainConfig(Section):
     eval_every_steps: int = 0
     max_minutes: float = 0
     ema_decay: float = 0
+    fgm_epsilon: float = 0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,7 +10,8 @@ evaluated and what else a checkpoint must carry; :class:`Loop` does the rest:
 - Autocast in the dtype of :func:`resolve_amp`, a gradient scaler for fp16, gradient
   clipping (``grad_clip`` > 0) and, with ``ema_decay`` > 0, an exponential moving average
   of the weights (:func:`averaged_model`) updated after every step; the average is what
-  gets evaluated, the raw weights keep training.
+  gets evaluated, the raw weights keep training. With ``fgm_epsilon`` > 0 every step adds
+  the gradient of an adversarial copy of the batch (:mod:`nerflow.adversarial`).
 - Length-bucketed batches (:func:`nerflow.batching.make_batches`): each epoch's batch
   order depends only on the seed and the epoch number.
 - Evaluation every ``eval_every_steps`` steps, or at the end of every epoch when that is
@@ -42,6 +43,7 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from nerflow.adversarial import fgm_perturbation, input_embeddings
 from nerflow.amp import autocast
 from nerflow.batching import make_batches
 from nerflow.config import PretrainConfig, TrainConfig
@@ -85,6 +87,7 @@ class LoopSettings:
     eval_every_steps: int = 0
     max_minutes: float = 0.0
     ema_decay: float = 0.0
+    fgm_epsilon: float = 0.0
 
     @classmethod
     def from_config(cls, config: TrainConfig | PretrainConfig) -> LoopSettings:
@@ -98,6 +101,7 @@ class LoopSettings:
             eval_every_steps=int(config.eval_every_steps),
             max_minutes=float(config.max_minutes),
             ema_decay=float(config.ema_decay) if isinstance(config, TrainConfig) else 0.0,
+            fgm_epsilon=float(config.fgm_epsilon) if isinstance(config, TrainConfig) else 0.0,
         )
 
 
@@ -226,6 +230,9 @@ class Loop:
             if settings.ema_decay > 0
             else None
         )
+        self.adversarial = input_embeddings(self.model) if settings.fgm_epsilon > 0 else []
+        if settings.fgm_epsilon > 0 and not self.adversarial:
+            raise ValueError("train.fgm_epsilon > 0 needs a model with a trainable embedding table")
         self.progress = Progress()
         self.resumed_from: dict[str, int] | None = None
         self.run_start = time.perf_counter()
@@ -321,6 +328,11 @@ class Loop:
         with self.autocast():
             loss = self.task.loss(batch)
         self.scaler.scale(loss).backward()
+        if self.adversarial:
+            with fgm_perturbation(self.adversarial, self.settings.fgm_epsilon):
+                with self.autocast():
+                    adversarial_loss = self.task.loss(batch)
+                self.scaler.scale(adversarial_loss).backward()
         if clip > 0:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)

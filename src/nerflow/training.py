@@ -349,6 +349,8 @@ def train(
     settings = LoopSettings.from_config(exp.train)
     if not 0.0 <= settings.ema_decay < 1.0:
         raise ValueError(f"train.ema_decay must be in [0, 1), got {settings.ema_decay}")
+    if settings.fgm_epsilon < 0:
+        raise ValueError(f"train.fgm_epsilon must be >= 0, got {settings.fgm_epsilon}")
     device = resolve_device(exp.train.device)
     if device.type == "cpu":
         torch.set_num_threads(max(1, int(threads)))
