@@ -9,6 +9,11 @@ macro F1 (:func:`nerflow.scoring.score`), the predicted spans, overlapping predi
 pairs and the records holding them, and seconds (after one warm-up batch). The model's
 own ``span_decoding`` (what ``nerflow predict`` uses) is reported beside them.
 
+``--offsets`` adds a flat decoding per offset ``d``: every span score minus ``d``, so
+``d < 0`` lets spans the model scores in ``(d, 0]`` compete (more recall, less precision).
+Flat decoding maximises the total score, so without the shift a negative span is never
+kept whatever the threshold.
+
     python bench/flat_decoding.py results/bilstm_gaz_span/trained/model --threads 2
 
 Writes ``results/bench/flat_decoding.json`` (``--json-out``) and prints a table.
@@ -41,6 +46,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    parser.add_argument(
+        "--offsets", type=float, nargs="*", default=[], help="flat decoding with scores - d"
+    )
     parser.add_argument("--json-out", default=str(RESULTS / "flat_decoding.json"))
     return parser.parse_args(argv)
 
@@ -51,14 +59,23 @@ def decode(
     decoding: str,
     batch_size: int,
     device: torch.device,
+    offset: float = 0.0,
 ) -> dict[str, Any]:
-    """Scores, overlaps and seconds of ``predictor`` on ``gold``'s texts with ``decoding``."""
-    predictor.model.head.set_decoding(decoding)
+    """Scores, overlaps and seconds of ``predictor`` on ``gold``'s texts with ``decoding``
+    (span scores minus ``offset``)."""
+    head = predictor.model.head
+    head.set_decoding(decoding)
+    scores_of = type(head).scores
+    head.scores = lambda outputs, labelled: scores_of(head, outputs, labelled) - offset
     texts = [Record(record.id, record.text) for record in gold]
-    seconds, predicted = timed(lambda: predictor.predict(texts, batch_size), device)
+    try:
+        seconds, predicted = timed(lambda: predictor.predict(texts, batch_size), device)
+    finally:
+        del head.scores
     scores = score(gold, predicted, label_types(predictor.model.labels))
     counts = nesting(record.spans for record in predicted)
     return {
+        "offset": offset,
         "micro_f1": scores["micro"]["f1"],
         "macro_f1": scores["macro_f1"],
         "clue_macro_f1": scores["clue_macro_f1"],
@@ -86,8 +103,12 @@ def main(argv: list[str] | None = None) -> int:
         decoding: decode(predictor, gold, decoding, args.batch_size, device)
         for decoding in DECODINGS
     }
+    for offset in args.offsets:
+        results[f"{FLAT} {offset:+g}"] = decode(
+            predictor, gold, FLAT, args.batch_size, device, offset
+        )
     predictor.model.head.set_decoding(saved)
-    keys = ("micro_f1", "macro_f1", "clue_macro_f1", "overlapping_pairs", "records_with_overlaps")
+    keys = ("micro_f1", "precision", "recall", "macro_f1", "clue_macro_f1", "overlapping_pairs")
     rows = [[decoding, *(r[key] for key in (*keys, "seconds"))] for decoding, r in results.items()]
     text = table(["decoding", *keys, "seconds"], rows)
     print(text)

@@ -137,6 +137,7 @@ def test_flat_decoding(tmp_path: Path, bench_modules) -> None:
     train(experiment, cache, records[:4], tokenizer, labels, tmp_path, tmp_path / "log", 1, None)
     out = tmp_path / "flat_decoding.json"
     argv = [str(tmp_path / "model"), str(TINY / "dev.json"), "--threads", "1"]
+    argv += ["--offsets", "-1000", "1000"]
     assert flat_decoding.main([*argv, "--json-out", str(out)]) == 0
     result = read(out)
     assert result["records"] == 16 and result["model_decoding"] == "flat"
@@ -144,6 +145,9 @@ def test_flat_decoding(tmp_path: Path, bench_modules) -> None:
     assert flat["overlapping_pairs"] == flat["records_with_overlaps"] == 0
     assert flat["spans"] <= nested["spans"] and nested["seconds"] > 0
     assert 0 <= flat["micro_f1"] <= 1 and "| flat |" in result["table"]
+    lowered, raised = result["decodings"]["flat -1000"], result["decodings"]["flat +1000"]
+    assert raised["spans"] == 0 and lowered["spans"] > flat["spans"]
+    assert lowered["overlapping_pairs"] == 0 and lowered["offset"] == -1000
 
 
 def test_scale_on_tiny_fixtures(tmp_path: Path, bench_modules) -> None:
