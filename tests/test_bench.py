@@ -228,3 +228,36 @@ def test_rerun_precision_edits_and_expected_jobs(tmp_path: Path, bench_modules) 
     assert "validate_split[split=dev]" in dev_readers  # and the model cards (the data's hash)
     assert "validate_split[split=train]" not in dev_readers
     assert not {"tokenizer", "tensor_cache", "label_set"} & expected["dev.json line"]
+
+
+def test_vote_thresholds(tmp_path: Path, bench_modules) -> None:
+    """Two of three members agree with the gold spans everywhere: 2/3 scores 1.0, the union
+    pays for an extra span, 3/3 for a missing one."""
+    import vote_thresholds
+
+    from nerflow.records import Record, Span, read_records, write_records
+
+    gold = read_records(TINY / "dev.json")
+    first = next(i for i, record in enumerate(gold) if record.spans)
+    extra = Span(0, 0, gold[first].spans[0].label)
+    assert extra not in gold[first].spans
+    fewer = [
+        Record(r.id, r.text, r.spans[1:] if i == first else r.spans) for i, r in enumerate(gold)
+    ]
+    more = [
+        Record(r.id, r.text, [*r.spans, extra] if i == first else r.spans)
+        for i, r in enumerate(gold)
+    ]
+    paths = []
+    for name, records in (("a", gold), ("b", fewer), ("c", more)):
+        path = tmp_path / name / "predictions" / "dev.json"
+        path.parent.mkdir(parents=True)
+        write_records(path, records)
+        paths.append(str(path))
+    out = tmp_path / "votes.json"
+    assert vote_thresholds.main([str(TINY / "dev.json"), *paths, "--json-out", str(out)]) == 0
+    results = read(out)["results"]
+    assert list(results) == ["member a", "member b", "member c", "vote 1/3", "vote 2/3", "vote 3/3"]
+    assert results["vote 2/3"]["micro_f1"] == results["member a"]["micro_f1"] == 1.0
+    assert results["vote 1/3"]["precision"] < 1.0 and results["vote 1/3"]["recall"] == 1.0
+    assert results["vote 3/3"]["recall"] < 1.0 and results["vote 3/3"]["precision"] == 1.0
