@@ -261,3 +261,26 @@ def test_vote_thresholds(tmp_path: Path, bench_modules) -> None:
     assert results["vote 2/3"]["micro_f1"] == results["member a"]["micro_f1"] == 1.0
     assert results["vote 1/3"]["precision"] < 1.0 and results["vote 1/3"]["recall"] == 1.0
     assert results["vote 3/3"]["recall"] < 1.0 and results["vote 3/3"]["precision"] == 1.0
+
+
+def test_the_offline_variants_are_valid_variants_of_the_first_offline_experiment() -> None:
+    """bench/offline_variants.yaml is an overlay of config/offline.yaml: its experiments
+    are valid, its ensembles' members exist, and every one keeps the first experiment's
+    inputs and head (what the variants are measured against)."""
+    import yaml
+
+    from nerflow.config import ExperimentConfig
+
+    offline = yaml.safe_load((ROOT / "config/offline.yaml").read_text(encoding="utf-8"))
+    overlay = yaml.safe_load((BENCH / "offline_variants.yaml").read_text(encoding="utf-8"))
+    first = ExperimentConfig.from_dict(offline["experiments"][offline["run_experiments"][0]])
+    for name, block in overlay["experiments"].items():
+        variant = ExperimentConfig.from_dict(block)
+        assert name not in offline["experiments"], name
+        assert (variant.features, variant.head, variant.encoder) == (
+            first.features,
+            first.head,
+            first.encoder,
+        ), name
+    for ensemble in overlay["ensembles"].values():
+        assert set(ensemble["members"]) <= set(overlay["experiments"])
