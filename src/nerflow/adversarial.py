@@ -14,6 +14,7 @@ embeddings: :func:`input_embeddings`.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator, Sequence
 
 import torch
@@ -46,7 +47,7 @@ def fgm_perturbation(weights: Sequence[nn.Parameter], epsilon: float) -> Iterato
             if grad is None:
                 continue
             norm = float(torch.linalg.vector_norm(grad.float()))
-            if norm == 0.0 or not torch.isfinite(torch.tensor(norm)):
+            if norm == 0.0 or not math.isfinite(norm):
                 continue
             saved.append((weight, weight.detach().clone()))
             weight.add_(grad.to(weight.dtype), alpha=float(epsilon) / norm)
