@@ -346,8 +346,8 @@ def test_packaged_char_vectors_start_the_bilstm_embedding(real: Analyser, tokeni
     assert found.tolist() == [False, True, True, True, False, False]
     assert vectors.shape == (6, N_EMBEDDING) and not vectors[~found].any()
     assert torch.equal(vectors[1], vectors[2]) and not torch.equal(vectors[1], vectors[3])
-    ids = real.token_ids("北")
-    assert ids != [real.vocab["OOV"]]  # a character LAC knows
+    ids = real.tokens.ids("北")
+    assert ids != [real.tokens.vocab["OOV"]]  # a character LAC knows
 
     vectors, found = packaged_char_vectors("lac", tokenizer)
     assert len(found) == len(tokenizer) and found.any()

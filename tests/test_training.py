@@ -341,6 +341,15 @@ def test_the_resume_fingerprint_is_that_of_the_defaulted_settings() -> None:
     longer = replace(exp, train=replace(exp.train, epochs=9, device="cpu", max_minutes=5))
     assert fingerprint(longer, labels, cache) == value
     assert fingerprint(replace(exp, train=replace(exp.train, lr=1.0)), labels, cache) != value
+    # LAC's encoder: its settings count only when it is on
+    assert (
+        fingerprint(replace(exp, train=replace(exp.train, lac_encoder_lr=0.1)), labels, cache)
+        == value
+    )
+    lac = replace(exp, features=replace(exp.features, lac_encoder=True))
+    assert value != fingerprint(lac, labels, cache)
+    slower = replace(lac, train=replace(lac.train, lac_encoder_lr=0.1))
+    assert fingerprint(slower, labels, cache) != fingerprint(lac, labels, cache)
 
 
 def test_checkpoint_of_another_config_is_ignored(tokenizer, tmp_path: Path) -> None:

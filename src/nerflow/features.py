@@ -19,7 +19,9 @@ featurizer combines them with a fourth:
 - **LAC** (``lac``, ``lac_scores``, ``lac_hidden``): the word position x tag id, the
   emission scores and the last hidden layer of Baidu's packaged analyser
   (:mod:`nerflow.analyser`), from the analyses given to :meth:`Featurizer.use_analyses`
-  (the ``analyse`` stage's), else from the analyser itself.
+  (the ``analyse`` stage's), else from the analyser itself; and (``lac_encoder``) LAC's
+  input id of each character, plus one, for the model's own copy of LAC's encoder
+  (:mod:`nerflow.models.lac_encoder`), which is fine-tuned with it.
 
 Features are computed per CHARACTER of the full original text (:meth:`Featurizer.char_features`)
 and gathered per token by the token's first character (:meth:`Featurizer.token_features`);
@@ -56,7 +58,13 @@ from nerflow import analyser as lac
 from nerflow.analyses import Analyses, lac_char_features
 from nerflow.bigrams import SPECIALS, UNK_ID, bigram_ids, build_bigram_vocab
 from nerflow.config import FeatureConfig
-from nerflow.featurespec import asset_spec, feature_spec, features_enabled, uses_analyser
+from nerflow.featurespec import (
+    asset_spec,
+    feature_spec,
+    features_enabled,
+    uses_analyser,
+    uses_lac_package,
+)
 from nerflow.gazetteer import Gazetteer
 from nerflow.lexicon import LEXICON_BITS, Lexicon, jieba_dictionary_path, read_word_list
 from nerflow.matching import lower_chars
@@ -78,6 +86,7 @@ TENSORS = (
     ("lac", "lac_ids"),
     ("lac_scores", "lac_scores"),
     ("lac_hidden", "lac_hidden"),
+    ("lac_encoder", "lac_tokens"),
 )
 """``(features switch, tensor name)`` of each feature, in the order models take them."""
 
@@ -93,7 +102,8 @@ class Featurizer:
     ``lexicon_word_ids`` (``LongTensor [n, 3, lexicon_word_k]``: B, M, E word ids, 0-padded)
     and ``gazetteer_bits`` (``LongTensor [n, n_words]``, see :class:`Gazetteer`),
     ``lac_ids`` (``LongTensor [n]``), ``lac_scores`` (``HalfTensor [n, N_SCORES]``) and
-    ``lac_hidden`` (``HalfTensor [n, N_HIDDEN]``, see :mod:`nerflow.analyser`).
+    ``lac_hidden`` (``HalfTensor [n, N_HIDDEN]``, see :mod:`nerflow.analyser`) and
+    ``lac_tokens`` (``LongTensor [n]``, LAC's input ids plus one; 0 is padding).
     """
 
     def __init__(
@@ -121,6 +131,7 @@ class Featurizer:
         self.word_index = {w: i for i, w in enumerate(self.word_vocab or [])}
         self.gazetteer = gazetteer if spec.gazetteer else None
         self.analyses = Analyses() if uses_analyser(spec) else None
+        self.lac_tokens = lac.TokenVocab.load() if spec.lac_encoder else None
         self._fingerprint: str | None = None
 
     # ------------------------------------------------------------------ sizes
@@ -175,6 +186,8 @@ class Featurizer:
             analysis = analysis or self.analyses.get([text])[0]
             spec = self.spec
             out.update(lac_char_features(analysis, spec.lac, spec.lac_scores, spec.lac_hidden))
+        if self.lac_tokens is not None:
+            out["lac_tokens"] = torch.tensor(self.lac_tokens.ids(text), dtype=torch.long) + 1
         return out
 
     def iter_char_features(self, texts: Iterable[str]) -> Iterator[dict[str, torch.Tensor]]:
@@ -241,7 +254,7 @@ class Featurizer:
                 digest.update(json.dumps(self.word_vocab, ensure_ascii=False).encode())
             if self.gazetteer is not None:
                 digest.update(self.gazetteer.to_bytes())
-            if self.analyses is not None:
+            if uses_lac_package(self.spec):
                 digest.update(lac.ANALYSER_SHA256.encode())
             self._fingerprint = digest.hexdigest()
         return self._fingerprint
@@ -257,7 +270,7 @@ class Featurizer:
             "word_vocab_size": self.word_vocab_size,
             "gazetteer_strings": len(self.gazetteer) if self.gazetteer is not None else 0,
             "gazetteer_bits": self.gazetteer_bits,
-            **({"analyser": lac.ANALYSER_SHA256} if self.analyses is not None else {}),
+            **({"analyser": lac.ANALYSER_SHA256} if uses_lac_package(self.spec) else {}),
         }
 
     def save(self, out_dir: str | Path) -> Path:
@@ -325,7 +338,7 @@ class Featurizer:
         if spec.gazetteer:
             data = json.loads((folder / GAZETTEER_FILE).read_text(encoding="utf-8"))
             gazetteer = Gazetteer.from_json(data)
-        if uses_analyser(spec):
+        if uses_lac_package(spec):
             lac.verified_folder()  # the installed analyser, its checksums checked
         return cls(spec, vocab, lexicon, words, gazetteer)
 

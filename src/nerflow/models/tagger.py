@@ -13,6 +13,7 @@ from nerflow.config import ExperimentConfig
 from nerflow.features import Featurizer
 from nerflow.models.emitter import Emitter
 from nerflow.models.head import Head
+from nerflow.models.lac_encoder import LacEncoder
 from nerflow.models.registry import head_class
 from nerflow.optim import decay_groups
 from nerflow.spans import NESTED
@@ -74,22 +75,39 @@ class TaggerModel(nn.Module):
         with the head learning rate."""
         return [*self.emitter.head_parameters(), *self.head.parameters()]
 
+    def lac_encoder_parameters(self) -> list[nn.Parameter]:
+        """The parameters of LAC's encoder (``features.lac_encoder``), which starts from
+        pretrained weights: trained with their own learning rate."""
+        return [p for m in self.modules() if isinstance(m, LacEncoder) for p in m.parameters()]
+
     def named_parameter_groups(self) -> dict[str, list[tuple[str, nn.Parameter]]]:
-        """Trainable named parameters split into ``{"encoder": [...], "head": [...]}``."""
+        """Trainable named parameters split into ``{"encoder": [...], "head": [...],
+        "lac_encoder": [...]}``."""
         head_ids = {id(p) for p in self.head_parameters()}
-        groups: dict[str, list[tuple[str, nn.Parameter]]] = {"encoder": [], "head": []}
+        lac_ids = {id(p) for p in self.lac_encoder_parameters()}
+        groups: dict[str, list[tuple[str, nn.Parameter]]] = {
+            "encoder": [],
+            "head": [],
+            "lac_encoder": [],
+        }
         for name, param in self.named_parameters():
             if param.requires_grad:
-                groups["head" if id(param) in head_ids else "encoder"].append((name, param))
+                group = "head" if id(param) in head_ids else "encoder"
+                groups["lac_encoder" if id(param) in lac_ids else group].append((name, param))
         return groups
 
-    def param_groups(self, lr: float, head_lr: float, weight_decay: float) -> list[dict[str, Any]]:
-        """AdamW parameter groups: encoder/head learning rates, no decay on biases, norms
-        and other one-dimensional parameters (CRF start/end scores included)."""
+    def param_groups(
+        self, lr: float, head_lr: float, weight_decay: float, lac_encoder_lr: float | None = None
+    ) -> list[dict[str, Any]]:
+        """AdamW parameter groups: encoder/head (and LAC encoder, default ``lr``) learning
+        rates, no decay on biases, norms and other one-dimensional parameters (CRF
+        start/end scores included)."""
         groups = self.named_parameter_groups()
+        lac_lr = lr if lac_encoder_lr is None else lac_encoder_lr
         return [
             *decay_groups(groups["encoder"], lr, weight_decay, "encoder"),
             *decay_groups(groups["head"], head_lr, weight_decay, "head"),
+            *decay_groups(groups["lac_encoder"], lac_lr, weight_decay, "lac_encoder"),
         ]
 
     # ------------------------------------------------------------------ forward / decode
