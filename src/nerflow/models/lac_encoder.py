@@ -6,8 +6,8 @@ stage, frozen. :class:`LacEncoder` is the same network in torch: LAC's character
 the packaged weights (:meth:`LacEncoder.start_from_packaged`) and are fine-tuned with the
 tagger, at their own learning rate (``train.lac_encoder_lr``). It reads LAC's token id of
 each character plus one (``lac_tokens``; 0 is padding or a special token) and runs over
-the real characters of each row only, left-aligned, so that on a whole text its output at
-the start is LAC's own (``tests/test_lac_encoder.py`` checks it against onnxruntime).
+the real characters of each row only, left-aligned, so that before training its output on
+a whole text is LAC's own (``tests/test_lac_encoder.py`` checks it against onnxruntime).
 
 The ONNX graph holds its GRUs as ONNX ``GRU`` nodes with ``linear_before_reset``, the
 cell of ``torch.nn.GRU``; only the gate order differs (ONNX z, r, h; torch r, z, n).
