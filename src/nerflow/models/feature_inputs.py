@@ -99,7 +99,7 @@ class FeatureInputs(nn.Module):
         self.lac_scores = nn.Linear(lac_scores, lac_scores_dim) if lac_scores else None
         self.lac_hidden = nn.Linear(lac_hidden, lac_hidden_dim) if lac_hidden else None
         self.lac_encoder = LacEncoder() if lac_encoder else None
-        self.lac_encoder_out = nn.Linear(N_HIDDEN, lac_encoder_dim) if lac_encoder else None
+        self.lac_encoder_out = nn.Linear(lac_encoder, lac_encoder_dim) if lac_encoder else None
 
     @classmethod
     def for_featurizer(cls, featurizer: Featurizer | None) -> FeatureInputs | None:
