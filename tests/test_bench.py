@@ -78,6 +78,25 @@ def test_train_throughput(tmp_path: Path, vocab: Path, bench_modules) -> None:
     assert "| bert | trainer |" in result["table"]
 
 
+def test_denormals(tmp_path: Path, bench_modules) -> None:
+    import denormals
+
+    out = tmp_path / "denormals.json"
+    assert (
+        denormals.main(
+            ["--steps", "900", "--window", "450", "--threads", "2", "--json-out", str(out)]
+        )
+        == 0
+    )
+    result = read(out)
+    kept, flushed = result["kept"], result["flushed"]
+    assert [w["step"] for w in kept] == [w["step"] for w in flushed] == [450, 900]
+    assert all(w["ms_per_step"] > 0 for w in kept + flushed)
+    # ~800 steps after its last use, a row's first moment (x0.9 a step) is denormal
+    assert kept[-1]["denormal_first_moments"] > 0
+    assert [w["denormal_first_moments"] for w in flushed] == [0, 0]
+
+
 def test_inference(tmp_path: Path, vocab: Path, bench_modules) -> None:
     import inference
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -226,6 +228,31 @@ def test_time_budget_stops_after_an_evaluation(tokenizer, tmp_path: Path) -> Non
     assert summary["steps"] == 1
     assert [line["step"] for line in log_lines(tmp_path)] == [1]
     assert (tmp_path / "model" / "config.json").exists()
+
+
+def test_a_cpu_run_flushes_denormals(tokenizer, tmp_path: Path) -> None:
+    denormal = torch.tensor([1e-39])
+    torch.set_flush_denormal(False)
+    try:
+        assert (denormal * 2).item() > 0
+        run(make_cfg(epochs=1), make_records(4), tokenizer, tmp_path)
+        assert (denormal * 2).item() == 0
+    finally:
+        torch.set_flush_denormal(False)
+
+
+def test_cpu_threads_flush_denormals_in_every_worker_thread() -> None:
+    """Worker threads keep the mode they started with: ``use_cpu_threads`` comes first."""
+    script = (
+        "import torch\n"
+        "from nerflow.tensors import use_cpu_threads\n"
+        "use_cpu_threads(2)\n"
+        "x = torch.full((1 << 20,), 1e-30)\n"
+        "print(int(((x * 1e-10) != 0).sum()))\n"  # 1e-40: a denormal unless flushed
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "0"
 
 
 def test_patience_stops_training(tokenizer, tmp_path: Path) -> None:

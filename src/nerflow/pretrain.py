@@ -45,7 +45,7 @@ from nerflow.mlm import (
     split_heldout,
 )
 from nerflow.optim import decay_groups
-from nerflow.tensors import resolve_device
+from nerflow.tensors import resolve_device, use_cpu_threads
 from nerflow.vocab import load_tokenizer, tokenizer_fingerprint
 
 META_FILE = "nerflow_pretrain.json"
@@ -223,7 +223,7 @@ def pretrain_mlm(
     """
     cfg = PretrainConfig.coerce(config)
     if threads:
-        torch.set_num_threads(int(threads))
+        use_cpu_threads(threads)
     seed = int(cfg.seed)
     random.seed(seed)
     torch.manual_seed(seed)

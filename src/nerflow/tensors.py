@@ -1,5 +1,5 @@
-"""Tensor plumbing shared by training, pretraining and prediction: device choice, the
-ignored-label value and right-padding of ragged rows."""
+"""Tensor plumbing shared by training, pretraining and prediction: device choice, CPU
+threads, the ignored-label value and right-padding of ragged rows."""
 
 from __future__ import annotations
 
@@ -20,6 +20,19 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device 'cuda' requested but CUDA is not available")
     return device
+
+
+def use_cpu_threads(threads: int) -> None:
+    """Compute on ``threads`` CPU threads with denormal floats flushed to zero.
+
+    Adam's first moment of the embedding rows a batch misses decays by beta1 every step
+    into the denormal range, where CPU arithmetic is many times slower: without the flush,
+    training steps slow down as training goes on (``bench/denormals.py``). The mode is per
+    thread and worker threads keep the one they started with, so call this before the
+    process's first parallel tensor operation.
+    """
+    torch.set_flush_denormal(True)
+    torch.set_num_threads(max(1, int(threads)))
 
 
 def pad(

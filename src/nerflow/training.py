@@ -56,7 +56,7 @@ from nerflow.resume import cpu_state
 from nerflow.scoring import score
 from nerflow.spans import nesting, resolve_span_decoding
 from nerflow.tagging import label_types
-from nerflow.tensors import IGNORE_INDEX, pad, padding_mask, resolve_device
+from nerflow.tensors import IGNORE_INDEX, pad, padding_mask, resolve_device, use_cpu_threads
 
 RESUME_INSENSITIVE = ("epochs", "max_minutes", "patience", "device")
 """``train`` settings that may change between an interrupted run and its resumption."""
@@ -369,7 +369,7 @@ def train(
         raise ValueError(f"train.fgm_epsilon must be >= 0, got {settings.fgm_epsilon}")
     device = resolve_device(exp.train.device)
     if device.type == "cpu":
-        torch.set_num_threads(max(1, int(threads)))
+        use_cpu_threads(threads)
     amp_dtype = resolve_amp(str(exp.train.amp), device)
     task = TaggingTask(exp, cache, dev_records, tokenizer, labels, device, progress_stream)
     checkpoints = Path(checkpoint_dir) if checkpoint_dir is not None else out / "checkpoint"
