@@ -1,18 +1,19 @@
-"""Why the training loop flushes denormals on CPU: AdamW steps over embedding tables with
+"""Why training flushes denormals on CPU: AdamW steps over embedding tables with
 and without ``torch.set_flush_denormal``, side by side in one run.
 
 A batch touches few rows of a large embedding table (bigrams, lexicon words). The other
 rows get a zero gradient, so Adam's first moment of each decays by ``beta1`` (0.9) every
-step and, some 800 steps after the row was last touched, enters the float32 denormal range
-(below 1.2e-38) for about 150 steps. CPU arithmetic on denormals is many times slower.
-Each setting trains the first offline experiment's three tables (characters, bigrams,
-SoftLexicon words: the shapes of ``config/offline.yaml``'s ``bilstm_lac_span`` on CLUENER)
-with the fused AdamW of :class:`nerflow.loop.Loop`, its learning rate and weight decay, on
-the same batches: ids drawn from a Zipf distribution (as character and word frequencies
-are), ``batch_size * chars`` per table per step. The table gives the milliseconds per step
-of each window of steps and how many first-moment entries are denormal at its end. Each
-setting runs in a process of its own: the flush mode is per thread, and torch's worker
-threads keep the one they started with.
+step and, some 800 steps after the row was last touched, enters the float32 denormal
+range (below 1.2e-38) for about 150 steps. CPU arithmetic on denormals is many times
+slower. Each setting trains the first offline experiment's three tables (characters,
+bigrams, SoftLexicon words: the shapes of ``config/offline.yaml``'s ``bilstm_lac_span``
+on CLUENER) with the fused AdamW of :class:`nerflow.loop.Loop`, that experiment's
+learning rate and weight decay (:func:`nerflow.optim.decay_groups`), on the same batches:
+ids drawn from a Zipf distribution (as character and word frequencies are), ``batch_size
+* chars`` per table per step. The table gives the milliseconds per step of each window of
+steps and how many first-moment entries are denormal at its end. Each setting runs in a
+process of its own: the flush mode is per thread, and torch's worker threads keep the one
+they started with.
 
     python bench/denormals.py --steps 3000 --threads 2
 
@@ -29,11 +30,17 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import torch
+import yaml
 from benchutil import RESULTS, environment, ratio, write_result
 from benchutil import table as markdown
+from training_loops import OFFLINE
+
+from nerflow.config import ExperimentConfig
+from nerflow.optim import decay_groups
 
 TABLES = {"chars": (3676, 128), "bigram": (44136, 64), "words": (28402, 50)}
 """Rows x width of the first offline experiment's embedding tables on CLUENER train."""
+RECIPE = "bilstm_lac_span"
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -59,9 +66,13 @@ def measure(args: argparse.Namespace, flush: bool) -> list[dict[str, Any]]:
     torch.set_flush_denormal(flush)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    block = yaml.safe_load(OFFLINE.read_text(encoding="utf-8"))["experiments"][RECIPE]
+    train = ExperimentConfig.from_dict(block, path=f"{OFFLINE.name}: experiments.{RECIPE}").train
     tables = [torch.nn.Embedding(rows, width) for rows, width in TABLES.values()]
     params = [table.weight for table in tables]
-    optimizer = torch.optim.AdamW(params, lr=2e-3, weight_decay=0.01, fused=True)
+    named = [(f"{name}.weight", p) for name, p in zip(TABLES, params, strict=True)]
+    groups = decay_groups(named, train.lr, train.weight_decay, "encoder")
+    optimizer = torch.optim.AdamW(groups, fused=True)
     zipf = [1.0 / torch.arange(1, rows + 1, dtype=torch.float) for rows, _ in TABLES.values()]
     draws = torch.Generator().manual_seed(args.seed)
     windows, start = [], time.perf_counter()
