@@ -1,6 +1,11 @@
+import sys
+from pathlib import Path
+
 from snakemake.utils import min_version
 
 min_version("9.0")
+# The domain logic lives in the nerflow package (src/nerflow).
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 
 configfile: "config/config.yaml"

@@ -1,12 +1,13 @@
 """Train a list of experiment configurations on CLUENER and print a comparison table.
 
-Each configuration is a :class:`nerflow.config.ExperimentConfig` (those of ``--config``:
+Each configuration is a :class:`nerflow.config.experiment.ExperimentConfig` (those of ``--config``:
 experiment blocks in the schema's key names, ``encoder``, ``bilstm``, ``features``,
 ``head``, ``max_len``, ``train``, ..., merged on :data:`BASE`). The script builds the
 character tokenizer from TRAIN, the feature assets of each configuration from TRAIN,
-the tensor cache, trains with :func:`nerflow.training.train` (``train.max_minutes`` is
+the tensor cache, trains with :func:`nerflow.training.train.train` (``train.max_minutes`` is
 the time budget of a run), reloads the saved model folder, predicts dev with
-:func:`nerflow.predict.predict_records` and scores it with :func:`nerflow.scoring.score`.
+:func:`nerflow.inference.predict.predict_records` and scores it with
+:func:`nerflow.evaluation.scoring.score`.
 
 Usage (from the repository root)::
 
@@ -31,17 +32,23 @@ from pathlib import Path
 
 import torch
 
-from nerflow.cache import build_cache
-from nerflow.config import BiLSTMConfig, ExperimentConfig, FeatureConfig, TrainConfig
-from nerflow.features import build_feature_assets
-from nerflow.models import count_parameters, load_model
-from nerflow.predict import predict_records
-from nerflow.records import entity_types
-from nerflow.scoring import score
-from nerflow.tagging import label_list
-from nerflow.training import train
-from nerflow.validate import validate_file
-from nerflow.vocab import build_char_vocab, load_tokenizer, save_char_tokenizer
+from nerflow.config.experiment import (
+    BiLSTMConfig,
+    ExperimentConfig,
+    FeatureConfig,
+    TrainConfig,
+)
+from nerflow.data.records import entity_types
+from nerflow.data.validate import validate_file
+from nerflow.evaluation.scoring import score
+from nerflow.features.featurizer import build_feature_assets
+from nerflow.inference.predict import predict_records
+from nerflow.models.folder import load_model
+from nerflow.models.tagger import count_parameters
+from nerflow.text.tagging import label_list
+from nerflow.text.vocab import build_char_vocab, load_tokenizer, save_char_tokenizer
+from nerflow.training.cache import build_cache
+from nerflow.training.train import train
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cluener"
 

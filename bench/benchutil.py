@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
-from nerflow.records import Record
-from nerflow.validate import validate_file
+from nerflow.data.records import Record
+from nerflow.data.validate import validate_file
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

@@ -7,8 +7,8 @@ step and, some 800 steps after the row was last touched, enters the float32 deno
 range (below 1.2e-38) for about 150 steps. CPU arithmetic on denormals is many times
 slower. Each setting trains the first offline experiment's three tables (characters,
 bigrams, SoftLexicon words: the shapes of ``config/offline.yaml``'s ``bilstm_lac_span``
-on CLUENER) with the fused AdamW of :class:`nerflow.loop.Loop`, that experiment's
-learning rate and weight decay (:func:`nerflow.optim.decay_groups`), on the same batches:
+on CLUENER) with the fused AdamW of :class:`nerflow.training.loop.Loop`, that experiment's
+learning rate and weight decay (:func:`nerflow.nn.optim.decay_groups`), on the same batches:
 ids drawn from a Zipf distribution (as character and word frequencies are), ``batch_size
 * chars`` per table per step. The table gives the milliseconds per step of each window of
 steps and how many first-moment entries are denormal at its end. Each setting runs in a
@@ -35,8 +35,8 @@ from benchutil import RESULTS, environment, ratio, write_result
 from benchutil import table as markdown
 from training_loops import OFFLINE
 
-from nerflow.config import ExperimentConfig
-from nerflow.optim import decay_groups
+from nerflow.config.experiment import ExperimentConfig
+from nerflow.nn.optim import decay_groups
 
 TABLES = {"chars": (3676, 128), "bigram": (44136, 64), "words": (28402, 50)}
 """Rows x width of the first offline experiment's embedding tables on CLUENER train."""

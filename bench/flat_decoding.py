@@ -4,8 +4,8 @@ Issue 11, item 2. Loads a span model folder (``results/RUN/trained/model``) once
 predicts the same records (CLUENER dev by default, validated as the workflow does) with
 each decoding of :mod:`nerflow.models.global_pointer`: ``nested`` (every span scoring
 above 0) and ``flat`` (the best non-overlapping spans of each text,
-:func:`nerflow.spans.best_flat_spans`). For each: strict micro/macro F1 and the CLUE
-macro F1 (:func:`nerflow.scoring.score`), the predicted spans, overlapping predicted
+:func:`nerflow.data.spans.best_flat_spans`). For each: strict micro/macro F1 and the CLUE
+macro F1 (:func:`nerflow.evaluation.scoring.score`), the predicted spans, overlapping predicted
 pairs and the records holding them, and seconds (after one warm-up batch). The model's
 own ``span_decoding`` (what ``nerflow predict`` uses) is reported beside them.
 
@@ -28,12 +28,12 @@ from typing import Any
 import torch
 from benchutil import DEV, RESULTS, environment, load_split, table, timed, write_result
 
-from nerflow.predict import Predictor
-from nerflow.records import Record
-from nerflow.scoring import score
-from nerflow.spans import FLAT, NESTED, nesting
-from nerflow.tagging import label_types
+from nerflow.data.records import Record
+from nerflow.data.spans import FLAT, NESTED, nesting
+from nerflow.evaluation.scoring import score
+from nerflow.inference.predict import Predictor
 from nerflow.tensors import resolve_device
+from nerflow.text.tagging import label_types
 
 DECODINGS = (NESTED, FLAT)
 

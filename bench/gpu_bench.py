@@ -5,14 +5,14 @@ defaults). A random-init BERT of ``--layers`` x ``--hidden`` (12 x 768) on the r
 bert-base-chinese vocabulary, max_len 128, trained on the same ``--steps`` batches of
 CLUENER train sequences (see ``bench/training_loops.py``):
 
-- nerflow's loop (:func:`nerflow.training.train`) with a softmax and a CRF head, in bf16
+- nerflow's loop (:func:`nerflow.training.train.train`) with a softmax and a CRF head, in bf16
   autocast and in fp32;
 - ``transformers.Trainer`` (bf16) on the same softmax model;
 
 sentences per second of the training steps and peak GPU memory
 (``torch.cuda.max_memory_allocated``) of each case. Then inference on CLUENER dev with
 the model each head's last run saved: the forward pass alone on nerflow's batches,
-:meth:`nerflow.predict.Predictor.predict`, and the batched pipeline (softmax head).
+:meth:`nerflow.inference.predict.Predictor.predict`, and the batched pipeline (softmax head).
 
 Without CUDA (or bf16) the bf16 cases are left out; ``--tiny`` (2 x 64 model, 3 steps of
 8, 32 dev texts) checks the whole script on a CPU in seconds. Cases that need a missing
@@ -70,8 +70,8 @@ from training_loops import (
     with_train,
 )
 
-from nerflow.predict import Predictor
-from nerflow.records import Record
+from nerflow.data.records import Record
+from nerflow.inference.predict import Predictor
 from nerflow.tensors import resolve_device
 
 TINY = {

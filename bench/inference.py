@@ -9,12 +9,12 @@ CLUENER dev texts, in sentences per second (see ``bench/inference_paths.py``):
 
 - ``forward``: the emitter's forward pass alone on the batches nerflow's prediction
   builds (recorded while it predicts): the limit;
-- ``nerflow``: :meth:`nerflow.predict.Predictor.predict` (windows, decoding, restoring
+- ``nerflow``: :meth:`nerflow.inference.predict.Predictor.predict` (windows, decoding, restoring
   spans on the original texts); its time over the forward pass is the overhead;
 - ``pipeline batched``: ``pipeline("token-classification", aggregation_strategy="simple")``
   with ``batch_size`` 64; ``pipeline single``: one call per text (the first
   ``--single-limit`` texts);
-- memory: peak RSS of the predict stage (:func:`nerflow.predict.predict_file`) in a
+- memory: peak RSS of the predict stage (:func:`nerflow.inference.predict.predict_file`) in a
   fresh process on the texts once and on ``--copies`` copies of them.
 
 Median of ``--repeat`` runs for forward, nerflow and the batched pipeline. Targets:
@@ -64,8 +64,9 @@ from inference_paths import (
 )
 from training_loops import real_tokenizer
 
-from nerflow.predict import Predictor
-from nerflow.records import Record, write_records
+from nerflow.data.cluener import write_records
+from nerflow.data.records import Record
+from nerflow.inference.predict import Predictor
 from nerflow.tensors import resolve_device
 
 TARGETS = {"overhead": 0.25, "vs_pipeline_batched": 1.5, "vs_pipeline_single": 3.0}
@@ -98,7 +99,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def rss_child(args: argparse.Namespace) -> int:
     """Child process: the predict stage on one file; prints its figures as JSON."""
-    from nerflow.predict import predict_file
+    from nerflow.inference.predict import predict_file
 
     torch.set_num_threads(args.threads)
     seconds, count = timed(

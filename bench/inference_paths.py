@@ -2,9 +2,9 @@
 
 - :func:`capture_batches` / :func:`time_forward`: the model's forward pass alone on the
   very batches nerflow's prediction feeds it (recorded by a hook on the emitter while
-  :class:`nerflow.predict.Predictor` predicts), so the forward figure is the limit of
+  :class:`nerflow.inference.predict.Predictor` predicts), so the forward figure is the limit of
   what prediction can reach;
-- :func:`time_predict`: :meth:`nerflow.predict.Predictor.predict` (windows, batching,
+- :func:`time_predict`: :meth:`nerflow.inference.predict.Predictor.predict` (windows, batching,
   decoding and restoring spans on the original texts);
 - :func:`pipeline_tagger` / :func:`time_pipeline`: ``transformers.pipeline(
   "token-classification", aggregation_strategy="simple")`` on the same folder, batched or
@@ -25,10 +25,11 @@ import torch
 from benchutil import timed
 from training_loops import bert_experiment, prepared, run_nerflow
 
-from nerflow.models import build_model, save_model
-from nerflow.predict import Predictor
-from nerflow.records import Record, Span, entity_types
-from nerflow.tagging import label_list
+from nerflow.data.records import Record, Span, entity_types
+from nerflow.inference.predict import Predictor
+from nerflow.models.factory import build_model
+from nerflow.models.folder import save_model
+from nerflow.text.tagging import label_list
 
 Batch = tuple[tuple[Any, ...], dict[str, Any]]
 
@@ -44,7 +45,7 @@ def random_model_folder(
     seed: int = 42,
 ) -> Path:
     """A random-init softmax BERT tagger of the given shape over the entity types of
-    ``records``, saved with :func:`nerflow.models.save_model` into ``out``."""
+    ``records``, saved with :func:`nerflow.models.folder.save_model` into ``out``."""
     exp = bert_experiment(layers, hidden, heads, 4 * hidden, "softmax", max_len)
     labels = label_list(entity_types(records), exp.scheme)
     torch.manual_seed(seed)

@@ -2,7 +2,7 @@
 
 Loads one model folder twice: with ``pipeline("token-classification",
 aggregation_strategy="simple")`` (what a transformers user runs) and with
-:class:`nerflow.predict.Predictor` (what ``nerflow predict`` and the workflow run), tags
+:class:`nerflow.inference.predict.Predictor` (what ``nerflow predict`` and the workflow run), tags
 the same validated records, and scores both against their gold labels with the
 workflow's scorer. Prints a table and writes ``results/bench/pipeline_parity.json``.
 
@@ -21,9 +21,11 @@ from pathlib import Path
 import torch
 from inference_paths import as_records
 
-from nerflow.predict import Predictor
-from nerflow.records import Record, read_records, write_json
-from nerflow.scoring import score
+from nerflow.data.cluener import read_records
+from nerflow.data.records import Record
+from nerflow.evaluation.scoring import score
+from nerflow.inference.predict import Predictor
+from nerflow.jsonio import write_json
 
 
 def pipeline_records(model_dir: str, records: list[Record], batch_size: int) -> list[Record]:

@@ -14,7 +14,7 @@ edit is reverted (bytes and modification time):
 - a scoring option: ``checks.text_mismatch_max`` 0 -> 1, the gate of the text check that
   scoring reads (the ``score`` rule has no option of its own);
 - one experiment's learning rate (``--experiment``, a member of the vote by default);
-- the tagging module ``src/nerflow/tagging.py``: a whitespace edit;
+- the tagging module ``src/nerflow/text/tagging.py``: a whitespace edit;
 - one line of ``dev.json``: its text gets one more character at the end.
 
 The expected jobs are derived, not listed: the jobs the edit touches directly (the rules
@@ -58,7 +58,7 @@ from workflow_helpers import copy_workflow, snakemake_command  # noqa: E402
 SPLITS = ("train", "dev", "test")
 CONFIG = "config/bench.yaml"
 SCORING_OPTION = ("checks", "text_mismatch_max")
-MODULE = "src/nerflow/tagging.py"
+MODULE = "src/nerflow/text/tagging.py"
 
 
 @dataclass(frozen=True)
@@ -248,7 +248,7 @@ def the_edits(experiment: str) -> list[Edit]:
             f"{MODULE}: one more newline",
             MODULE,
             lambda text: text + "\n",
-            rules_running("nerflow.tagging"),
+            rules_running("nerflow.text.tagging"),
         ),
         Edit(
             "dev.json line",

@@ -4,18 +4,18 @@ Issue 10, item 5. The train split of ``--data`` is repeated ``--scales`` times (
 any, made unique) and each stage runs on it as the workflow's stage runs it, with the
 package functions its script calls, each in a fresh process:
 
-- ``validate``: :func:`nerflow.validate.validate_file` (rejected lines and records
+- ``validate``: :func:`nerflow.data.validate.validate_file` (rejected lines and records
   written), as ``validate_split``;
-- ``tagging``: character tags (:func:`nerflow.tagging.spans_to_tags`, ``write_tag_file``),
+- ``tagging``: character tags (:func:`nerflow.text.tagging.spans_to_tags`, ``write_tag_file``),
   as ``char_tags``;
 - ``tokenizer``: the character vocabulary and feature assets (bigrams, jieba lexicon,
   SoftLexicon words, out-of-fold gazetteer) of the offline recipe, as ``tokenizer``;
-- ``cache``: :func:`nerflow.cache.build_cache` with the recipe's features, saved, as
+- ``cache``: :func:`nerflow.training.cache.build_cache` with the recipe's features, saved, as
   ``tensor_cache``;
-- ``train``: one epoch of :func:`nerflow.training.train` on the offline recipe
+- ``train``: one epoch of :func:`nerflow.training.train.train` on the offline recipe
   ``bilstm_gaz_crf_s1`` (``config/offline.yaml``; no time limit, on CPU), its dev
   evaluation on ``--data``'s dev included;
-- ``predict``: :func:`nerflow.predict.predict_file` over the scaled texts.
+- ``predict``: :func:`nerflow.inference.predict.predict_file` over the scaled texts.
 
 A stage needs the ones before it (``--stages`` runs those too). Seconds are the stage's
 work, imports excluded; peak RSS is that of the stage's process (``wait4``), the
@@ -74,7 +74,7 @@ STAGES = list(NEEDS)
 def recipe(feature_dir: Path, lexicon: str | None) -> Any:
     """The offline recipe's experiment, one epoch on CPU without time limit or patience;
     ``lexicon``: a word list in place of jieba's dictionary (None: the recipe's)."""
-    from nerflow.config import ExperimentConfig
+    from nerflow.config.experiment import ExperimentConfig
 
     block = yaml.safe_load(OFFLINE.read_text(encoding="utf-8"))["experiments"][RECIPE]
     exp = ExperimentConfig.from_dict(block, path=f"{OFFLINE.name}: experiments.{RECIPE}")
@@ -88,8 +88,8 @@ def recipe(feature_dir: Path, lexicon: str | None) -> Any:
 
 
 def validate_stage(work: Path, settings: dict) -> Callable[[], dict]:
-    from nerflow.records import write_records
-    from nerflow.validate import validate_file, write_rejected
+    from nerflow.data.cluener import write_records
+    from nerflow.data.validate import validate_file, write_rejected
 
     def run() -> dict:
         result = validate_file(
@@ -103,8 +103,8 @@ def validate_stage(work: Path, settings: dict) -> Callable[[], dict]:
 
 
 def tagging_stage(work: Path, settings: dict) -> Callable[[], dict]:
-    from nerflow.records import read_records
-    from nerflow.tagging import spans_to_tags, write_tag_file
+    from nerflow.data.cluener import read_records
+    from nerflow.text.tagging import spans_to_tags, write_tag_file
 
     def run() -> dict:
         records = read_records(work / "train.jsonl")
@@ -118,9 +118,9 @@ def tagging_stage(work: Path, settings: dict) -> Callable[[], dict]:
 
 
 def tokenizer_stage(work: Path, settings: dict) -> Callable[[], dict]:
-    from nerflow.features import build_feature_assets
-    from nerflow.records import read_records
-    from nerflow.vocab import build_char_vocab, save_char_tokenizer
+    from nerflow.data.cluener import read_records
+    from nerflow.features.featurizer import build_feature_assets
+    from nerflow.text.vocab import build_char_vocab, save_char_tokenizer
 
     exp = recipe(work / "tokenizer", settings["lexicon"])
 
@@ -136,10 +136,10 @@ def tokenizer_stage(work: Path, settings: dict) -> Callable[[], dict]:
 
 
 def cache_stage(work: Path, settings: dict) -> Callable[[], dict]:
-    from nerflow.cache import build_cache, save_cache
-    from nerflow.records import read_records
-    from nerflow.tagging import label_list
-    from nerflow.vocab import load_tokenizer
+    from nerflow.data.cluener import read_records
+    from nerflow.text.tagging import label_list
+    from nerflow.text.vocab import load_tokenizer
+    from nerflow.training.cache import build_cache, save_cache
 
     exp = recipe(work / "tokenizer", settings["lexicon"])
 
@@ -162,10 +162,10 @@ def cache_stage(work: Path, settings: dict) -> Callable[[], dict]:
 
 
 def train_stage(work: Path, settings: dict) -> Callable[[], dict]:
-    from nerflow.records import read_records
-    from nerflow.tagging import label_list
-    from nerflow.training import train
-    from nerflow.vocab import load_tokenizer
+    from nerflow.data.cluener import read_records
+    from nerflow.text.tagging import label_list
+    from nerflow.text.vocab import load_tokenizer
+    from nerflow.training.train import train
 
     exp = recipe(work / "tokenizer", settings["lexicon"])
 
@@ -190,7 +190,7 @@ def train_stage(work: Path, settings: dict) -> Callable[[], dict]:
 def predict_stage(work: Path, settings: dict) -> Callable[[], dict]:
     import torch
 
-    from nerflow.predict import predict_file
+    from nerflow.inference.predict import predict_file
 
     torch.set_num_threads(settings["threads"])
 
@@ -314,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from benchutil import RESULTS, SHARED, environment, load_split, run_measured, write_result
 
-    from nerflow.records import entity_types, write_records
+    from nerflow.data.cluener import write_records
+    from nerflow.data.records import entity_types
 
     args = parse(argv, SHARED / "data" / "cluener", RESULTS)
     scales, stages = sorted(set(args.scales)), to_run(args.stages)

@@ -1,14 +1,14 @@
 """The training loops the throughput benchmarks compare, on one model and one set of sentences.
 
-A :class:`Setup` holds an experiment (:class:`nerflow.config.ExperimentConfig`), its
+A :class:`Setup` holds an experiment (:class:`nerflow.config.experiment.ExperimentConfig`), its
 tokenizer and labels, and the tensor cache of exactly ``steps * batch_size`` training
-sequences (built with :func:`nerflow.cache.build_cache`, features included, as the
+sequences (built with :func:`nerflow.training.cache.build_cache`, features included, as the
 workflow builds it). Each loop trains a fresh model built by
-:func:`nerflow.models.build_model` from the same seed (so the same initial weights) on
+:func:`nerflow.models.factory.build_model` from the same seed (so the same initial weights) on
 those sequences for ``steps`` steps of ``batch_size``, with the same learning rates,
 weight decay and gradient clipping:
 
-- :func:`run_nerflow`: :func:`nerflow.training.train` itself, one epoch over the cache
+- :func:`run_nerflow`: :func:`nerflow.training.train.train` itself, one epoch over the cache
   (its bucketed batches, collation, scheduler, EMA if the recipe has one); the figure is
   the loop's own ``sentences_per_s``, which excludes the dev evaluation and the saving
   done after the last step;
@@ -34,15 +34,16 @@ import torch
 import yaml
 from benchutil import ROOT, sync
 
-from nerflow.cache import build_cache
-from nerflow.config import ExperimentConfig, ScratchConfig, TrainConfig
-from nerflow.features import build_feature_assets
-from nerflow.models import build_model, count_parameters
-from nerflow.records import Record, entity_types
-from nerflow.tagging import label_list
+from nerflow.config.experiment import ExperimentConfig, ScratchConfig, TrainConfig
+from nerflow.data.records import Record, entity_types
+from nerflow.features.featurizer import build_feature_assets
+from nerflow.models.factory import build_model
+from nerflow.models.tagger import count_parameters
 from nerflow.tensors import IGNORE_INDEX, pad, padding_mask
-from nerflow.training import train
-from nerflow.vocab import build_char_vocab, load_tokenizer, save_char_tokenizer
+from nerflow.text.tagging import label_list
+from nerflow.text.vocab import build_char_vocab, load_tokenizer, save_char_tokenizer
+from nerflow.training.cache import build_cache
+from nerflow.training.train import train
 
 OFFLINE = ROOT / "config" / "offline.yaml"
 BILSTM_RECIPE = "bilstm_gaz_crf_s1"
@@ -76,7 +77,7 @@ class Setup:
         return len(self.cache["input_ids"])
 
     def fresh_model(self, device: torch.device) -> torch.nn.Module:
-        """The model :func:`nerflow.training.train` starts from (same seed, same weights)."""
+        """The model :func:`nerflow.training.train.train` starts from (same seed, same weights)."""
         torch.manual_seed(self.exp.train.seed)
         return build_model(self.exp, self.labels, self.tokenizer).to(device)
 
@@ -193,7 +194,7 @@ def throughput(setup: Setup, seconds: float, **extra: Any) -> dict[str, Any]:
 def run_nerflow(
     setup: Setup, device: torch.device, amp: str, threads: int, keep: Path | None = None
 ) -> dict[str, Any]:
-    """:func:`nerflow.training.train` for one epoch over the setup's cache; the model
+    """:func:`nerflow.training.train.train` for one epoch over the setup's cache; the model
     folder it saves is kept as ``keep/"model"`` when ``keep`` is given."""
     exp = with_train(
         setup.exp,
@@ -225,7 +226,7 @@ def run_nerflow(
 
 
 def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA when asked (as :mod:`nerflow.training` does), else nothing."""
+    """bf16 autocast on CUDA when asked (as :mod:`nerflow.training.train` does), else nothing."""
     if amp == "bf16" and device.type == "cuda":
         return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()

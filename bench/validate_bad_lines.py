@@ -3,9 +3,9 @@
 Writes a JSON-lines file of ``--lines`` bad lines (every kind of rejection the validator
 knows, in turn: broken JSON, invalid UTF-8, schema errors, spans out of range or reversed,
 surface mismatches, unknown types, overlaps, duplicate keys and ids), then runs what the
-workflow's ``validate_split`` stage runs: :func:`nerflow.validate.validate_file`,
-:func:`nerflow.validate.write_rejected` and the ``file:line: reason`` list of
-:func:`nerflow.validate.check_or_raise`. Prints a table (seconds, lines/s, peak RSS and,
+workflow's ``validate_split`` stage runs: :func:`nerflow.data.validate.validate_file`,
+:func:`nerflow.data.validate.write_rejected` and the ``file:line: reason`` list of
+:func:`nerflow.data.validate.check_or_raise`. Prints a table (seconds, lines/s, peak RSS and,
 with ``--tracemalloc``, the peak of Python allocations in a second, slower pass) and
 writes it as JSON.
 
@@ -27,7 +27,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from nerflow.validate import ValidationError, check_or_raise, validate_file, write_rejected
+from nerflow.data.validate import ValidationError, check_or_raise, validate_file, write_rejected
 
 LABELS = ["address", "name", "organization"]
 BAD_LINES: list[tuple[str, bytes]] = [

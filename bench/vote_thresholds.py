@@ -1,10 +1,10 @@
 """How many votes an ensemble should ask for: every ``min_votes`` over the same members.
 
 Issue 11. Reads the members' prediction files (``results/RUN/predictions/dev.json``, as
-the workflow wrote them), votes with :func:`nerflow.ensemble.vote` for each ``min_votes``
+the workflow wrote them), votes with :func:`nerflow.inference.ensemble.vote` for each ``min_votes``
 from 1 (the union) to the number of members (``--flat``: overlaps resolved by votes, as
 an ensemble of flat members does) and scores each vote and each member against the gold
-records (:func:`nerflow.scoring.score`). Nothing is trained or predicted: seconds.
+records (:func:`nerflow.evaluation.scoring.score`). Nothing is trained or predicted: seconds.
 
     python bench/vote_thresholds.py results/data/dev.jsonl \\
         results/m1/predictions/dev.json results/m2/predictions/dev.json ... --flat
@@ -20,9 +20,10 @@ from typing import Any
 
 from benchutil import RESULTS, table, write_result
 
-from nerflow.ensemble import vote
-from nerflow.records import Record, entity_types, read_records
-from nerflow.scoring import score
+from nerflow.data.cluener import read_records
+from nerflow.data.records import Record, entity_types
+from nerflow.evaluation.scoring import score
+from nerflow.inference.ensemble import vote
 
 KEYS = ("micro_f1", "precision", "recall", "macro_f1", "address_f1", "scene_f1")
 

@@ -67,7 +67,7 @@ TYPES = sorted(ENTITIES)
 
 def make_records(n: int, seed: int = 0) -> list:
     """``n`` synthetic records: filler characters around 1-3 entities of :data:`ENTITIES`."""
-    from nerflow.records import Record, Span
+    from nerflow.data.records import Record, Span
 
     rng = random.Random(seed)
     records = []

@@ -96,15 +96,15 @@ def _sha256(data: bytes) -> str:
 def tagger_outputs(tokenizer_dir: Path, work: Path) -> dict[str, Any]:
     import torch
 
-    from nerflow.cache import build_cache
-    from nerflow.features import build_feature_assets
-    from nerflow.models import load_model
-    from nerflow.predict import predict_records
-    from nerflow.records import json_line
-    from nerflow.scoring import score
-    from nerflow.tagging import label_list
-    from nerflow.training import train
-    from nerflow.vocab import load_tokenizer
+    from nerflow.evaluation.scoring import score
+    from nerflow.features.featurizer import build_feature_assets
+    from nerflow.inference.predict import predict_records
+    from nerflow.jsonio import json_line
+    from nerflow.models.folder import load_model
+    from nerflow.text.tagging import label_list
+    from nerflow.text.vocab import load_tokenizer
+    from nerflow.training.cache import build_cache
+    from nerflow.training.train import train
 
     train_records, dev_records = make_records(40, seed=0), make_records(16, seed=1)
     words = write_word_list(work / "words.txt")
@@ -159,8 +159,8 @@ def mlm_outputs(work: Path) -> dict[str, Any]:
     import torch
     from safetensors.torch import load_file
 
-    from nerflow.pretrain import pretrain_mlm
-    from nerflow.vocab import build_char_vocab, save_char_tokenizer
+    from nerflow.pretraining.pretrain import pretrain_mlm
+    from nerflow.text.vocab import build_char_vocab, save_char_tokenizer
 
     tokenizer_dir = work / "mlm_tokenizer"
     save_char_tokenizer(build_char_vocab(MLM_TEXTS), tokenizer_dir)

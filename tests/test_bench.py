@@ -139,11 +139,12 @@ def test_gpu_script_on_cpu(tmp_path: Path, vocab: Path) -> None:
 def test_flat_decoding(tmp_path: Path, bench_modules) -> None:
     import flat_decoding
 
-    from nerflow.cache import build_cache
-    from nerflow.records import entity_types, read_records
-    from nerflow.tagging import label_list
-    from nerflow.training import train
-    from nerflow.vocab import build_char_vocab, load_tokenizer, save_char_tokenizer
+    from nerflow.data.cluener import read_records
+    from nerflow.data.records import entity_types
+    from nerflow.text.tagging import label_list
+    from nerflow.text.vocab import build_char_vocab, load_tokenizer, save_char_tokenizer
+    from nerflow.training.cache import build_cache
+    from nerflow.training.train import train
 
     records = read_records(TINY / "train.json")  # flat: auto decodes flat
     save_char_tokenizer(build_char_vocab([r.text for r in records]), tmp_path / "tokenizer")
@@ -254,7 +255,8 @@ def test_vote_thresholds(tmp_path: Path, bench_modules) -> None:
     pays for an extra span, 3/3 for a missing one."""
     import vote_thresholds
 
-    from nerflow.records import Record, Span, read_records, write_records
+    from nerflow.data.cluener import read_records, write_records
+    from nerflow.data.records import Record, Span
 
     gold = read_records(TINY / "dev.json")
     first = next(i for i, record in enumerate(gold) if record.spans)
@@ -291,7 +293,7 @@ def test_the_offline_variants_are_valid_variants_of_the_first_offline_experiment
 
     import yaml
 
-    from nerflow.config import ExperimentConfig
+    from nerflow.config.experiment import ExperimentConfig
 
     offline = yaml.safe_load((ROOT / "config/offline.yaml").read_text(encoding="utf-8"))
     overlay = yaml.safe_load((BENCH / "offline_variants.yaml").read_text(encoding="utf-8"))

@@ -13,12 +13,14 @@ import pytest
 import torch
 from conftest import tiny_experiment
 
-from nerflow.ensemble import vote
-from nerflow.models import build_model, save_model
-from nerflow.predict import predict_records
-from nerflow.records import Record, Span, read_records, write_records
-from nerflow.tagging import label_list
-from nerflow.vocab import save_char_tokenizer
+from nerflow.data.cluener import read_records, write_records
+from nerflow.data.records import Record, Span
+from nerflow.inference.ensemble import vote
+from nerflow.inference.predict import predict_records
+from nerflow.models.factory import build_model
+from nerflow.models.folder import save_model
+from nerflow.text.tagging import label_list
+from nerflow.text.vocab import save_char_tokenizer
 
 TYPES = ["address", "name", "org.unit", "地名"]
 TEXTS = [
@@ -71,7 +73,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def expected(folder: Path, texts: list[str]) -> list[Record]:
-    from nerflow.models import load_model
+    from nerflow.models.folder import load_model
 
     model, tokenizer, _meta = load_model(folder, "cpu")
     records = [Record(id=i, text=text) for i, text in enumerate(texts)]
@@ -255,7 +257,7 @@ def test_check_text_names_the_line(tmp_path: Path) -> None:
 
 def test_predictions_written_in_process_match_the_cli(models: dict[str, Path], tmp_path) -> None:
     """The workflow's annotate path (annotate_file) and the CLI write the same lines."""
-    from nerflow.annotate import annotate_file
+    from nerflow.inference.annotate import annotate_file
 
     source = write_records(tmp_path / "in.jsonl", [Record(i, t) for i, t in enumerate(TEXTS)])
     assert source == len(TEXTS)

@@ -1,4 +1,4 @@
-"""The typed configuration (nerflow.config): defaults written once, errors named by path,
+"""The typed configuration (nerflow.config.experiment): defaults written once, errors named by path,
 and the workflow's schema and config/README.md in step with the dataclasses."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from typing import Any, Literal, get_args, get_origin
 import pytest
 import yaml
 
-from nerflow.config import (
+from nerflow.config.check import WORKFLOW_KEYS, config_errors, with_defaults
+from nerflow.config.experiment import (
     BiLSTMConfig,
     ConfigError,
     ExperimentConfig,
@@ -24,9 +25,8 @@ from nerflow.config import (
     field_types,
     json_type,
 )
-from nerflow.configcheck import WORKFLOW_KEYS, config_errors, with_defaults
 from nerflow.errors import UserError
-from nerflow.tagging import SCHEMES
+from nerflow.text.tagging import SCHEMES
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"

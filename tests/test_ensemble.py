@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from nerflow.ensemble import ensemble_summary, majority, vote
-from nerflow.leaderboard import describe_encoder
-from nerflow.records import Record, Span
+from nerflow.data.records import Record, Span
+from nerflow.inference.ensemble import ensemble_summary, majority, vote
+from nerflow.report.leaderboard import describe_encoder
 
 A, B, C = Span(0, 1, "name"), Span(3, 4, "address"), Span(3, 5, "address")
 

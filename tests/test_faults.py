@@ -21,8 +21,8 @@ from conftest import tiny_experiment
 from workflow_helpers import copy_workflow, snakemake, tiny_data_config, write_config
 
 from nerflow.atomic import WriteError, atomic_output, save_torch
-from nerflow.records import Record, Span
-from nerflow.tagging import label_list
+from nerflow.data.records import Record, Span
+from nerflow.text.tagging import label_list
 
 TYPES = ["address", "company", "name"]
 RECORDS = [
@@ -65,7 +65,7 @@ def assert_names(error: pytest.ExceptionInfo, path: Path, code: int | None) -> N
 def test_cache_write_fails_cleanly_on_a_full_disk(
     tmp_path: Path, tokenizer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from nerflow.cache import build_cache, load_cache, save_cache
+    from nerflow.training.cache import build_cache, load_cache, save_cache
 
     labels = label_list(TYPES, "BIO")
     cache = build_cache(RECORDS, tokenizer, "char", 32, "BIO", labels, stride=8)
@@ -194,9 +194,9 @@ def test_temporaries_of_killed_writers_are_cleaned_up(tmp_path: Path) -> None:
 def test_checkpoint_write_failure_keeps_the_previous_checkpoint(
     tmp_path: Path, tokenizer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from nerflow.cache import build_cache
-    from nerflow.resume import CHECKPOINT_FILE
-    from nerflow.training import train
+    from nerflow.training.cache import build_cache
+    from nerflow.training.resume import CHECKPOINT_FILE
+    from nerflow.training.train import train
 
     train_block = {"epochs": 3, "batch_size": 2, "device": "cpu", "patience": 0, "seed": 1}
     cfg = tiny_experiment("softmax", "BIO", hidden=16, train=train_block)
@@ -236,7 +236,7 @@ def test_checkpoint_write_failure_keeps_the_previous_checkpoint(
 
 
 def tiny_model(tokenizer, seed: int):
-    from nerflow.models import build_model
+    from nerflow.models.factory import build_model
 
     torch.manual_seed(seed)
     cfg = tiny_experiment("crf", "BIO", hidden=16)
@@ -249,7 +249,7 @@ def test_model_save_failure_leaves_the_previous_folder(
 ) -> None:
     import safetensors.torch
 
-    from nerflow.models import load_model, save_model
+    from nerflow.models.folder import load_model, save_model
 
     meta = {"tokenization": "char", "max_len": 32}
     target = tmp_path / "trained" / "model"
@@ -293,9 +293,9 @@ def test_model_save_failure_leaves_the_previous_folder(
 def test_pretrained_encoder_save_is_atomic(
     tmp_path: Path, tokenizer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from nerflow.config import PretrainConfig
-    from nerflow.mlm import build_mlm_model
-    from nerflow.pretrain import save_pretrained_mlm
+    from nerflow.config.experiment import PretrainConfig
+    from nerflow.pretraining.mlm import build_mlm_model
+    from nerflow.pretraining.pretrain import save_pretrained_mlm
 
     cfg = PretrainConfig(layers=1, hidden=16, heads=2, intermediate=32)
     model = build_mlm_model(cfg, tokenizer)

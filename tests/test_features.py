@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from nerflow.bigrams import UNK_ID, build_bigram_vocab, text_bigrams
-from nerflow.cache import build_cache, check_cache, load_cache, save_cache
-from nerflow.config import FeatureConfig
-from nerflow.features import (
+from nerflow.config.experiment import FeatureConfig
+from nerflow.data.records import Record, Span
+from nerflow.features.bigrams import UNK_ID, build_bigram_vocab, text_bigrams
+from nerflow.features.featurizer import (
     BIGRAM_FILE,
     LEXICON_FILE,
     SPEC_FILE,
@@ -21,13 +21,19 @@ from nerflow.features import (
     build_featurizer,
     load_featurizer,
 )
-from nerflow.featurespec import feature_spec, features_enabled
-from nerflow.gazetteer import Gazetteer, unpack_bit_words
-from nerflow.lexicon import BIT_INDEX, LEXICON_BITS, Lexicon, read_word_list, unpack_bits
-from nerflow.matching import bmes_roles, lower_chars, substrings
-from nerflow.records import Record, Span
-from nerflow.tagging import label_list
-from nerflow.tokenization import tokenize, windows
+from nerflow.features.gazetteer import Gazetteer, unpack_bit_words
+from nerflow.features.lexicon import (
+    BIT_INDEX,
+    LEXICON_BITS,
+    Lexicon,
+    read_word_list,
+    unpack_bits,
+)
+from nerflow.features.matching import bmes_roles, lower_chars, substrings
+from nerflow.features.spec import feature_spec, features_enabled
+from nerflow.text.tagging import label_list
+from nerflow.text.tokenization import tokenize, windows
+from nerflow.training.cache import build_cache, check_cache, load_cache, save_cache
 
 WORDS = {"北京": "loc", "北京银行": "org", "银行": "noun", "京": "other", "叶老桂": "per"}
 
@@ -336,7 +342,7 @@ def test_lexicon_word_ids_come_from_the_match_sets(tmp_path: Path) -> None:
 
 
 def test_feature_inputs_average_word_embeddings() -> None:
-    from nerflow.models import FeatureInputs
+    from nerflow.features.embeddings import FeatureInputs
 
     inputs = FeatureInputs(0, 0, 0, 0, word_vocab_size=6, word_dim=4)
     assert inputs.names == ["lexicon_word_ids"] and inputs.output_dim == 12

@@ -14,13 +14,9 @@ import torch
 from conftest import TYPES, make_records, tiny_experiment, tiny_train
 from workflow_helpers import copy_workflow, snakemake, tiny_data_config, write_config
 
-from nerflow.alignment import token_spans_from_spans, window_owners
-from nerflow.cache import build_cache
-from nerflow.ensemble import vote
-from nerflow.models import HEAD_FILE, build_model, load_model, save_model
-from nerflow.predict import predict_records
-from nerflow.records import Record, Span, read_records
-from nerflow.spans import (
+from nerflow.data.cluener import read_records
+from nerflow.data.records import Record, Span
+from nerflow.data.spans import (
     FLAT,
     NESTED,
     best_flat_spans,
@@ -28,9 +24,15 @@ from nerflow.spans import (
     overlapping_pairs,
     resolve_span_decoding,
 )
-from nerflow.tagging import label_list
-from nerflow.tokenization import windows
-from nerflow.training import cache_nesting, train
+from nerflow.inference.ensemble import vote
+from nerflow.inference.predict import predict_records
+from nerflow.models.factory import build_model
+from nerflow.models.folder import HEAD_FILE, load_model, save_model
+from nerflow.text.alignment import token_spans_from_spans, window_owners
+from nerflow.text.tagging import label_list
+from nerflow.text.tokenization import windows
+from nerflow.training.cache import build_cache
+from nerflow.training.train import cache_nesting, train
 
 LABELS = label_list(TYPES, "BIOS")
 

@@ -16,22 +16,23 @@ import pytest
 from conftest import tiny_experiment
 from workflow_helpers import snakemake, tiny_data_config, write_config
 
-from nerflow.alignment import (
+from nerflow.data.cluener import write_records
+from nerflow.data.records import Record, Span
+from nerflow.data.spans import remove_overlaps
+from nerflow.data.textcheck import TextMismatchError, assert_clean, check_predictions
+from nerflow.data.validate import ValidationError, check_or_raise, validate_file
+from nerflow.text.alignment import (
     REASONS,
     char_tags_from_token_labels,
     merge_window_tags,
     restore_spans,
-    spans_from_token_spans,
+    scored_spans_from_token_spans,
     token_labels_from_spans,
     token_spans_from_spans,
 )
-from nerflow.records import Record, Span, write_records
-from nerflow.spans import remove_overlaps
-from nerflow.tagging import SCHEMES, label_list, tags_to_spans
-from nerflow.textcheck import TextMismatchError, assert_clean, check_predictions
-from nerflow.tokenization import tokenize, windows
-from nerflow.validate import ValidationError, check_or_raise, validate_file
-from nerflow.vocab import build_char_vocab, save_char_tokenizer
+from nerflow.text.tagging import SCHEMES, label_list, tags_to_spans
+from nerflow.text.tokenization import tokenize, windows
+from nerflow.text.vocab import build_char_vocab, save_char_tokenizer
 
 # --------------------------------------------------------------------------- bad lines
 
@@ -140,7 +141,7 @@ def check_restore(record: Record, must_restore: list[Span], tokenizer, mode: str
         as_chars = tags_to_spans(char_tags_from_token_labels(tok, labels, scheme), scheme)
         assert as_chars == restored
     token_spans, lost_spans = token_spans_from_spans(tok, gold)  # span heads: nesting kept
-    back = spans_from_token_spans(tok, token_spans)
+    back = sorted(scored_spans_from_token_spans(tok, [(*s, 0.0) for s in token_spans]))
     assert set(back) | {span for span, _ in lost_spans} == set(gold)
     assert not set(back) & {span for span, _ in lost_spans}
     assert set(must_restore) <= set(back)
@@ -341,7 +342,8 @@ def tiny_transformer_cfg(**overrides) -> dict:
 @pytest.fixture(scope="module")
 def trained_folder(tmp_path_factory: pytest.TempPathFactory, tokenizer) -> Path:
     """A nerflow model folder (tiny scratch transformer + CRF) for types name/company."""
-    from nerflow.models import build_model, save_model
+    from nerflow.models.factory import build_model
+    from nerflow.models.folder import save_model
 
     labels = label_list(["company", "name"], "BIO")
     model = build_model(tiny_transformer_cfg(), labels, tokenizer)
@@ -352,8 +354,8 @@ def trained_folder(tmp_path_factory: pytest.TempPathFactory, tokenizer) -> Path:
 def test_encoder_folder_without_config_or_weights(
     tmp_path: Path, tokenizer_dir: Path, tokenizer
 ) -> None:
-    from nerflow.models import build_model
-    from nerflow.vocab import EncoderError
+    from nerflow.models.factory import build_model
+    from nerflow.text.vocab import EncoderError
 
     folder = shutil.copytree(tokenizer_dir, tmp_path / "encoder")  # tokenizer files only
     with pytest.raises(EncoderError) as error:
@@ -364,7 +366,7 @@ def test_encoder_folder_without_config_or_weights(
 
 
 def test_encoder_folder_without_tokenizer_files(tmp_path: Path, trained_folder: Path) -> None:
-    from nerflow.vocab import EncoderError, load_tokenizer
+    from nerflow.text.vocab import EncoderError, load_tokenizer
 
     folder = shutil.copytree(trained_folder, tmp_path / "encoder")
     for name in ("vocab.txt", "tokenizer.json"):
@@ -383,7 +385,7 @@ def test_encoder_folder_without_tokenizer_files(tmp_path: Path, trained_folder: 
 def test_model_folder_trained_on_other_labels_is_refused_as_encoder(
     trained_folder: Path, tokenizer
 ) -> None:
-    from nerflow.models import build_model
+    from nerflow.models.factory import build_model
 
     same = label_list(["company", "name"], "BIO")
     build_model(tiny_transformer_cfg(encoder=str(trained_folder)), same, tokenizer)
@@ -399,7 +401,8 @@ def test_model_folder_trained_on_other_labels_is_refused_as_encoder(
 
 
 def test_incomplete_model_folder_says_what_is_missing(tmp_path: Path, trained_folder: Path) -> None:
-    from nerflow.models import CRF_FILE, load_model
+    from nerflow.models.crf import CRF_FILE
+    from nerflow.models.folder import load_model
 
     for missing, expected in [
         (CRF_FILE, "crf.safetensors"),
@@ -416,7 +419,7 @@ def test_incomplete_model_folder_says_what_is_missing(tmp_path: Path, trained_fo
 
 
 def test_cache_of_another_label_set_is_refused_with_the_difference(tokenizer) -> None:
-    from nerflow.cache import build_cache, check_cache
+    from nerflow.training.cache import build_cache, check_cache
 
     records = [Record(0, "叶老桂在北京", [Span(0, 2, "name"), Span(4, 5, "address")])]
     cached = label_list(["address", "name"], "BIO")
@@ -437,7 +440,7 @@ ONE_LINE_HINTS = ("config/offline.yaml", "data:")
 def test_download_without_network_fails_with_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from nerflow.download import DownloadError, fetch_cluener
+    from nerflow.data.download import DownloadError, fetch_cluener
 
     outputs = [tmp_path / "cluener" / f"{split}.json" for split in ("train", "dev", "test")]
 
@@ -466,8 +469,8 @@ def test_download_without_network_fails_with_one_line(
 def test_hub_id_offline_fails_with_one_line(monkeypatch: pytest.MonkeyPatch, tokenizer) -> None:
     import huggingface_hub.constants
 
-    from nerflow.models import build_model
-    from nerflow.vocab import EncoderError, load_tokenizer
+    from nerflow.models.factory import build_model
+    from nerflow.text.vocab import EncoderError, load_tokenizer
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
@@ -485,7 +488,7 @@ def test_hub_id_offline_fails_with_one_line(monkeypatch: pytest.MonkeyPatch, tok
 
 
 def test_user_errors_are_shown_without_a_traceback(capsys: pytest.CaptureFixture) -> None:
-    from nerflow.download import DownloadError
+    from nerflow.data.download import DownloadError
     from nerflow.stage import _show_user_errors
 
     error = DownloadError("could not reach http://nonexistent.invalid/: point data: at a copy")

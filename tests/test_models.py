@@ -12,22 +12,18 @@ import pytest
 import torch
 from conftest import tiny_experiment
 
-from nerflow.config import HEADS as CONFIG_HEADS
-from nerflow.models import (
-    CRF_FILE,
-    HEAD_FILE,
-    HEADS,
-    TaggerModel,
-    allowed_transitions,
-    build_model,
-    left_align,
-    load_model,
-    pipeline_label,
-    save_model,
-)
-from nerflow.records import Record, Span
-from nerflow.tagging import SCHEMES, is_valid_sequence, label_list
-from nerflow.vocab import (
+from nerflow.config.experiment import HEADS as CONFIG_HEADS
+from nerflow.data.records import Record, Span
+from nerflow.models.constraints import allowed_transitions
+from nerflow.models.crf import CRF_FILE
+from nerflow.models.factory import build_model
+from nerflow.models.folder import HEAD_FILE, load_model, save_model
+from nerflow.models.head import pipeline_label
+from nerflow.models.registry import HEADS
+from nerflow.models.tagger import TaggerModel
+from nerflow.nn.positions import left_align
+from nerflow.text.tagging import SCHEMES, is_valid_sequence, label_list
+from nerflow.text.vocab import (
     SPECIAL_TOKENS,
     build_char_vocab,
     load_tokenizer,
@@ -61,8 +57,8 @@ def random_batch(
 
 def valid_labels(scheme: str, n: int, rng: random.Random) -> list[str]:
     """A random tag sequence that is valid for ``scheme`` (encoded from random spans)."""
-    from nerflow.records import Span
-    from nerflow.tagging import spans_to_tags
+    from nerflow.data.records import Span
+    from nerflow.text.tagging import spans_to_tags
 
     spans, position = [], 0
     while position < n:
@@ -423,7 +419,7 @@ def test_local_encoder_directory_builds_and_trains_one_step(tokenizer, tmp_path:
 
 def test_non_transformer_emitter_plugs_in() -> None:
     """Any Emitter subclass works as the emission model (interface for e.g. a BiLSTM)."""
-    from nerflow.models import Emitter
+    from nerflow.models.emitter import Emitter
 
     class Lookup(Emitter):
         kind = "lookup"
@@ -496,7 +492,7 @@ def bilstm_cfg(head: str = "crf", scheme: str = "BIOES", **features) -> dict:
 
 
 def tiny_featurizer(tmp_path: Path, **overrides):
-    from nerflow.features import build_feature_assets
+    from nerflow.features.featurizer import build_feature_assets
 
     words = tmp_path / "words.txt"
     words.write_text("北京 9 ns\n银行 9 n\n北京银行 3 nt\n叶老桂 1 nr\n", encoding="utf-8")
@@ -522,7 +518,7 @@ def tiny_featurizer(tmp_path: Path, **overrides):
 def feature_batch(featurizer, tokenizer, texts: list[str]):
     """Padded ids, mask, label mask and feature tensors of ``texts`` (char mode)."""
     from nerflow.tensors import pad, padding_mask
-    from nerflow.tokenization import tokenize
+    from nerflow.text.tokenization import tokenize
 
     toks = [tokenize(text, tokenizer, "char") for text in texts]
     ids = [t.input_ids for t in toks]
@@ -538,7 +534,7 @@ def feature_batch(featurizer, tokenizer, texts: list[str]):
 
 @pytest.mark.parametrize("head", ["softmax", "crf"])
 def test_bilstm_forward_backward(head: str, tokenizer) -> None:
-    from nerflow.models import BiLSTMEmitter
+    from nerflow.models.bilstm import BiLSTMEmitter
 
     labels = label_list(TYPES, "BIOES")
     torch.manual_seed(0)
@@ -583,14 +579,14 @@ def test_bilstm_ignores_padding(tokenizer) -> None:
 
 
 def test_bilstm_with_features_save_load_round_trip(tokenizer, tmp_path: Path) -> None:
-    from nerflow.features import (
+    from nerflow.features.featurizer import (
         BIGRAM_FILE,
         GAZETTEER_FILE,
         LEXICON_FILE,
         SPEC_FILE,
         WORDS_FILE,
     )
-    from nerflow.models import BILSTM_CONFIG_FILE, BILSTM_WEIGHTS_FILE
+    from nerflow.models.bilstm import BILSTM_CONFIG_FILE, BILSTM_WEIGHTS_FILE
 
     featurizer, spec = tiny_featurizer(tmp_path)
     labels = label_list(TYPES, "BIOS")
@@ -635,7 +631,7 @@ def test_bilstm_with_features_save_load_round_trip(tokenizer, tmp_path: Path) ->
 
 
 def test_features_are_found_in_the_tokenizer_folder(tmp_path: Path) -> None:
-    from nerflow.features import build_feature_assets
+    from nerflow.features.featurizer import build_feature_assets
 
     tokenizer_dir = tmp_path / "tokenizer"
     texts = ["叶老桂在北京银行", "上海银行"]
@@ -651,7 +647,7 @@ def test_features_are_found_in_the_tokenizer_folder(tmp_path: Path) -> None:
 
 
 def test_scratch_transformer_with_features_round_trip(tokenizer, tmp_path: Path) -> None:
-    from nerflow.models import EMITTER_FEATURES_FILE
+    from nerflow.models.transformer import EMITTER_FEATURES_FILE
 
     featurizer, spec = tiny_featurizer(tmp_path)
     labels = label_list(TYPES, "BIO")

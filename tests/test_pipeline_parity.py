@@ -2,9 +2,9 @@
 
 A tiny scratch BERT with a softmax head is fitted (seconds, fixed seed) to the tiny
 CLUENER fixture in BIOS and BIOES, so it predicts ``S-`` and ``E-`` tags; the folder
-written by :func:`nerflow.models.save_model` then goes through the pipeline with
+written by :func:`nerflow.models.folder.save_model` then goes through the pipeline with
 ``aggregation_strategy="simple"`` and its entities are compared with
-:func:`nerflow.predict.predict_records` on the loaded model.
+:func:`nerflow.inference.predict.predict_records` on the loaded model.
 
 Every difference is classified by its cause, checked in this order (:data:`KINDS`):
 
@@ -41,14 +41,17 @@ import pytest
 import torch
 from conftest import tiny_experiment
 
-from nerflow.alignment import restore_spans, token_labels_from_spans
-from nerflow.models import build_model, load_model, pipeline_label, save_model
-from nerflow.predict import decode_windows, predict_records
-from nerflow.records import Record, Span, read_records
-from nerflow.tagging import is_valid_sequence, label_list, parse_tag, tags_to_spans
+from nerflow.data.cluener import read_records
+from nerflow.data.records import Record, Span
+from nerflow.inference.predict import decode_windows, predict_records
+from nerflow.models.factory import build_model
+from nerflow.models.folder import load_model, save_model
+from nerflow.models.head import pipeline_label
 from nerflow.tensors import pad, padding_mask
-from nerflow.tokenization import tokenize
-from nerflow.vocab import build_char_vocab, save_char_tokenizer
+from nerflow.text.alignment import restore_spans, token_labels_from_spans
+from nerflow.text.tagging import is_valid_sequence, label_list, parse_tag, tags_to_spans
+from nerflow.text.tokenization import tokenize
+from nerflow.text.vocab import build_char_vocab, save_char_tokenizer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tiny"
 MAX_LEN = 32

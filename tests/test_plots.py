@@ -1,4 +1,5 @@
-"""Unit tests of the report building blocks: nerflow.plots (figures) and nerflow.leaderboard
+"""Unit tests of the report building blocks: nerflow.report.plots (figures) and
+nerflow.report.leaderboard
 (tables). Figures are checked through their artists (titles, ticks, lines, texts), since
 saved SVG text is drawn as paths."""
 
@@ -11,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from nerflow.leaderboard import (
+from nerflow.data.records import Record, Span
+from nerflow.evaluation.scoring import confusion, score
+from nerflow.report.leaderboard import (
     REFERENCE,
     best_values,
     describe_encoder,
@@ -23,7 +26,7 @@ from nerflow.leaderboard import (
     rank_rows,
     write_tsv,
 )
-from nerflow.plots import (
+from nerflow.report.plots import (
     confusion_figure,
     entity_counts,
     label_distribution_figure,
@@ -35,8 +38,6 @@ from nerflow.plots import (
     token_lengths,
     training_curves_figure,
 )
-from nerflow.records import Record, Span
-from nerflow.scoring import confusion, score
 
 TYPES = ["address", "name", "game"]
 

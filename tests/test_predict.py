@@ -10,11 +10,15 @@ import pytest
 import torch
 from conftest import tiny_experiment
 
-from nerflow.models import Emitter, TaggerModel, build_model, save_model
-from nerflow.predict import predict_file, predict_records
-from nerflow.records import Record, Span, read_records, write_records
-from nerflow.tagging import SCHEMES, label_list, spans_to_tags
+from nerflow.data.cluener import read_records, write_records
+from nerflow.data.records import Record, Span
+from nerflow.inference.predict import predict_file, predict_records
+from nerflow.models.emitter import Emitter
+from nerflow.models.factory import build_model
+from nerflow.models.folder import save_model
+from nerflow.models.tagger import TaggerModel
 from nerflow.tensors import pad, padding_mask
+from nerflow.text.tagging import SCHEMES, label_list, spans_to_tags
 
 # Every character has one role, so a context-free emitter can tag it exactly.
 ENTITIES = {"浙商银行": "company", "叶老桂": "name", "北京": "address", "那不勒斯": "org"}
@@ -166,8 +170,8 @@ class SpyEmitter(Emitter):
 
 
 def test_windows_get_the_features_of_the_full_text(tokenizer, tmp_path: Path) -> None:
-    from nerflow.features import build_featurizer
-    from nerflow.tokenization import windows
+    from nerflow.features.featurizer import build_featurizer
+    from nerflow.text.tokenization import windows
 
     words = tmp_path / "words.txt"
     words.write_text("浙商银行 5 nt\n叶老桂 3 nr\n北京 9 ns\n那不勒斯 2 ns\n", encoding="utf-8")

@@ -10,13 +10,13 @@ import pytest
 import torch
 from conftest import tiny_scratch
 
-from nerflow.config import PretrainConfig
-from nerflow.masking import load_lexicon, mask_tokens, whole_word_spans
-from nerflow.mlm import encode_texts, split_heldout
-from nerflow.pretrain import META_FILE, pretrain_mlm
-from nerflow.scratch import scratch_bert_config
+from nerflow.config.experiment import PretrainConfig
+from nerflow.models.scratch_bert import scratch_bert_config
+from nerflow.pretraining.masking import load_lexicon, mask_tokens, whole_word_spans
+from nerflow.pretraining.mlm import encode_texts, split_heldout
+from nerflow.pretraining.pretrain import META_FILE, pretrain_mlm
 from nerflow.tensors import IGNORE_INDEX
-from nerflow.vocab import build_char_vocab, load_tokenizer, save_char_tokenizer
+from nerflow.text.vocab import build_char_vocab, load_tokenizer, save_char_tokenizer
 
 TEXTS = [
     "浙商银行企业信贷部叶老桂博士认为，",
@@ -256,7 +256,7 @@ def test_pretrain_saves_an_encoder_that_loads_for_tagging(
 def test_pretrained_folder_as_experiment_encoder(char_tokenizer_dir: Path, tmp_path: Path) -> None:
     from transformers import BertForMaskedLM
 
-    from nerflow.models import build_emitter
+    from nerflow.models.factory import build_emitter
 
     out = tmp_path / "model"
     config = dict(TINY, epochs=1, batch_size=8, whole_word=False, heldout_fraction=0.0)
@@ -373,7 +373,7 @@ def test_pretrain_ignores_a_checkpoint_of_other_settings(
             on_checkpoint=interrupt_at(3),
         )
     assert (checkpoints / "state.pt").is_file()
-    with caplog.at_level("WARNING", logger="nerflow.pretrain"):
+    with caplog.at_level("WARNING", logger="nerflow.pretraining.pretrain"):
         summary = pretrain_mlm(
             TEXTS * 4,
             char_tokenizer_dir,

@@ -330,7 +330,7 @@ def test_text_length_stats_use_the_experiment_tokenizer(report_run: Path) -> Non
 
 
 def test_editing_plot_code_reruns_only_the_report_rules(report_run: Path) -> None:
-    plots = report_run / "src/nerflow/plots.py"
+    plots = report_run / "src/nerflow/report/plots.py"
     original = plots.read_text("utf-8")
     try:
         plots.write_text(original + "\n# an edit\n", encoding="utf-8")

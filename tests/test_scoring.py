@@ -1,4 +1,4 @@
-"""Tests for nerflow.scoring: strict, CLUE and seqeval scores, errors and confusion."""
+"""Tests for nerflow.evaluation.scoring: strict, CLUE and seqeval scores, errors and confusion."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from nerflow.records import Record, Span
-from nerflow.scoring import (
+from nerflow.data.records import Record, Span
+from nerflow.evaluation.scoring import (
     ERROR_CATEGORIES,
     ERROR_COLUMNS,
     confusion,
@@ -444,7 +444,7 @@ CLUENER_TYPES = [
 
 
 def test_dev_against_itself_is_perfect() -> None:
-    from nerflow.records import record_from_json
+    from nerflow.data.cluener import record_from_json
 
     if not DEV.is_file():
         pytest.skip(f"real-data test: CLUENER dev set not found at {DEV} (../shared from the repo)")

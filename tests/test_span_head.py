@@ -9,23 +9,28 @@ import pytest
 import torch
 from conftest import tiny_scratch
 
-from nerflow.alignment import merge_window_spans, spans_from_token_spans, token_spans_from_spans
-from nerflow.cache import build_cache
-from nerflow.models import build_model, load_model, save_model
+from nerflow.data.records import Record, Span
+from nerflow.evaluation.scoring import score
+from nerflow.inference.predict import predict_records
+from nerflow.models.factory import build_model
+from nerflow.models.folder import load_model, save_model
 from nerflow.models.global_pointer import (
     MASKED,
-    decode_spans,
+    decode_scored_spans,
     multilabel_crossentropy,
     rotary,
     span_scores,
     span_targets,
 )
-from nerflow.predict import predict_records
-from nerflow.records import Record, Span
-from nerflow.scoring import score
-from nerflow.tagging import label_list
-from nerflow.tokenization import tokenize, windows
-from nerflow.training import train
+from nerflow.text.alignment import (
+    merge_window_spans,
+    scored_spans_from_token_spans,
+    token_spans_from_spans,
+)
+from nerflow.text.tagging import label_list
+from nerflow.text.tokenization import tokenize, windows
+from nerflow.training.cache import build_cache
+from nerflow.training.train import train
 
 TYPES = ["address", "name"]
 
@@ -69,7 +74,9 @@ def test_loss_is_small_only_when_gold_is_above_zero_and_the_rest_below() -> None
     masked = perfect.clone()
     masked[0, 0, 3, 0] = MASKED  # masked cells cost nothing
     assert torch.isfinite(multilabel_crossentropy(masked, targets))
-    assert decode_spans(perfect) == [[(1, 1, 1), (1, 2, 0)]]
+    assert [[span[:3] for span in row] for row in decode_scored_spans(perfect)] == [
+        [(1, 1, 1), (1, 2, 0)]
+    ]
 
 
 def test_token_spans_keep_nested_spans_and_restore_them() -> None:
@@ -79,7 +86,7 @@ def test_token_spans_keep_nested_spans_and_restore_them() -> None:
     kept, lost = token_spans_from_spans(tok, spans)
     assert sorted(kept) == [(1, 2, "address"), (1, 4, "organization")]
     assert lost == [(Span(0, 7, "organization"), "truncated")]
-    restored = spans_from_token_spans(tok, kept)
+    restored = sorted(scored_spans_from_token_spans(tok, [(*s, 0.0) for s in kept]))
     assert restored == sorted([Span(0, 1, "address"), Span(0, 3, "organization")])
 
 
@@ -104,11 +111,11 @@ def test_merge_window_spans_keeps_the_owner_window_view() -> None:
 def _char_tokenizer(text: str):
     import tempfile
 
-    from nerflow.vocab import build_char_vocab, save_char_tokenizer
+    from nerflow.text.vocab import build_char_vocab, save_char_tokenizer
 
     folder = Path(tempfile.mkdtemp())
     save_char_tokenizer(build_char_vocab([text]), folder)
-    from nerflow.vocab import load_tokenizer
+    from nerflow.text.vocab import load_tokenizer
 
     return load_tokenizer(folder)
 

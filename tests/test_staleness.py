@@ -83,7 +83,13 @@ SPLITS = ("train", "dev", "test")
 
 
 def module_name(path: Path) -> str:
-    return "nerflow" if path.name == "__init__.py" else f"nerflow.{path.stem}"
+    """``.../src/nerflow/data/records.py`` -> ``nerflow.data.records`` (a package: its name)."""
+    parts = list(path.parts[path.parts.index("nerflow") :])
+    if parts[-1] == "__init__.py":
+        parts.pop()
+    else:
+        parts[-1] = path.stem
+    return ".".join(parts)
 
 
 def dry_run_jobs(workdir: Path, *targets: str) -> list[dict]:
@@ -219,7 +225,7 @@ def test_a_whitespace_edit_of_any_module_restales_exactly_the_rules_that_run_it(
         },
     )
     src = workdir / "src"
-    module_files = sorted((src / "nerflow").glob("*.py"))
+    module_files = sorted((src / "nerflow").rglob("*.py"))
     assert len(module_files) > 20
     rules = {name: r for name, r in script_rules(workdir / "workflow/rules").items() if r["script"]}
     runs = {
@@ -255,8 +261,10 @@ def test_a_whitespace_edit_of_any_module_restales_exactly_the_rules_that_run_it(
     ]
     assert not wrong, "\n".join(wrong)
     # Not vacuous: the issue's cases, and a module that every stage runs.
-    assert {"text_check", "annotate_text_check"} <= set(observed["changed"]["nerflow.records"])
-    assert "tokenizer" in observed["changed"]["nerflow.features"]
+    assert {"text_check", "annotate_text_check"} <= set(
+        observed["changed"]["nerflow.data.user_texts"]
+    )
+    assert "tokenizer" in observed["changed"]["nerflow.features.featurizer"]
     assert sorted(observed["changed"]["nerflow.stage"]) == sorted(rules)
 
 
@@ -320,8 +328,9 @@ def test_nothing_to_do_after_the_run(run: Path) -> None:
 
 
 def test_editing_a_module_restales_its_stages_through_snakemakes_own_trigger(run: Path) -> None:
-    """End to end with the CLI: ``nerflow.features`` (which the tokenizer stage used to miss)."""
-    features = run / "src/nerflow/features.py"
+    """End to end with the CLI: ``nerflow.features.featurizer`` (which the tokenizer stage used to
+    miss)."""
+    features = run / "src/nerflow/features/featurizer.py"
     original = features.read_bytes()
     try:
         features.write_bytes(original + b"\n")
@@ -334,9 +343,9 @@ def test_editing_a_module_restales_its_stages_through_snakemakes_own_trigger(run
     expected = {
         rule
         for rule in RUN_RULES
-        if "nerflow.features" in modules_run_by(scripts_dir / f"{scripts[rule]}.py", src)
+        if "nerflow.features.featurizer" in modules_run_by(scripts_dir / f"{scripts[rule]}.py", src)
     }
-    # pretrain_tokenizer runs the tokenizer script, which imports nerflow.features.
+    # pretrain_tokenizer runs the tokenizer script, which imports nerflow.features.featurizer.
     assert expected == {"pretrain_tokenizer", "tokenizer", "tensor_cache", "train", "predict"}
     assert params_changed(rows) == expected
 
@@ -416,7 +425,7 @@ def test_two_experiments_differing_in_their_seed_plan_one_tokenizer_and_one_cach
 def test_experiments_that_agree_on_their_inputs_share_them(run: Path) -> None:
     """alpha and alpha_s2 trained on one tokenizer folder and one cache; each folder's
     settings.json holds the settings of its key."""
-    from nerflow.inputs import input_key
+    from nerflow.training.input_keys import input_key
 
     assert input_keys(run, "alpha") == input_keys(run, "alpha_s2")
     assert set(input_keys(run, "beta").values()).isdisjoint(input_keys(run, "alpha").values())
@@ -526,7 +535,7 @@ def weight_differences(first: Path, second: Path) -> str:
 def test_outputs_record_their_code_and_seeds(run: Path) -> None:
     predictions = load_json(run / "results/alpha/predictions/dev.json.meta.json")
     assert predictions["seed"] == {"train": 7}
-    assert "nerflow.predict" in predictions["code"]["modules"]
+    assert "nerflow.inference.predict" in predictions["code"]["modules"]
     assert predictions["code"]["script"] == "predict.py"
     assert "code" not in predictions["params"]
     scores = load_json(run / "results/beta/dev_scores.json.meta.json")
@@ -534,7 +543,7 @@ def test_outputs_record_their_code_and_seeds(run: Path) -> None:
     assert load_json(run / "results/beta/trained/model.meta.json")["seed"] == scores["seed"]
     assert load_json(run / "results/pretrain/mini/model.meta.json")["seed"] == {"pretraining": 5}
     check = load_json(run / "results/alpha/textcheck/dev.json.meta.json")
-    assert {"nerflow.records", "nerflow.textcheck", "nerflow.stage"} <= set(
+    assert {"nerflow.data.records", "nerflow.data.textcheck", "nerflow.stage"} <= set(
         check["code"]["modules"]
     )
     assert len(check["code"]["fingerprint"]) == 16

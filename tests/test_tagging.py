@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from nerflow.records import Span
-from nerflow.spans import remove_overlaps
-from nerflow.tagging import (
+from nerflow.data.records import Span
+from nerflow.data.spans import remove_overlaps
+from nerflow.text.tagging import (
     SCHEMES,
-    convert_tags,
     escape_char,
     is_valid_sequence,
     label_list,
@@ -119,7 +118,7 @@ def test_exhaustive_span_roundtrip(n: int) -> None:
             assert tags_to_spans(tags, scheme) == spans
             assert is_valid_sequence(tags, scheme)
             for other in SCHEMES:
-                assert convert_tags(tags, scheme, other) == encodings[other]
+                assert spans_to_tags(n, tags_to_spans(tags, scheme), other) == encodings[other]
 
 
 def test_exhaustive_tag_sequences_decode_and_validity() -> None:
@@ -168,9 +167,13 @@ def test_remove_overlaps_drops_later_or_shorter() -> None:
 
 def test_convert_tags_between_schemes() -> None:
     bio = ["B-x", "B-y", "I-y", "O", "I-x"]
-    assert convert_tags(bio, "BIO", "BIOES") == ["S-x", "B-y", "E-y", "O", "S-x"]
-    assert convert_tags(bio, "BIO", "BIOS") == ["S-x", "B-y", "I-y", "O", "S-x"]
-    assert convert_tags(["S-x", "B-y", "E-y"], "BIOES", "BIO") == ["B-x", "B-y", "I-y"]
+
+    def convert(tags: list[str], scheme_from: str, scheme_to: str) -> list[str]:
+        return spans_to_tags(len(tags), tags_to_spans(tags, scheme_from), scheme_to)
+
+    assert convert(bio, "BIO", "BIOES") == ["S-x", "B-y", "E-y", "O", "S-x"]
+    assert convert(bio, "BIO", "BIOS") == ["S-x", "B-y", "I-y", "O", "S-x"]
+    assert convert(["S-x", "B-y", "E-y"], "BIOES", "BIO") == ["B-x", "B-y", "I-y"]
 
 
 def test_tag_file_roundtrip(tmp_path: Path) -> None:

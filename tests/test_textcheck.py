@@ -1,4 +1,4 @@
-"""Tests for nerflow.textcheck: predictions must index the original source text."""
+"""Tests for nerflow.data.textcheck: predictions must index the original source text."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from nerflow.records import Record, Span, spans_to_label, write_records
-from nerflow.textcheck import REASONS, TextMismatchError, assert_clean, check_predictions
+from nerflow.data.cluener import write_records
+from nerflow.data.records import Record, Span, spans_to_label
+from nerflow.data.textcheck import REASONS, TextMismatchError, assert_clean, check_predictions
 
 RECORDS = [
     Record(0, "浙商银行企业信贷部叶老桂博士", [Span(0, 3, "company"), Span(9, 11, "name")]),

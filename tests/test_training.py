@@ -14,17 +14,19 @@ import pytest
 import torch
 from conftest import TYPES, make_records, tiny_experiment, tiny_train, write_word_list
 
-from nerflow.batching import make_batches
-from nerflow.cache import build_cache, check_cache, load_cache, save_cache
-from nerflow.config import ExperimentConfig
-from nerflow.loop import Loop, averaged_model
-from nerflow.models import build_model, load_model, pipeline_label
-from nerflow.predict import predict_records
-from nerflow.records import Record, Span
-from nerflow.resume import CHECKPOINT_FILE, load_checkpoint, write_checkpoint
-from nerflow.scoring import score
-from nerflow.tagging import label_list, spans_to_tags
-from nerflow.training import TaggingTask, fingerprint, train
+from nerflow.config.experiment import ExperimentConfig
+from nerflow.data.records import Record, Span
+from nerflow.evaluation.scoring import score
+from nerflow.inference.predict import predict_records
+from nerflow.models.factory import build_model
+from nerflow.models.folder import load_model
+from nerflow.models.head import pipeline_label
+from nerflow.text.tagging import label_list, spans_to_tags
+from nerflow.training.batching import make_batches
+from nerflow.training.cache import build_cache, check_cache, load_cache, save_cache
+from nerflow.training.loop import Loop, averaged_model
+from nerflow.training.resume import CHECKPOINT_FILE, load_checkpoint, write_checkpoint
+from nerflow.training.train import TaggingTask, fingerprint, train
 
 LOG_KEYS = {
     "epoch",
@@ -393,7 +395,7 @@ def test_checkpoint_of_another_config_is_ignored(tokenizer, tmp_path: Path) -> N
 
 def bilstm_setup(tmp_path: Path, records: list[Record], **features) -> tuple[dict, Path]:
     """A small BiLSTM-CRF experiment with features whose assets come from ``records``."""
-    from nerflow.features import build_feature_assets
+    from nerflow.features.featurizer import build_feature_assets
 
     words = write_word_list(tmp_path / "words.txt")
     spec = {"bigram": True, "lexicon": True, "bigram_min_freq": 1, "lexicon_path": str(words)}

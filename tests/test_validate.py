@@ -1,4 +1,4 @@
-"""Tests of the validation stage (``nerflow.validate``) on small inline fixtures."""
+"""Tests of the validation stage (``nerflow.data.validate``) on small inline fixtures."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from nerflow.records import Span
-from nerflow.spans import REASONS, resolve_overlaps
-from nerflow.validate import (
+from nerflow.data.records import Span
+from nerflow.data.spans import REASONS, resolve_overlaps
+from nerflow.data.validate import (
     ValidationError,
     check_or_raise,
     load_record_schema,

@@ -60,7 +60,7 @@ def test_outputs_carry_provenance(foundation_run: Path) -> None:
     meta = load_json(foundation_run / "results/oracle/dev_scores.json.meta.json")
     assert meta["stage"] == "score"
     assert len(meta["code"]["fingerprint"]) == 16
-    assert "nerflow.scoring" in meta["code"]["modules"]
+    assert "nerflow.evaluation.scoring" in meta["code"]["modules"]
     assert meta["libraries"]["snakemake"]
     assert meta["output"]["sha256"]
     assert any(path.endswith("predictions/dev.json") for path in meta["inputs"])
@@ -82,7 +82,7 @@ def test_nothing_to_do_after_a_run(foundation_run: Path) -> None:
 
 
 def test_editing_package_code_reruns_exactly_its_stage(foundation_run: Path) -> None:
-    scoring = foundation_run / "src/nerflow/scoring.py"
+    scoring = foundation_run / "src/nerflow/evaluation/scoring.py"
     original = scoring.read_text("utf-8")
     try:
         scoring.write_text(original + "\n# an edit\n", encoding="utf-8")

@@ -62,17 +62,20 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_each_split_is_analysed_once_and_read_by_cache_and_predictions(run: Path) -> None:
     import torch
 
-    from nerflow.analyser import text_key
-    from nerflow.analyses import load_analyses
-    from nerflow.cache import load_cache
-    from nerflow.records import read_records
+    from nerflow.data.cluener import read_records
+    from nerflow.features.lac_analyser import text_key
+    from nerflow.features.lac_analyses import load_analyses
+    from nerflow.training.cache import load_cache
 
     for split in ("train", "dev"):
         analyses = load_analyses(run / f"results/analysis/lac/{split}.pt")
         texts = [record.text for record in read_records(run / f"results/data/{split}.jsonl")]
         assert set(analyses) == {text_key(text) for text in texts}
         meta = load_json(run / f"results/analysis/lac/{split}.pt.meta.json")
-        assert meta["stage"] == "analyse" and "nerflow.analyser" in meta["code"]["modules"]
+        assert (
+            meta["stage"] == "analyse"
+            and "nerflow.features.lac_analyser" in meta["code"]["modules"]
+        )
     assert not (run / "results/analysis/lac/test.pt").exists()  # no test target asked for
     inputs = shared_inputs(run, "tiny_lac")
     cache_meta = load_json(inputs["train.pt"].with_name("train.pt.meta.json"))
@@ -96,7 +99,7 @@ def test_each_split_is_analysed_once_and_read_by_cache_and_predictions(run: Path
 
 def test_the_model_predicts_new_texts_with_the_installed_analyser(run: Path) -> None:
     """Without the analysis file, prediction analyses the texts itself: the same spans."""
-    from nerflow.predict import predict_file
+    from nerflow.inference.predict import predict_file
 
     model = run / "results/tiny_lac/trained/model"
     assert load_json(model / "nerflow_features.json")["lac"] is True

@@ -165,7 +165,7 @@ def test_training_log_and_summary(trained: Path) -> None:
 def test_saved_model_is_a_standard_folder(trained: Path) -> None:
     from transformers import AutoModelForTokenClassification
 
-    from nerflow.models import pipeline_label
+    from nerflow.models.head import pipeline_label
 
     model = AutoModelForTokenClassification.from_pretrained(str(trained / "results/tiny_crf/model"))
     head = load_json(trained / "results/tiny_crf/model/nerflow_head.json")
@@ -234,7 +234,7 @@ def test_mlm_pretraining_never_reads_dev_and_feeds_the_encoder(trained: Path) ->
 
 
 def test_bilstm_model_folder_carries_its_feature_assets(trained: Path) -> None:
-    from nerflow.models import load_model
+    from nerflow.models.folder import load_model
 
     model, _tokenizer, meta = load_model(trained / "results/bilstm_features/model", "cpu")
     assert meta["emitter"] == "bilstm" and model.featurizer is not None
@@ -255,7 +255,7 @@ def test_experiments_share_the_tokenizer_folders_and_caches_they_agree_on(traine
 
 
 def test_span_head_experiment_with_gazetteer(trained: Path) -> None:
-    from nerflow.models import load_model
+    from nerflow.models.folder import load_model
 
     model, _tokenizer, meta = load_model(trained / "results/bilstm_span/model", "cpu")
     assert meta["head"] == "span" and meta["span_head_size"] == 8
@@ -268,8 +268,8 @@ def test_span_head_experiment_with_gazetteer(trained: Path) -> None:
 
 
 def test_ensemble_votes_over_its_members(trained: Path) -> None:
-    from nerflow.ensemble import vote
-    from nerflow.records import read_records
+    from nerflow.data.cluener import read_records
+    from nerflow.inference.ensemble import vote
 
     members = ENSEMBLES["vote3"]["members"]
     for split in ("dev", "test"):
@@ -291,9 +291,10 @@ def test_ensemble_votes_over_its_members(trained: Path) -> None:
 
 
 def test_annotate_tags_user_files_with_the_configured_run(trained: Path) -> None:
-    from nerflow.ensemble import vote
-    from nerflow.predict import Predictor
-    from nerflow.records import Record, read_records
+    from nerflow.data.cluener import read_records
+    from nerflow.data.records import Record
+    from nerflow.inference.ensemble import vote
+    from nerflow.inference.predict import Predictor
 
     out = read_records(trained / "results/vote3/annotated/notes.jsonl")
     assert [(r.id, r.text) for r in out] == [

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from nerflow.atomic import atomic_output
+from nerflow.data.cluener import read_records
+from nerflow.data.spans import OVERLAP_POLICIES
+from nerflow.data.user_texts import INPUT_FORMATS
 from nerflow.errors import UserError
-from nerflow.records import INPUT_FORMATS, read_records
-from nerflow.spans import OVERLAP_POLICIES
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 DEFAULT_OVERLAP_POLICY = "keep_longest"
@@ -52,8 +53,8 @@ def _open_input(path: str, stack: ExitStack) -> TextIO:
 def cmd_predict(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from nerflow.annotate import load_predictors, write_annotations
-    from nerflow.records import iter_input_texts
+    from nerflow.data.user_texts import iter_input_texts
+    from nerflow.inference.annotate import load_predictors, write_annotations
 
     for folder in args.models:
         if not Path(folder).is_dir():
@@ -102,7 +103,7 @@ def _labels(values: Sequence[str] | None) -> list[str] | None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from nerflow.validate import validate_file, write_rejected
+    from nerflow.data.validate import validate_file, write_rejected
 
     if not Path(args.file).is_file():
         raise UsageError(f"{args.file}: no such file")
@@ -151,7 +152,7 @@ def _print_check(report: dict[str, Any]) -> None:
 
 
 def _check_text(source: str, predictions: str, source_format: str) -> dict[str, Any]:
-    from nerflow.textcheck import check_predictions
+    from nerflow.data.textcheck import check_predictions
 
     for path in (source, predictions):
         if not Path(path).is_file():
@@ -160,7 +161,7 @@ def _check_text(source: str, predictions: str, source_format: str) -> dict[str, 
 
 
 def _clean(report: dict[str, Any], max_mismatches: int) -> bool:
-    from nerflow.textcheck import TextMismatchError, assert_clean
+    from nerflow.data.textcheck import TextMismatchError, assert_clean
 
     try:
         assert_clean(report, max_mismatches)
@@ -205,8 +206,8 @@ def _score_table(scores: dict[str, Any]) -> str:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from nerflow.scoring import error_rows, score, write_errors_tsv
-    from nerflow.validate import validate_file
+    from nerflow.data.validate import validate_file
+    from nerflow.evaluation.scoring import error_rows, score, write_errors_tsv
 
     report = _check_text(args.gold, args.predictions, "jsonl")
     if not _clean(report, 0):

@@ -40,7 +40,7 @@ TRACKED_LIBRARIES = (
 
 
 def module_path(module: str, package_dir: str | Path | None = None) -> Path:
-    """Source file of a ``nerflow`` module name such as ``nerflow.tagging``.
+    """Source file of a ``nerflow`` module name such as ``nerflow.text.tagging``.
 
     ``package_dir`` is the ``nerflow`` folder to look in (default: this package's own)."""
     parts = module.split(".")

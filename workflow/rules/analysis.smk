@@ -1,7 +1,7 @@
 include: "analysis_common.smk"
 
 
-# LAC's analysis of a split (nerflow.analyser), computed once for the experiments whose
+# LAC's analysis of a split (nerflow.features.lac_analyser), computed once for the experiments whose
 # features ask for it: their train tensor cache and their predictions read it.
 rule analyse:
     input:

@@ -1,6 +1,6 @@
 # The analysis files (analysis.smk) that jobs read. Only the jobs of experiments whose
 # features use LAC's analysis (lac, lac_scores, lac_hidden) read one.
-from nerflow.featurespec import uses_analyser  # noqa: E402
+from nerflow.features.spec import uses_analyser  # noqa: E402
 
 
 def lac_analysis(split, features):

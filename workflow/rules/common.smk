@@ -1,18 +1,13 @@
 import re
-import sys
 from pathlib import Path
 
 from snakemake.utils import validate
 
-# The domain logic lives in the nerflow package (src/nerflow); the workflow only needs it
-# here to fingerprint the code each stage runs, so editing it makes that stage stale.
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-from nerflow.provenance import script_code as _script_code  # noqa: E402
-from nerflow.config import from_scratch  # noqa: E402
-from nerflow.configcheck import config_errors, window_errors  # noqa: E402
-from nerflow.configcheck import with_defaults  # noqa: E402
-from nerflow.inputs import cache_settings, input_key, tokenizer_settings  # noqa: E402
-from nerflow.records import first_record_has_label  # noqa: E402
+from nerflow.config.check import config_errors, window_errors, with_defaults
+from nerflow.config.experiment import from_scratch
+from nerflow.data.cluener import first_record_has_label
+from nerflow.provenance import script_code as _script_code
+from nerflow.training.input_keys import cache_settings, input_key, tokenizer_settings
 
 _config_problems = config_errors(
     config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
@@ -20,7 +15,7 @@ _config_problems = config_errors(
 if _config_problems:
     raise ValueError("invalid configuration:\n  " + "\n  ".join(_config_problems))
 # The schema fills in the defaults of all but the experiments and pretraining runs: those
-# come from the dataclasses of nerflow.config.
+# come from the dataclasses of nerflow.config.experiment.
 validate(config, "../schemas/config.schema.yaml")
 config.update(with_defaults(config))
 _config_problems = window_errors(config)
@@ -104,7 +99,7 @@ def validation_labels(wildcards):
 
 def experiment(name):
     """An experiment's config as the package expects it: every default and the scheme
-    filled in (:func:`nerflow.configcheck.with_defaults`)."""
+    filled in (:func:`nerflow.config.check.with_defaults`)."""
     return EXPERIMENTS[name]
 
 
@@ -177,7 +172,7 @@ def encoder_source(wildcards):
     return inputs[0] if inputs else EXPERIMENTS[wildcards.run]["encoder"]
 
 
-# Shared inputs (nerflow.inputs): experiments that agree on what their tokenizer folder
+# Shared inputs (nerflow.training.input_keys): experiments that agree on what their tokenizer folder
 # and train tensor cache depend on share them, in results/inputs/<key>/. TOKENIZERS and
 # CACHES map each key to its settings (the rules' params); INPUT_KEYS maps an experiment
 # to its two keys. The oracle's tokenizer is a scratch one too (checks.tokenizer auto).

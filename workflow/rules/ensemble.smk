@@ -1,5 +1,5 @@
 # Ensembles: an ensemble is a run whose predictions are a span-level vote over its member
-# experiments' predictions (nerflow.ensemble); scoring, text checks, submission and the
+# experiments' predictions (nerflow.inference.ensemble); scoring, text checks, submission and the
 # report treat it like any experiment. member_files() is in common.smk.
 
 

@@ -1,8 +1,8 @@
 """LAC's analysis of one split: per record its word position x tag ids and emission
-scores and hidden layer, keyed by the sha256 of its text (nerflow.analyses)."""
+scores and hidden layer, keyed by the sha256 of its text (nerflow.features.lac_analyses)."""
 
 from nerflow import stage
-from nerflow.analyses import analyse_file
+from nerflow.features.lac_analyses import analyse_file
 
 smk = snakemake  # noqa: F821
 log = stage.start(smk)

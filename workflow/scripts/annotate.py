@@ -3,7 +3,7 @@
 import torch
 
 from nerflow import stage
-from nerflow.annotate import annotate_file
+from nerflow.inference.annotate import annotate_file
 
 smk = snakemake  # noqa: F821
 log = stage.start(smk)

@@ -1,8 +1,8 @@
 """Write character-level tags (char TAB tag, a blank line between records)."""
 
 from nerflow import stage
-from nerflow.records import read_records
-from nerflow.tagging import spans_to_tags, write_tag_file
+from nerflow.data.cluener import read_records
+from nerflow.text.tagging import spans_to_tags, write_tag_file
 
 smk = snakemake  # noqa: F821
 log = stage.start(smk)

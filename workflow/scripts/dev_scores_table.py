@@ -3,7 +3,7 @@
 import json
 
 from nerflow import stage
-from nerflow.records import write_json
+from nerflow.jsonio import write_json
 
 smk = snakemake  # noqa: F821
 log = stage.start(smk)

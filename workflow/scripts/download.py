@@ -1,7 +1,7 @@
 """Download the CLUENER archive and extract train/dev/test, checking each file's sha256."""
 
 from nerflow import stage
-from nerflow.download import fetch_cluener
+from nerflow.data.download import fetch_cluener
 
 smk = snakemake  # noqa: F821
 log = stage.start(smk)

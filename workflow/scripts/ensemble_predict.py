@@ -1,8 +1,8 @@
 """An ensemble's predictions: a span-level vote over its members' prediction files."""
 
 from nerflow import stage
-from nerflow.ensemble import vote
-from nerflow.records import read_records, write_records
+from nerflow.data.cluener import read_records, write_records
+from nerflow.inference.ensemble import vote
 
 smk = snakemake  # noqa: F821
 log = stage.start(smk)

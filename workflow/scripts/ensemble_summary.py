@@ -3,8 +3,8 @@
 import json
 
 from nerflow import stage
-from nerflow.ensemble import ensemble_summary
-from nerflow.records import write_json
+from nerflow.inference.ensemble import ensemble_summary
+from nerflow.jsonio import write_json
 
 smk = snakemake  # noqa: F821
 log = stage.start(smk)

@@ -1,7 +1,9 @@
 """Fix the label set: the configured labels, or the types found in train."""
 
 from nerflow import stage
-from nerflow.records import entity_types, read_records, write_json
+from nerflow.data.cluener import read_records
+from nerflow.data.records import entity_types
+from nerflow.jsonio import write_json
 
 smk = snakemake  # noqa: F821
 log = stage.start(smk)

@@ -3,7 +3,7 @@
 import json
 
 from nerflow import stage
-from nerflow.leaderboard import (
+from nerflow.report.leaderboard import (
     REFERENCE,
     html_table,
     leaderboard_columns,

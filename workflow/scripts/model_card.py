@@ -3,7 +3,7 @@
 import json
 
 from nerflow import stage
-from nerflow.modelcard import export_model, render_model_card, training_data
+from nerflow.report.modelcard import export_model, render_model_card, training_data
 
 smk = snakemake  # noqa: F821
 log = stage.start(smk)

@@ -3,8 +3,8 @@
 from transformers import AutoTokenizer
 
 from nerflow import stage
-from nerflow.records import read_records, write_records
-from nerflow.roundtrip import oracle_predictions
+from nerflow.data.cluener import read_records, write_records
+from nerflow.text.roundtrip import oracle_predictions
 
 smk = snakemake  # noqa: F821
 log = stage.start(smk)

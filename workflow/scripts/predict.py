@@ -3,7 +3,7 @@
 import torch
 
 from nerflow import stage
-from nerflow.predict import predict_file
+from nerflow.inference.predict import predict_file
 
 smk = snakemake  # noqa: F821
 log = stage.start(smk)

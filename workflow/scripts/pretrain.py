@@ -4,8 +4,8 @@ import json
 from pathlib import Path
 
 from nerflow import stage
-from nerflow.pretrain import pretrain_mlm
-from nerflow.records import read_records
+from nerflow.data.cluener import read_records
+from nerflow.pretraining.pretrain import pretrain_mlm
 
 smk = snakemake  # noqa: F821
 log = stage.start(smk)

@@ -3,9 +3,10 @@
 import json
 
 from nerflow import stage
-from nerflow.plots import confusion_figure, save_figure
-from nerflow.records import read_records, write_json
-from nerflow.scoring import confusion
+from nerflow.data.cluener import read_records
+from nerflow.evaluation.scoring import confusion
+from nerflow.jsonio import write_json
+from nerflow.report.plots import confusion_figure, save_figure
 
 smk = snakemake  # noqa: F821
 log = stage.start(smk)

@@ -3,7 +3,7 @@
 import json
 
 from nerflow import stage
-from nerflow.plots import entity_counts, label_distribution_figure, save_figure
+from nerflow.report.plots import entity_counts, label_distribution_figure, save_figure
 
 smk = snakemake  # noqa: F821
 log = stage.start(smk)

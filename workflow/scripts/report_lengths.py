@@ -1,9 +1,10 @@
 """Text-length distribution in tokens (a run's tokenizer and mode) with max_len marked."""
 
 from nerflow import stage
-from nerflow.plots import length_stats, save_figure, text_lengths_figure, token_lengths
-from nerflow.records import read_records, write_json
-from nerflow.vocab import load_tokenizer
+from nerflow.data.cluener import read_records
+from nerflow.jsonio import write_json
+from nerflow.report.plots import length_stats, save_figure, text_lengths_figure, token_lengths
+from nerflow.text.vocab import load_tokenizer
 
 smk = snakemake  # noqa: F821
 log = stage.start(smk)

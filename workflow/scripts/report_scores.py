@@ -3,8 +3,8 @@
 import json
 
 from nerflow import stage
-from nerflow.leaderboard import error_table, html_table, write_tsv
-from nerflow.plots import per_type_f1_figure, save_figure
+from nerflow.report.leaderboard import error_table, html_table, write_tsv
+from nerflow.report.plots import per_type_f1_figure, save_figure
 
 smk = snakemake  # noqa: F821
 log = stage.start(smk)

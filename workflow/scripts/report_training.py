@@ -1,7 +1,7 @@
 """Training loss and dev F1 curves of one experiment (from its train_log.jsonl)."""
 
 from nerflow import stage
-from nerflow.plots import read_jsonl, save_figure, training_curves_figure
+from nerflow.report.plots import read_jsonl, save_figure, training_curves_figure
 
 smk = snakemake  # noqa: F821
 log = stage.start(smk)

@@ -3,8 +3,9 @@
 from transformers import AutoTokenizer
 
 from nerflow import stage
-from nerflow.records import read_records, write_json
-from nerflow.roundtrip import roundtrip_report
+from nerflow.data.cluener import read_records
+from nerflow.jsonio import write_json
+from nerflow.text.roundtrip import roundtrip_report
 
 smk = snakemake  # noqa: F821
 log = stage.start(smk)

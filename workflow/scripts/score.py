@@ -3,8 +3,9 @@
 import json
 
 from nerflow import stage
-from nerflow.records import read_records, write_json
-from nerflow.scoring import error_rows, score, write_errors_tsv
+from nerflow.data.cluener import read_records
+from nerflow.evaluation.scoring import error_rows, score, write_errors_tsv
+from nerflow.jsonio import write_json
 
 smk = snakemake  # noqa: F821
 log = stage.start(smk)

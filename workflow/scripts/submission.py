@@ -1,8 +1,8 @@
 """CLUENER submission file (cluener_predict.json) and its upload zip for one experiment."""
 
 from nerflow import stage
-from nerflow.records import read_records
-from nerflow.submission import write_submission
+from nerflow.data.cluener import read_records
+from nerflow.data.submission import write_submission
 
 smk = snakemake  # noqa: F821
 log = stage.start(smk)

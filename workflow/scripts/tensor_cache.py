@@ -4,10 +4,11 @@
 import json
 
 from nerflow import stage
-from nerflow.cache import build_cache, save_cache
-from nerflow.records import read_records, write_json
-from nerflow.tagging import label_list
-from nerflow.vocab import load_tokenizer
+from nerflow.data.cluener import read_records
+from nerflow.jsonio import write_json
+from nerflow.text.tagging import label_list
+from nerflow.text.vocab import load_tokenizer
+from nerflow.training.cache import build_cache, save_cache
 
 smk = snakemake  # noqa: F821
 log = stage.start(smk)

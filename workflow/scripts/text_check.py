@@ -1,8 +1,8 @@
 """Text-mismatch check of a prediction file against its validated source."""
 
 from nerflow import stage
-from nerflow.records import write_json
-from nerflow.textcheck import assert_clean, check_predictions
+from nerflow.data.textcheck import assert_clean, check_predictions
+from nerflow.jsonio import write_json
 
 smk = snakemake  # noqa: F821
 log = stage.start(smk)

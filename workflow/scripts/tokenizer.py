@@ -3,9 +3,10 @@
 by experiments also gets ``settings.json``: the settings its key was made of."""
 
 from nerflow import stage
-from nerflow.config import from_scratch
-from nerflow.records import read_records, write_json
-from nerflow.vocab import build_char_vocab, load_tokenizer, save_char_tokenizer
+from nerflow.config.experiment import from_scratch
+from nerflow.data.cluener import read_records
+from nerflow.jsonio import write_json
+from nerflow.text.vocab import build_char_vocab, load_tokenizer, save_char_tokenizer
 
 smk = snakemake  # noqa: F821
 log = stage.start(smk)
@@ -17,7 +18,7 @@ if from_scratch(encoder):
     save_char_tokenizer(vocab, smk.output[0])
     log.info("character vocabulary of %d tokens from %d train texts", len(vocab), len(texts))
     if smk.params.features:
-        from nerflow.features import build_feature_assets
+        from nerflow.features.featurizer import build_feature_assets
 
         build_feature_assets(texts, smk.params.features, smk.output[0], records)
 else:

@@ -5,10 +5,11 @@ import sys
 from pathlib import Path
 
 from nerflow import stage
-from nerflow.records import read_records, write_json
-from nerflow.tagging import label_list
-from nerflow.training import train
-from nerflow.vocab import load_tokenizer
+from nerflow.data.cluener import read_records
+from nerflow.jsonio import write_json
+from nerflow.text.tagging import label_list
+from nerflow.text.vocab import load_tokenizer
+from nerflow.training.train import train
 
 smk = snakemake  # noqa: F821
 log = stage.start(smk)

@@ -3,8 +3,9 @@
 import json
 
 from nerflow import stage
-from nerflow.records import write_json, write_records
-from nerflow.validate import check_or_raise, validate_file, write_rejected
+from nerflow.data.cluener import write_records
+from nerflow.data.validate import check_or_raise, validate_file, write_rejected
+from nerflow.jsonio import write_json
 
 smk = snakemake  # noqa: F821
 log = stage.start(smk)

@@ -3,7 +3,7 @@ bidirectional LSTM -> linear classifier.
 
 It is NOT a transformers model: its weights are ``bilstm.safetensors`` and its sizes
 ``nerflow_bilstm.json``; load it with :func:`nerflow.models.folder.load_model` only. Its
-sizes are an experiment's ``bilstm`` block (:class:`nerflow.config.BiLSTMConfig`).
+sizes are an experiment's ``bilstm`` block (:class:`nerflow.config.experiment.BiLSTMConfig`).
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from nerflow.bigrams import UNK_ID
-from nerflow.config import BiLSTMConfig
-from nerflow.features import Featurizer
+from nerflow.config.experiment import BiLSTMConfig
+from nerflow.features.bigrams import UNK_ID
+from nerflow.features.embeddings import FEATURE_SIZE_KEYS, FeatureInputs, feature_sizes
+from nerflow.features.featurizer import Featurizer
 from nerflow.models.emitter import Emitter
-from nerflow.models.feature_inputs import FEATURE_SIZE_KEYS, FeatureInputs, feature_sizes
-from nerflow.models.rnn import bidirectional
 from nerflow.models.weights import load_weights, save_weights
+from nerflow.nn.rnn import bidirectional
 
 BILSTM_CONFIG_FILE = "nerflow_bilstm.json"
 BILSTM_WEIGHTS_FILE = "bilstm.safetensors"
@@ -177,7 +177,7 @@ def packaged_char_vectors(source: str, tokenizer: Any) -> tuple[torch.Tensor, to
     each token has one (see :meth:`BiLSTMEmitter.start_from_vectors`)."""
     if source not in CHAR_VECTORS:
         raise ValueError(f"bilstm.char_vectors {source!r} is not one of {list(CHAR_VECTORS)}")
-    from nerflow.analyser import char_vectors
+    from nerflow.features.lac_analyser import char_vectors
 
     tokens = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
     return char_vectors(tokens)

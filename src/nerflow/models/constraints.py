@@ -2,7 +2,7 @@
 
 Impossible transitions of a scheme (``O -> I-X``, ``B-X -> I-Y``, a BIOES entity left
 open, a one-position BIOS entity written ``B``, ...) are derived from the strict checker
-:func:`nerflow.tagging.is_valid_sequence`, not written by hand, so the constrained CRF
+:func:`nerflow.text.tagging.is_valid_sequence`, not written by hand, so the constrained CRF
 (:mod:`nerflow.models.crf`) never yields a sequence that the checker rejects.
 """
 
@@ -14,7 +14,7 @@ from functools import cache
 
 import torch
 
-from nerflow.tagging import check_scheme, is_valid_sequence, label_list, parse_tag
+from nerflow.text.tagging import check_scheme, is_valid_sequence, label_list, parse_tag
 
 
 @cache

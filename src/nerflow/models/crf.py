@@ -5,7 +5,7 @@ scores), their initialisation and the training likelihood. The moves the scheme 
 (:func:`~nerflow.models.constraints.allowed_transitions`) get a large finite penalty in
 the likelihood (:data:`TRAIN_PENALTY`) and ``-inf`` at Viterbi decoding
 (:func:`~nerflow.models.viterbi.viterbi`), so decoding never yields a sequence that
-:func:`nerflow.tagging.is_valid_sequence` rejects. The parameters are saved in
+:func:`nerflow.text.tagging.is_valid_sequence` rejects. The parameters are saved in
 ``crf.safetensors`` under pytorch-crf's names.
 """
 
@@ -22,9 +22,9 @@ from torchcrf import CRF
 
 from nerflow.models.constraints import allowed_transitions
 from nerflow.models.head import GoldSpans, TagHead
-from nerflow.models.positions import gather_positions, left_align
 from nerflow.models.viterbi import viterbi
 from nerflow.models.weights import load_weights, save_weights
+from nerflow.nn.positions import gather_positions, left_align
 from nerflow.tensors import IGNORE_INDEX
 
 CRF_FILE = "crf.safetensors"

@@ -22,7 +22,7 @@ class Emitter(nn.Module):
     :meth:`forward`, :meth:`head_parameters`, :meth:`save` and :meth:`load`, and are
     registered in :data:`nerflow.models.registry.EMITTERS` so that
     :func:`nerflow.models.folder.load_model` can rebuild them. Emitters that use input
-    features (:mod:`nerflow.features`) take them as keyword tensors (``bigram_ids``,
+    features (:mod:`nerflow.features.featurizer`) take them as keyword tensors (``bigram_ids``,
     ``lexicon_bits``, ...) after ``attention_mask``.
     """
 

@@ -1,8 +1,8 @@
 """Building a fresh tagger from an experiment's settings (random init for ``scratch`` and
 ``bilstm`` encoders, pretrained weights for a hub id or a local folder).
 
-The entry points take an :class:`~nerflow.config.ExperimentConfig` or a mapping, read
-once with its defaults (:meth:`~nerflow.config.Section.coerce`)."""
+The entry points take an :class:`~nerflow.config.experiment.ExperimentConfig` or a mapping, read
+once with its defaults (:meth:`~nerflow.config.experiment.Section.coerce`)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from nerflow.config import ExperimentConfig
-from nerflow.features import Featurizer, load_featurizer
+from nerflow.config.experiment import ExperimentConfig
+from nerflow.features.featurizer import Featurizer, load_featurizer
 from nerflow.models.bilstm import BiLSTMEmitter, bilstm_config
 from nerflow.models.emitter import Emitter
 from nerflow.models.registry import head_class, label_maps

@@ -24,13 +24,13 @@ from typing import Any
 import torch
 
 from nerflow.atomic import atomic_model_folder
-from nerflow.config import ExperimentConfig
-from nerflow.features import Featurizer
+from nerflow.config.experiment import ExperimentConfig
+from nerflow.data.spans import FLAT, NESTED
+from nerflow.features.featurizer import Featurizer
 from nerflow.models.emitter import Emitter
 from nerflow.models.registry import EMITTERS, HEADS, label_maps
 from nerflow.models.tagger import TaggerModel
 from nerflow.models.transformer import TransformerEmitter, preview
-from nerflow.spans import FLAT, NESTED
 from nerflow.tensors import resolve_device
 
 HEAD_FILE = "nerflow_head.json"
@@ -98,7 +98,7 @@ def load_model(
     pipeline names (:func:`label_maps`) or, in folders saved before that naming, the raw
     outputs, else ``ValueError``.
     """
-    from nerflow.vocab import load_tokenizer
+    from nerflow.text.vocab import load_tokenizer
 
     directory = Path(model_dir)
     if not (directory / HEAD_FILE).is_file():
@@ -168,7 +168,7 @@ def load_model(
 
 def _missing_model_files(directory: Path, kind: str, meta: dict) -> list[str]:
     """Files that a model folder of emitter ``kind`` with head ``meta`` needs but lacks."""
-    from nerflow.vocab import TOKENIZER_FILES
+    from nerflow.text.vocab import TOKENIZER_FILES
 
     present = {path.name for path in directory.iterdir()}
     needed = [

@@ -7,7 +7,7 @@ of span ``[i, j]`` of type ``t`` is ``<q_t(i), k_t(j)> / sqrt(head_size)``. A sp
 predicted when its score is positive, so overlapping and nested spans of any types come
 out as they are (flat tags cannot carry them): the ``nested`` decoding. The ``flat``
 decoding keeps, per text (after its windows are merged), the non-overlapping subset of
-those spans with the highest total score (:func:`nerflow.spans.best_flat_spans`); which
+those spans with the highest total score (:func:`nerflow.data.spans.best_flat_spans`); which
 one a head uses is its :attr:`SpanHead.decoding`, saved with the model.
 
 Only labelled positions (``labels != -100``: no specials, no padding, no continuation
@@ -25,12 +25,12 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from nerflow.alignment import merge_scored_window_spans, scored_spans_from_token_spans
+from nerflow.data.records import Span
+from nerflow.data.spans import FLAT, NESTED, best_flat_spans
 from nerflow.models.head import GoldSpans, Head
-from nerflow.records import Span
-from nerflow.spans import FLAT, NESTED, best_flat_spans
-from nerflow.tagging import label_types
-from nerflow.tokenization import TokenizedText
+from nerflow.text.alignment import merge_scored_window_spans, scored_spans_from_token_spans
+from nerflow.text.tagging import label_types
+from nerflow.text.tokenization import TokenizedText
 
 MASKED = -1e12
 """Score of cells that can never be a span (finite, so the loss stays NaN-free)."""
@@ -93,11 +93,6 @@ def multilabel_crossentropy(scores: torch.Tensor, targets: torch.Tensor) -> torc
         torch.cat([positives, zeros], dim=-1), dim=-1
     )
     return loss.mean()
-
-
-def decode_spans(scores: torch.Tensor, threshold: float = 0.0) -> list[list[tuple[int, int, int]]]:
-    """Per sequence, every ``(start, end, type)`` scoring above ``threshold``, sorted."""
-    return [[span[:3] for span in row] for row in decode_scored_spans(scores, threshold)]
 
 
 def decode_scored_spans(
@@ -194,7 +189,7 @@ class SpanHead(Head):
         scheme: str,
     ) -> list[Span]:
         """Each window's token spans become character spans, each kept from the window
-        that owns its first character (:func:`nerflow.alignment.merge_scored_window_spans`);
+        that owns its first character (:func:`nerflow.text.alignment.merge_scored_window_spans`);
         the ``flat`` decoding then keeps the best non-overlapping ones of the whole text."""
         char_spans = [
             scored_spans_from_token_spans(tok, token_spans)

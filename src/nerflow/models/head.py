@@ -2,7 +2,7 @@
 
 A head turns the emitter's outputs into scores, a training loss and decoded predictions,
 and says how the decoded windows of a text become its character spans
-(:mod:`nerflow.predict`). :class:`TagHead` heads score one tag per labelled token
+(:mod:`nerflow.inference.predict`). :class:`TagHead` heads score one tag per labelled token
 (:class:`~nerflow.models.softmax.SoftmaxHead`, :class:`~nerflow.models.crf.CRFHead`);
 the span head (:class:`~nerflow.models.global_pointer.SpanHead`) scores every (start,
 end, type) and may predict nested spans. :data:`nerflow.models.registry.HEADS` holds
@@ -10,7 +10,7 @@ them by name.
 
 Label positions: training labels are ``-100`` on special tokens, padding and tokens that
 carry no label (non-first sub-tokens). Tag heads only ever see the LABELLED positions,
-gathered left-aligned (:func:`~nerflow.models.positions.left_align`), so specials and
+gathered left-aligned (:func:`~nerflow.nn.positions.left_align`), so specials and
 continuation pieces never enter decoding or the CRF's transitions.
 """
 
@@ -22,11 +22,11 @@ from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
-from nerflow.alignment import char_tags_from_token_labels, merge_window_tags, restore_spans
-from nerflow.models.positions import gather_positions, left_align
-from nerflow.records import Span
-from nerflow.tagging import label_types, parse_tag, tags_to_spans
-from nerflow.tokenization import TokenizedText
+from nerflow.data.records import Span
+from nerflow.nn.positions import gather_positions, left_align
+from nerflow.text.alignment import char_tags_from_token_labels, merge_window_tags, restore_spans
+from nerflow.text.tagging import label_types, parse_tag, tags_to_spans
+from nerflow.text.tokenization import TokenizedText
 
 GoldSpans = Sequence[Tensor] | None
 """Gold spans of a batch for :meth:`Head.loss`: one ``[k, 3]`` tensor of ``(first token,
@@ -89,7 +89,7 @@ class Head(nn.Module):
 
     def set_decoding(self, policy: str) -> None:
         """Decode ``flat`` or ``nested`` (the resolved ``span_decoding``, see
-        :func:`nerflow.spans.resolve_span_decoding`). Only the span head can nest; tag
+        :func:`nerflow.data.spans.resolve_span_decoding`). Only the span head can nest; tag
         heads are flat by construction and ignore it."""
 
     def scores(self, outputs: Tensor, labelled: Tensor) -> Tensor:
@@ -167,9 +167,9 @@ class TagHead(Head):
         scheme: str,
     ) -> list[Span]:
         """Each window's token labels become character tags, each character takes those of
-        its most central window (:func:`nerflow.alignment.merge_window_tags`) and the
+        its most central window (:func:`nerflow.text.alignment.merge_window_tags`) and the
         merged tags are decoded. A text in one window needs no merging: its spans are the
-        window's restored spans (:func:`nerflow.alignment.restore_spans`, equal by
+        window's restored spans (:func:`nerflow.text.alignment.restore_spans`, equal by
         construction and cheaper)."""
         if len(windows) == 1:
             return sorted(restore_spans(windows[0], predictions[0], scheme))
@@ -192,7 +192,7 @@ def pipeline_label(tag: str) -> str:
     named by the whole string). So a single ``S-X`` is exported as ``B-X`` and an
     ending ``E-X`` as ``I-X``; ``B-X``, ``I-X`` and ``O`` are unchanged. On a valid
     BIOS/BIOES sequence the pipeline's BIO grouping then yields exactly the spans of
-    :func:`nerflow.tagging.tags_to_spans`. Several ids may share a name. The type is
+    :func:`nerflow.text.tagging.tags_to_spans`. Several ids may share a name. The type is
     kept verbatim (dashes, dots, digits, non-ASCII). Raises ``ValueError`` on a string
     that is not a tag.
     """

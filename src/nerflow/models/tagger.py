@@ -9,16 +9,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from nerflow.config import ExperimentConfig
-from nerflow.features import Featurizer
+from nerflow.config.experiment import ExperimentConfig
+from nerflow.data.spans import NESTED
+from nerflow.features.featurizer import Featurizer
+from nerflow.features.lac_encoder import LacEncoder
 from nerflow.models.emitter import Emitter
 from nerflow.models.head import Head
-from nerflow.models.lac_encoder import LacEncoder
 from nerflow.models.registry import head_class
-from nerflow.optim import decay_groups
-from nerflow.spans import NESTED
-from nerflow.tagging import check_scheme
+from nerflow.nn.optim import decay_groups
 from nerflow.tensors import IGNORE_INDEX
+from nerflow.text.tagging import check_scheme
 
 
 class TaggerModel(nn.Module):
@@ -29,7 +29,7 @@ class TaggerModel(nn.Module):
     or None, scores)``; labels use ``-100`` for positions without a label; ``features``
     are the per-token feature tensors of :attr:`featurizer` (none without features).
     ``decode`` returns the head's predictions per sequence. ``featurizer`` (a
-    :class:`nerflow.features.Featurizer` or None) is a plain attribute: it computes those
+    :class:`nerflow.features.featurizer.Featurizer` or None) is a plain attribute: it computes those
     tensors for new texts and is saved with the model. ``span_head_size`` and
     ``span_decoding`` (resolved: ``flat`` or ``nested``, see
     :meth:`~nerflow.models.head.Head.set_decoding`) are used by the span head only.

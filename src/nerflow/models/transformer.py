@@ -18,13 +18,13 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from nerflow.config import ExperimentConfig
-from nerflow.features import Featurizer
+from nerflow.config.experiment import ExperimentConfig
+from nerflow.features.embeddings import FeatureInputs
+from nerflow.features.featurizer import Featurizer
 from nerflow.models.emitter import Emitter
-from nerflow.models.feature_inputs import FeatureInputs
+from nerflow.models.scratch_bert import scratch_bert_config
 from nerflow.models.weights import load_weights, save_weights
-from nerflow.scratch import scratch_bert_config
-from nerflow.vocab import WEIGHT_FILES, check_encoder_source, encoder_error
+from nerflow.text.vocab import WEIGHT_FILES, check_encoder_source, encoder_error
 
 EMITTER_FEATURES_CONFIG = "emitter_features.json"
 EMITTER_FEATURES_FILE = "emitter_features.safetensors"
