@@ -20,8 +20,8 @@ include: "workflow/rules/common.smk"
 
 wildcard_constraints:
     split="|".join(SPLITS),
-    scheme="BIO|BIOS|BIOES",
-    mode="char|wordpiece",
+    scheme="|".join(SCHEMES),
+    mode="|".join(TOKENIZATIONS),
     run="[A-Za-z0-9][A-Za-z0-9_.-]*",
     name="[A-Za-z0-9][A-Za-z0-9_.-]*",
 

@@ -32,15 +32,11 @@ from pathlib import Path
 
 import torch
 
-from nerflow.config.experiment import (
-    BiLSTMConfig,
-    ExperimentConfig,
-    FeatureConfig,
-    TrainConfig,
-)
+from nerflow.config.experiment import BiLSTMConfig, ExperimentConfig, TrainConfig
 from nerflow.data.records import entity_types
 from nerflow.data.validate import validate_file
 from nerflow.evaluation.scoring import score
+from nerflow.features.config import FeatureConfig
 from nerflow.features.featurizer import build_feature_assets
 from nerflow.inference.predict import predict_records
 from nerflow.models.folder import load_model

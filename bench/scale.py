@@ -52,7 +52,6 @@ ROOT = Path(__file__).resolve().parents[1]
 OFFLINE = ROOT / "config" / "offline.yaml"
 RECIPE = "bilstm_gaz_crf_s1"
 SCHEME = "BIOS"
-PREDICT_BATCH = 64  # the predict rule's batch size
 LIMIT_GIB = 24
 # Each stage and the stages whose outputs it reads.
 NEEDS = {
@@ -191,12 +190,13 @@ def predict_stage(work: Path, settings: dict) -> Callable[[], dict]:
     import torch
 
     from nerflow.inference.predict import predict_file
+    from nerflow.inference.settings import PREDICT_BATCH_SIZE
 
     torch.set_num_threads(settings["threads"])
 
     def run() -> dict:
         model, texts = work / "trained" / "model", work / "train.jsonl"
-        count = predict_file(model, texts, work / "predictions.json", PREDICT_BATCH, "cpu")
+        count = predict_file(model, texts, work / "predictions.json", PREDICT_BATCH_SIZE, "cpu")
         return {"records": count}
 
     return run

@@ -34,7 +34,8 @@ import torch
 import yaml
 from benchutil import ROOT, sync
 
-from nerflow.config.experiment import ExperimentConfig, ScratchConfig, TrainConfig
+from nerflow.config.experiment import ExperimentConfig, TrainConfig
+from nerflow.config.scratch import ScratchConfig
 from nerflow.data.records import Record, entity_types
 from nerflow.features.featurizer import build_feature_assets
 from nerflow.models.factory import build_model

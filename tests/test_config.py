@@ -12,20 +12,11 @@ import pytest
 import yaml
 
 from nerflow.config.check import WORKFLOW_KEYS, config_errors, with_defaults
-from nerflow.config.experiment import (
-    BiLSTMConfig,
-    ConfigError,
-    ExperimentConfig,
-    FeatureConfig,
-    PretrainConfig,
-    Scheme,
-    ScratchConfig,
-    Section,
-    TrainConfig,
-    field_types,
-    json_type,
-)
+from nerflow.config.experiment import BiLSTMConfig, ExperimentConfig, Scheme, TrainConfig
+from nerflow.config.scratch import PretrainConfig, ScratchConfig
 from nerflow.errors import UserError
+from nerflow.features.config import FeatureConfig
+from nerflow.section import ConfigError, Section, field_types, json_type
 from nerflow.text.tagging import SCHEMES
 
 REPO = Path(__file__).resolve().parents[1]

@@ -293,7 +293,7 @@ def test_model_save_failure_leaves_the_previous_folder(
 def test_pretrained_encoder_save_is_atomic(
     tmp_path: Path, tokenizer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from nerflow.config.experiment import PretrainConfig
+    from nerflow.config.scratch import PretrainConfig
     from nerflow.pretraining.mlm import build_mlm_model
     from nerflow.pretraining.pretrain import save_pretrained_mlm
 

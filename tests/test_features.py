@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from nerflow.config.experiment import FeatureConfig
 from nerflow.data.records import Record, Span
 from nerflow.features.bigrams import UNK_ID, build_bigram_vocab, text_bigrams
+from nerflow.features.config import FeatureConfig
 from nerflow.features.featurizer import (
     BIGRAM_FILE,
     LEXICON_FILE,

@@ -22,7 +22,6 @@ from nerflow.data.spans import remove_overlaps
 from nerflow.data.textcheck import TextMismatchError, assert_clean, check_predictions
 from nerflow.data.validate import ValidationError, check_or_raise, validate_file
 from nerflow.text.alignment import (
-    REASONS,
     char_tags_from_token_labels,
     merge_window_tags,
     restore_spans,
@@ -30,6 +29,7 @@ from nerflow.text.alignment import (
     token_labels_from_spans,
     token_spans_from_spans,
 )
+from nerflow.text.lost import DROPPED_CHARS, LOST_REASONS
 from nerflow.text.tagging import SCHEMES, label_list, tags_to_spans
 from nerflow.text.tokenization import tokenize, windows
 from nerflow.text.vocab import build_char_vocab, save_char_tokenizer
@@ -135,7 +135,7 @@ def check_restore(record: Record, must_restore: list[Span], tokenizer, mode: str
         assert set(restored) <= set(kept), "a restored span that is not gold: shifted"
         for span in kept:
             assert (span in restored) != (span in reasons), (span, reasons.get(span))
-            assert reasons.get(span, "dropped_chars") in REASONS
+            assert reasons.get(span, DROPPED_CHARS) in LOST_REASONS
         for span in must_restore:
             assert span in restored or span in nested, (mode, scheme, span, reasons.get(span))
         as_chars = tags_to_spans(char_tags_from_token_labels(tok, labels, scheme), scheme)

@@ -10,7 +10,7 @@ import pytest
 import torch
 from conftest import tiny_scratch
 
-from nerflow.config.experiment import PretrainConfig
+from nerflow.config.scratch import PretrainConfig
 from nerflow.models.scratch_bert import scratch_bert_config
 from nerflow.pretraining.masking import load_lexicon, mask_tokens, whole_word_spans
 from nerflow.pretraining.mlm import encode_texts, split_heldout

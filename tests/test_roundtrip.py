@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from nerflow.data.records import Record, Span
-from nerflow.text.roundtrip import roundtrip_report
+from nerflow.evaluation.roundtrip import roundtrip_report
 from nerflow.text.tagging import SCHEMES
 
 RECORDS = [
@@ -86,7 +86,7 @@ def test_oracle_covers_long_texts_through_windows(tokenizer, scheme: str) -> Non
     """A text 6x longer than max_len with dozens of entities: the oracle (the prediction
     chain fed with gold labels) restores every span; truncation, only when asked for,
     keeps just those before the cut."""
-    from nerflow.text.roundtrip import oracle_predictions
+    from nerflow.evaluation.roundtrip import oracle_predictions
 
     unit, units = "叶老桂在北京上海的米兰", 12  # name 0-2, address 4-5 and 6-7, org 9-10
     text = unit * units

@@ -204,6 +204,34 @@ def test_script_modules_follow_the_imports_of_the_script(tmp_path: Path) -> None
     assert script_code(script, package)["fingerprint"] != before["fingerprint"]
 
 
+def scripts_running(module: str) -> set[str]:
+    """The workflow scripts whose code fingerprint holds ``module``."""
+    from nerflow.provenance import script_modules
+
+    return {
+        script.stem
+        for script in (REPO / "workflow/scripts").glob("*.py")
+        if module in script_modules(script, REPO / "src" / "nerflow")
+    }
+
+
+def test_the_user_text_parser_is_run_only_by_the_stages_that_parse_user_text() -> None:
+    """Editing how user texts are read re-stales the annotation and the text checks (which
+    read predictions as user files), nothing else."""
+    from nerflow.data.user_texts import iter_input_texts
+
+    assert scripts_running(iter_input_texts.__module__) == {"annotate", "text_check"}
+
+
+def test_a_training_default_is_read_only_by_training_and_what_follows_it() -> None:
+    """Editing a default of the ``train`` block (its module) re-stales training and the
+    stages that load a trained model; no stage before training (data, tags, tokenizers,
+    tensor caches, pretraining, scores) runs that module."""
+    from nerflow.config.experiment import TrainConfig
+
+    assert scripts_running(TrainConfig.__module__) == {"train", "predict", "annotate"}
+
+
 def test_a_whitespace_edit_of_any_module_restales_exactly_the_rules_that_run_it(
     tmp_path: Path,
 ) -> None:

@@ -18,9 +18,11 @@ from typing import Any, TextIO
 
 from nerflow.atomic import atomic_output
 from nerflow.data.cluener import read_records
+from nerflow.data.labels import LabelFileError, read_labels
 from nerflow.data.spans import OVERLAP_POLICIES
 from nerflow.data.user_texts import INPUT_FORMATS
 from nerflow.errors import UserError
+from nerflow.inference.settings import PREDICT_BATCH_SIZE
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 DEFAULT_OVERLAP_POLICY = "keep_longest"
@@ -94,11 +96,10 @@ def _labels(values: Sequence[str] | None) -> list[str] | None:
     if not values:
         return None
     if len(values) == 1 and Path(values[0]).is_file():
-        data = json.loads(Path(values[0]).read_text(encoding="utf-8"))
-        labels = data.get("labels") if isinstance(data, dict) else data
-        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
-            raise UsageError(f"{values[0]}: expected a list of type names or {{'labels': [...]}}")
-        return labels
+        try:
+            return read_labels(values[0])
+        except LabelFileError as error:
+            raise UsageError(str(error)) from None
     return list(values)
 
 
@@ -301,7 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("input", metavar="INPUT", help="file to tag, or - for stdin")
     predict.add_argument("-o", "--output", help="output JSON lines (default: stdout)")
     predict.add_argument("--format", choices=INPUT_FORMATS, default="auto", help="input format")
-    predict.add_argument("--batch-size", type=int, default=64, help="windows per batch")
+    predict.add_argument(
+        "--batch-size", type=int, default=PREDICT_BATCH_SIZE, help="windows per batch"
+    )
     predict.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda")
     predict.add_argument("--max-len", type=int, help="tokens per window (default: the model's)")
     predict.add_argument("--stride", type=int, help="tokens shared by consecutive windows")

@@ -4,9 +4,11 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from nerflow.config.check import config_errors, window_errors, with_defaults
-from nerflow.config.experiment import from_scratch
+from nerflow.config.choices import from_scratch
 from nerflow.data.cluener import first_record_has_label
 from nerflow.provenance import script_code as _script_code
+from nerflow.text.tagging import SCHEMES
+from nerflow.text.tokenization import TOKENIZATIONS
 from nerflow.training.input_keys import cache_settings, input_key, tokenizer_settings
 
 _config_problems = config_errors(

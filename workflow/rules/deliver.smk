@@ -50,7 +50,6 @@ rule annotate:
         format=ANNOTATE["format"],
         min_votes=lambda wildcards: ENSEMBLES.get(wildcards.run, {}).get("min_votes"),
         device=lambda wildcards: run_device(wildcards.run),
-        batch_size=64,
         code=script_code("annotate"),
     script:
         "../scripts/annotate.py"

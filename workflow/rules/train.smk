@@ -74,7 +74,6 @@ rule predict:
     resources:
         gpu=1,
     params:
-        batch_size=64,
         device=lambda wildcards: EXPERIMENTS[wildcards.run]["train"]["device"],
         code=script_code("predict"),
     script:

@@ -13,7 +13,6 @@ count = annotate_file(
     smk.input.source,
     smk.output[0],
     fmt=smk.params.format,
-    batch_size=smk.params.batch_size,
     device=smk.params.device,
     min_votes=smk.params.min_votes,
 )

@@ -2,14 +2,14 @@
 
 from nerflow import stage
 from nerflow.data.cluener import read_records
+from nerflow.data.labels import write_labels
 from nerflow.data.records import entity_types
-from nerflow.jsonio import write_json
 
 smk = snakemake  # noqa: F821
 log = stage.start(smk)
 derived = entity_types(read_records(smk.input[0]))
 labels = list(smk.params.labels) or derived
 source = "config" if smk.params.labels else "train"
-write_json(smk.output[0], {"labels": labels, "source": source, "types_in_train": derived})
+write_labels(smk.output[0], labels, source, derived)
 log.info("%d labels from %s: %s", len(labels), source, ", ".join(labels))
 stage.finish(smk)

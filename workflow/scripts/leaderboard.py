@@ -3,6 +3,7 @@
 import json
 
 from nerflow import stage
+from nerflow.data.labels import read_labels
 from nerflow.report.leaderboard import (
     REFERENCE,
     html_table,
@@ -20,7 +21,7 @@ def load(path):
 
 smk = snakemake  # noqa: F821
 log = stage.start(smk)
-types = load(smk.input.labels)["labels"]
+types = read_labels(smk.input.labels)
 labelled_test = bool(smk.input.test_scores)  # a labelled test split: its columns are added
 
 

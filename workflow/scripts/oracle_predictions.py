@@ -4,7 +4,7 @@ from transformers import AutoTokenizer
 
 from nerflow import stage
 from nerflow.data.cluener import read_records, write_records
-from nerflow.text.roundtrip import oracle_predictions
+from nerflow.evaluation.roundtrip import oracle_predictions
 
 smk = snakemake  # noqa: F821
 log = stage.start(smk)

@@ -12,7 +12,6 @@ count = predict_file(
     smk.input.model,
     smk.input.records,
     smk.output[0],
-    batch_size=smk.params.batch_size,
     device=smk.params.device,
     analyses=next(iter(smk.input.analysis), None),  # LAC's analysis of the split, when used
 )

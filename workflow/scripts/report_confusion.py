@@ -1,17 +1,15 @@
 """Type confusion matrix of one experiment on dev (gold vs predicted type, overlapping spans)."""
 
-import json
-
 from nerflow import stage
 from nerflow.data.cluener import read_records
+from nerflow.data.labels import read_labels
 from nerflow.evaluation.scoring import confusion
 from nerflow.jsonio import write_json
 from nerflow.report.plots import confusion_figure, save_figure
 
 smk = snakemake  # noqa: F821
 log = stage.start(smk)
-with open(smk.input.labels, encoding="utf-8") as handle:
-    types = json.load(handle)["labels"]
+types = read_labels(smk.input.labels)
 matrix = confusion(read_records(smk.input.gold), read_records(smk.input.predictions), types)
 write_json(smk.output.matrix, matrix)
 title = f"{smk.wildcards.run}: type confusion on dev"

@@ -3,6 +3,7 @@
 import json
 
 from nerflow import stage
+from nerflow.data.labels import read_labels
 from nerflow.report.plots import entity_counts, label_distribution_figure, save_figure
 
 smk = snakemake  # noqa: F821
@@ -11,8 +12,7 @@ reports = {}
 for split, path in zip(smk.params.splits, smk.input.reports, strict=True):
     with open(path, encoding="utf-8") as handle:
         reports[split] = json.load(handle)
-with open(smk.input.labels, encoding="utf-8") as handle:
-    types = json.load(handle)["labels"]
+types = read_labels(smk.input.labels)
 counts = entity_counts(reports)
 save_figure(label_distribution_figure(counts, types), smk.output[0])
 log.info("entities per split: %s", {split: sum(c.values()) for split, c in counts.items()})

@@ -3,6 +3,7 @@
 import json
 
 from nerflow import stage
+from nerflow.data.labels import read_labels
 from nerflow.report.leaderboard import error_table, html_table, write_tsv
 from nerflow.report.plots import per_type_f1_figure, save_figure
 
@@ -11,8 +12,7 @@ log = stage.start(smk)
 run = smk.wildcards.run
 with open(smk.input.scores, encoding="utf-8") as handle:
     scores = json.load(handle)
-with open(smk.input.labels, encoding="utf-8") as handle:
-    types = json.load(handle)["labels"]
+types = read_labels(smk.input.labels)
 types += [t for t in scores.get("extra_types", []) if t not in types]
 save_figure(
     per_type_f1_figure(scores, types, title=f"{run}: dev F1 per entity type"), smk.output.f1

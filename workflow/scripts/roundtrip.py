@@ -4,8 +4,8 @@ from transformers import AutoTokenizer
 
 from nerflow import stage
 from nerflow.data.cluener import read_records
+from nerflow.evaluation.roundtrip import roundtrip_report
 from nerflow.jsonio import write_json
-from nerflow.text.roundtrip import roundtrip_report
 
 smk = snakemake  # noqa: F821
 log = stage.start(smk)

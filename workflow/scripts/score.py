@@ -4,13 +4,13 @@ import json
 
 from nerflow import stage
 from nerflow.data.cluener import read_records
+from nerflow.data.labels import read_labels
 from nerflow.evaluation.scoring import error_rows, score, write_errors_tsv
 from nerflow.jsonio import write_json
 
 smk = snakemake  # noqa: F821
 log = stage.start(smk)
-with open(smk.input.labels, encoding="utf-8") as handle:
-    labels = json.load(handle)["labels"]
+labels = read_labels(smk.input.labels)
 with open(smk.input.textcheck, encoding="utf-8") as handle:
     mismatches = json.load(handle)["mismatched_lines"]
 gold = read_records(smk.input.gold)

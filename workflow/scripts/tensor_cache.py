@@ -1,10 +1,9 @@
 """Tensor cache of train: token ids, aligned label ids, offsets, record ids; and beside it
 ``settings.json``, the settings its key was made of (what the cache depends on)."""
 
-import json
-
 from nerflow import stage
 from nerflow.data.cluener import read_records
+from nerflow.data.labels import read_labels
 from nerflow.jsonio import write_json
 from nerflow.text.tagging import label_list
 from nerflow.text.vocab import load_tokenizer
@@ -13,8 +12,7 @@ from nerflow.training.cache import build_cache, save_cache
 smk = snakemake  # noqa: F821
 log = stage.start(smk)
 settings = smk.params.settings
-with open(smk.input.labels, encoding="utf-8") as handle:
-    labels = label_list(json.load(handle)["labels"], settings["scheme"])
+labels = label_list(read_labels(smk.input.labels), settings["scheme"])
 # Feature assets (when the features block enables any) live in the tokenizer folder.
 cache = build_cache(
     read_records(smk.input.records),

@@ -3,7 +3,7 @@
 by experiments also gets ``settings.json``: the settings its key was made of."""
 
 from nerflow import stage
-from nerflow.config.experiment import from_scratch
+from nerflow.config.choices import from_scratch
 from nerflow.data.cluener import read_records
 from nerflow.jsonio import write_json
 from nerflow.text.vocab import build_char_vocab, load_tokenizer, save_char_tokenizer

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from nerflow import stage
 from nerflow.data.cluener import read_records
+from nerflow.data.labels import read_labels
 from nerflow.jsonio import write_json
 from nerflow.text.tagging import label_list
 from nerflow.text.vocab import load_tokenizer
@@ -17,8 +18,7 @@ log = stage.start(smk)
 experiment = dict(
     smk.params.experiment, encoder=smk.params.encoder, feature_dir=smk.input.tokenizer
 )
-with open(smk.input.labels, encoding="utf-8") as handle:
-    labels = label_list(json.load(handle)["labels"], experiment["scheme"])
+labels = label_list(read_labels(smk.input.labels), experiment["scheme"])
 model_dir = Path(smk.output.model)
 assert model_dir.name == "model", "train() writes the best model to out_dir/model"
 summary = train(

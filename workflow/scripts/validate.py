@@ -1,9 +1,8 @@
 """Validate one split: normalised records, a report and the rejected lines."""
 
-import json
-
 from nerflow import stage
 from nerflow.data.cluener import write_records
+from nerflow.data.labels import read_labels
 from nerflow.data.validate import check_or_raise, validate_file, write_rejected
 from nerflow.jsonio import write_json
 
@@ -12,8 +11,7 @@ log = stage.start(smk)
 
 labels = smk.params.labels or None
 if smk.input.labels:  # every split but train: the label set fixed by train
-    with open(smk.input.labels[0], encoding="utf-8") as handle:
-        labels = json.load(handle)["labels"]
+    labels = read_labels(smk.input.labels[0])
 
 result = validate_file(
     smk.input.data,

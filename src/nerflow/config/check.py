@@ -17,12 +17,9 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
-from nerflow.config.experiment import (
-    ConfigError,
-    ExperimentConfig,
-    PretrainConfig,
-    Section,
-)
+from nerflow.config.experiment import ExperimentConfig
+from nerflow.config.scratch import PretrainConfig
+from nerflow.section import ConfigError, Section
 
 BLOCKS: dict[str, type[Section]] = {"experiments": ExperimentConfig, "pretraining": PretrainConfig}
 """Top-level mappings ``{name: block}`` whose blocks are dataclasses."""
@@ -32,7 +29,7 @@ WORKFLOW_KEYS = {
 }
 """:class:`~nerflow.config.experiment.ExperimentConfig` fields the workflow sets, and why."""
 DATACLASS_CHECKS = ("additionalProperties", "type", "enum", "required")
-"""Schema checks that :meth:`~nerflow.config.experiment.Section.from_dict` makes on the blocks
+"""Schema checks that :meth:`~nerflow.section.Section.from_dict` makes on the blocks
 too."""
 
 

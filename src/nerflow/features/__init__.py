@@ -8,5 +8,7 @@ each feature's own computation lives in its module (:mod:`~nerflow.features.bigr
 :mod:`~nerflow.features.lac_analyses` and :mod:`~nerflow.features.lac_encoder`);
 :mod:`~nerflow.features.embeddings` is the ``nn.Module`` that emitters take them in with.
 
-Layer: above :mod:`nerflow.config`; below the models that use it.
+The ``features`` block's keys and defaults are in :mod:`~nerflow.features.config`.
+
+Layer: above :mod:`nerflow.text`; below the config and the models that use it.
 """

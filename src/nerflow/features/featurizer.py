@@ -55,9 +55,9 @@ from typing import Any
 
 import torch
 
-from nerflow.config.experiment import FeatureConfig
 from nerflow.features import lac_analyser as lac
 from nerflow.features.bigrams import SPECIALS, UNK_ID, bigram_ids, build_bigram_vocab
+from nerflow.features.config import FeatureConfig
 from nerflow.features.gazetteer import Gazetteer
 from nerflow.features.lac_analyses import Analyses, lac_char_features
 from nerflow.features.lexicon import (
@@ -101,7 +101,7 @@ class Featurizer:
     """Computes the per-token feature tensors of one feature spec from its saved assets.
 
     ``features``: the ``features`` block (:data:`Features`), checked and kept as
-    :attr:`spec`, a :class:`~nerflow.config.experiment.FeatureConfig`.
+    :attr:`spec`, a :class:`~nerflow.features.config.FeatureConfig`.
 
     Tensor names (the keyword arguments models receive): ``bigram_ids`` (``LongTensor
     [n, 2]``: left and right bigram ids), ``lexicon_bits`` (``LongTensor [n]``) and

@@ -1,4 +1,4 @@
-"""The ``features`` block of an experiment (:class:`nerflow.config.experiment.FeatureConfig`, which
+"""The ``features`` block of an experiment (:class:`nerflow.features.config.FeatureConfig`, which
 holds its keys and defaults): the checks beyond its types, whether it enables anything,
 and the settings its assets depend on."""
 
@@ -8,7 +8,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from nerflow.config.experiment import FeatureConfig
+from nerflow.features.config import FeatureConfig
 
 ASSET_KEYS = (
     "bigram",
@@ -49,7 +49,7 @@ POSITIVE_KEYS = tuple(
 def feature_spec(features: FeatureConfig | Mapping[str, Any] | None) -> FeatureConfig:
     """The ``features`` block as a checked :class:`FeatureConfig` (a mapping is read with
     its defaults, None is every default). ``ValueError`` for an unknown key, a wrong type
-    (:class:`nerflow.config.experiment.ConfigError`) or a value out of its bounds."""
+    (:class:`nerflow.section.ConfigError`) or a value out of its bounds."""
     spec = FeatureConfig.coerce(features)
     for key in POSITIVE_KEYS:
         if getattr(spec, key) < 1:

@@ -20,6 +20,7 @@ import torch
 from nerflow.atomic import atomic_output
 from nerflow.data.user_texts import InputText, read_input_texts
 from nerflow.inference.predict import CHUNK_SIZE, Predictor, stream_predictions
+from nerflow.inference.settings import PREDICT_BATCH_SIZE
 from nerflow.jsonio import json_line
 
 
@@ -36,7 +37,7 @@ def load_predictors(
 def annotate(
     predictors: Sequence[Predictor],
     texts: Iterable[InputText],
-    batch_size: int = 64,
+    batch_size: int = PREDICT_BATCH_SIZE,
     chunk_size: int = CHUNK_SIZE,
     min_votes: int | None = None,
 ) -> Iterator[dict[str, Any]]:
@@ -53,7 +54,7 @@ def write_annotations(
     predictors: Sequence[Predictor],
     texts: Iterable[InputText],
     out: TextIO,
-    batch_size: int = 64,
+    batch_size: int = PREDICT_BATCH_SIZE,
     min_votes: int | None = None,
     on_text: Callable[[], Any] | None = None,
 ) -> int:
@@ -73,7 +74,7 @@ def annotate_file(
     in_path: str | Path,
     out_path: str | Path,
     fmt: str = "auto",
-    batch_size: int = 64,
+    batch_size: int = PREDICT_BATCH_SIZE,
     device: str | torch.device | None = "auto",
     min_votes: int | None = None,
 ) -> int:

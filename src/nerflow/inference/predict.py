@@ -36,6 +36,7 @@ from nerflow.atomic import atomic_output
 from nerflow.data.cluener import iter_records
 from nerflow.data.records import Record
 from nerflow.inference.ensemble import vote
+from nerflow.inference.settings import PREDICT_BATCH_SIZE
 from nerflow.jsonio import json_line
 from nerflow.models.folder import load_model
 from nerflow.models.tagger import TaggerModel
@@ -102,7 +103,7 @@ def predict_records(
     stride: int,
     scheme: str,
     labels: Sequence[str] | None = None,
-    batch_size: int = 64,
+    batch_size: int = PREDICT_BATCH_SIZE,
     device: str | torch.device | None = None,
 ) -> list[Record]:
     """Predict spans for ``records`` (see the module docstring); one output per input.
@@ -181,7 +182,9 @@ class Predictor:
         overlap = int(stride if stride is not None else meta.get("stride", length // 4))
         return cls(model, tokenizer, meta["tokenization"], length, overlap, meta["scheme"])
 
-    def predict(self, records: Sequence[Record], batch_size: int = 64) -> list[Record]:
+    def predict(
+        self, records: Sequence[Record], batch_size: int = PREDICT_BATCH_SIZE
+    ) -> list[Record]:
         return predict_records(
             self.model,
             self.tokenizer,
@@ -197,7 +200,7 @@ class Predictor:
 def stream_predictions(
     predictors: Sequence[Predictor],
     records: Iterable[Record],
-    batch_size: int = 64,
+    batch_size: int = PREDICT_BATCH_SIZE,
     chunk_size: int = CHUNK_SIZE,
     min_votes: int | None = None,
 ) -> Iterator[Record]:
@@ -226,7 +229,7 @@ def predict_file(
     model_dir: str | Path,
     in_path: str | Path,
     out_path: str | Path,
-    batch_size: int = 64,
+    batch_size: int = PREDICT_BATCH_SIZE,
     device: str | torch.device | None = "auto",
     stride: int | None = None,
     max_len: int | None = None,

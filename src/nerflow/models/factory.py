@@ -2,7 +2,7 @@
 ``bilstm`` encoders, pretrained weights for a hub id or a local folder).
 
 The entry points take an :class:`~nerflow.config.experiment.ExperimentConfig` or a mapping, read
-once with its defaults (:meth:`~nerflow.config.experiment.Section.coerce`)."""
+once with its defaults (:meth:`~nerflow.section.Section.coerce`)."""
 
 from __future__ import annotations
 

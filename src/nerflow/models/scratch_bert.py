@@ -1,12 +1,12 @@
 """A BERT trained from random initialisation: its transformers config from the scratch
-sizes (:class:`nerflow.config.experiment.ScratchConfig`), shared by the ``encoder: scratch`` tagger
+sizes (:class:`nerflow.config.scratch.ScratchConfig`), shared by the ``encoder: scratch`` tagger
 (:mod:`nerflow.models.transformer`) and masked-LM pretraining (:mod:`nerflow.pretraining.mlm`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from nerflow.config.experiment import ScratchConfig
+from nerflow.config.scratch import ScratchConfig
 
 
 def scratch_bert_config(sizes: ScratchConfig, tokenizer: Any, max_len: int, **extra: Any) -> Any:

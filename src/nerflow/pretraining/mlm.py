@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from nerflow.config.experiment import PretrainConfig
+from nerflow.config.scratch import PretrainConfig
 from nerflow.models.scratch_bert import scratch_bert_config
 from nerflow.pretraining.masking import mask_tokens, whole_word_spans
 from nerflow.tensors import IGNORE_INDEX, pad, padding_mask

@@ -31,7 +31,7 @@ from typing import Any
 import torch
 
 from nerflow.atomic import atomic_model_folder
-from nerflow.config.experiment import PretrainConfig
+from nerflow.config.scratch import PretrainConfig
 from nerflow.nn.optim import decay_groups
 from nerflow.pretraining.masking import load_lexicon, mask_tokens
 from nerflow.pretraining.mlm import (
@@ -204,7 +204,7 @@ def pretrain_mlm(
     """Pretrain a scratch BERT with masked LM on ``texts``; save it to ``out_dir``.
 
     ``config``: the run's settings (a mapping is read with the defaults of
-    :class:`~nerflow.config.experiment.PretrainConfig`; None: every default).
+    :class:`~nerflow.config.scratch.PretrainConfig`; None: every default).
     ``out_dir`` becomes a ``save_pretrained`` folder (``BertForMaskedLM``, config with
     ``vocab_size = len(tokenizer)``) with the tokenizer files and :data:`META_FILE`
     (settings, tokenizer fingerprint, summary). A seeded ``heldout_fraction`` of the texts

@@ -10,13 +10,8 @@ character that carries a token; characters without a token are ``O`` outside ent
 and ``I-X`` when they sit inside an ``X`` entity (a space inside ``"Tom Cruise"``), so
 texts with whitespace restore exactly.
 
-Gold spans that cannot be represented are reported with a reason:
-
-- ``"nested"``: overlaps another span (the later/shorter one is dropped, see
-  :func:`nerflow.data.spans.remove_overlaps`);
-- ``"truncated"``: reaches beyond the characters covered by the kept tokens;
-- ``"dropped_chars"``: starts or ends on a character that has no token (whitespace...);
-- ``"inside_word_piece"``: a boundary falls strictly inside a token's character range.
+Gold spans that cannot be represented are reported with a reason of
+:data:`nerflow.text.lost.LOST_REASONS`.
 """
 
 from __future__ import annotations
@@ -25,10 +20,9 @@ from collections.abc import Mapping, Sequence
 
 from nerflow.data.records import Span
 from nerflow.data.spans import remove_overlaps
+from nerflow.text.lost import DROPPED_CHARS, INSIDE_WORD_PIECE, NESTED, TRUNCATED
 from nerflow.text.tagging import check_scheme, spans_to_tags, tags_to_spans
 from nerflow.text.tokenization import TokenizedText
-
-REASONS = ("nested", "inside_word_piece", "truncated", "dropped_chars")
 
 
 def char_centrality(tok: TokenizedText) -> list[int]:
@@ -177,12 +171,12 @@ def _lost_reason(
         # a span that the whole text cannot carry is lost for that reason, not "truncated"
         # (with clip, a window would otherwise tag a part of it that no other window has)
         whole = tok.text_tokens.lost_reason(span) if tok.text_tokens is not None else None
-        return whole or "truncated"
+        return whole or TRUNCATED
     start_token, end_token = first[span.start], last[span.end]
     if start_token is None or end_token is None:
-        return "dropped_chars"
+        return DROPPED_CHARS
     if tok.offsets[start_token][0] != span.start or tok.offsets[end_token][1] != span.end + 1:
-        return "inside_word_piece"
+        return INSIDE_WORD_PIECE
     return None
 
 
@@ -200,7 +194,7 @@ def token_labels_from_spans(
     check_scheme(scheme)
     _check_in_range(tok, spans)
     kept, nested = remove_overlaps(spans)
-    lost: list[tuple[Span, str]] = [(span, "nested") for span in nested]
+    lost: list[tuple[Span, str]] = [(span, NESTED) for span in nested]
     first, last = tok.char_tokens()
     positions = tok.label_positions()
     position_of = {token: k for k, token in enumerate(positions)}
@@ -209,7 +203,7 @@ def token_labels_from_spans(
         reason = _lost_reason(tok, span, first, last)
         if reason is not None:
             lost.append((span, reason))
-            if not (clip and reason == "truncated"):
+            if not (clip and reason == TRUNCATED):
                 continue
             span = Span(
                 max(span.start, tok.char_start), min(span.end, tok.char_end - 1), span.label
@@ -254,3 +248,15 @@ def char_tags_from_token_labels(
     inside an entity.
     """
     return spans_to_tags(tok.n_chars, restore_spans(tok, labels, scheme), scheme)
+
+
+def lost_in_every_window(lost_per_window: Sequence[Sequence[tuple[Span, str]]]) -> dict[Span, str]:
+    """Spans that no window carries whole, with a reason (a reason other than
+    ``truncated`` wins: a span cut by one window's edge may be whole in the next)."""
+    lost_sets = [dict(lost) for lost in lost_per_window]
+    reasons: dict[Span, str] = {}
+    for lost in lost_sets:
+        for span, reason in lost.items():
+            if reasons.get(span, TRUNCATED) == TRUNCATED:
+                reasons[span] = reason
+    return {span: r for span, r in reasons.items() if all(span in lost for lost in lost_sets)}

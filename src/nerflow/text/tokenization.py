@@ -26,6 +26,7 @@ from functools import cached_property
 from typing import Any, Literal, get_args
 
 from nerflow.data.records import Span
+from nerflow.text.lost import DROPPED_CHARS, INSIDE_WORD_PIECE
 
 Tokenization = Literal["char", "wordpiece"]
 TOKENIZATIONS: tuple[str, ...] = get_args(Tokenization)
@@ -125,9 +126,9 @@ class TextTokens:
     def lost_reason(self, span: Span) -> str | None:
         """Why ``span`` cannot be represented in the whole text (None: it can)."""
         if span.start not in self.covered or span.end not in self.covered:
-            return "dropped_chars"
+            return DROPPED_CHARS
         if span.start not in self.starts or span.end + 1 not in self.ends:
-            return "inside_word_piece"
+            return INSIDE_WORD_PIECE
         return None
 
 
@@ -264,6 +265,11 @@ def _content_budget(enc: _Encoding, max_len: int) -> int:
     return budget
 
 
+def _stop(enc: _Encoding, max_len: int | None) -> int:
+    """Where a text's one window ends: at ``max_len`` tokens, specials included."""
+    return len(enc.ids) if max_len is None else min(len(enc.ids), _content_budget(enc, max_len))
+
+
 def tokenize(
     text: str,
     tokenizer: Any,
@@ -276,8 +282,7 @@ def tokenize(
     Truncation drops content tokens at the end (the specials stay) and sets ``truncated``.
     """
     enc = _encode(text, tokenizer, mode, add_special_tokens)
-    stop = len(enc.ids) if max_len is None else min(len(enc.ids), _content_budget(enc, max_len))
-    return _slice(enc, 0, stop)
+    return _slice(enc, 0, _stop(enc, max_len))
 
 
 def n_tokens(
@@ -292,9 +297,10 @@ def windows(
     text: str,
     tokenizer: Any,
     mode: Tokenization,
-    max_len: int,
+    max_len: int | None,
     stride: int,
     add_special_tokens: bool = True,
+    truncate: bool = False,
 ) -> list[TokenizedText]:
     """Sliding windows of at most ``max_len`` tokens (specials included) over ``text``.
 
@@ -308,21 +314,34 @@ def windows(
     merged with ``merge_window_tags`` (both in :mod:`nerflow.text.alignment`) restore exactly
     in char mode when ``stride >= 2`` (without ``clip``, entities of up to ``stride // 2``
     tokens do).
+
+    With ``truncate``, one window cut at ``max_len`` (:func:`tokenize`); with ``max_len``
+    None, one window of the whole text. Training caches, the round-trip audit and
+    prediction all take their windows from here.
     """
-    return windows_many([text], tokenizer, mode, max_len, stride, add_special_tokens)[0]
+    return windows_many([text], tokenizer, mode, max_len, stride, add_special_tokens, truncate)[0]
 
 
 def windows_many(
     texts: Sequence[str],
     tokenizer: Any,
     mode: Tokenization,
-    max_len: int,
+    max_len: int | None,
     stride: int,
     add_special_tokens: bool = True,
+    truncate: bool = False,
 ) -> list[list[TokenizedText]]:
     """:func:`windows` of every text, tokenised in one call."""
     out = []
     for enc in _encode_many(texts, tokenizer, mode, add_special_tokens):
+        if truncate or max_len is None:
+            stop = (
+                len(enc.ids)
+                if max_len is None
+                else min(len(enc.ids), _content_budget(enc, max_len))
+            )
+            out.append([_slice(enc, 0, stop)])
+            continue
         size = _content_budget(enc, max_len)
         if not 0 <= stride < size:
             raise ValueError(f"stride must be in [0, {size}) for max_len={max_len}, got {stride}")

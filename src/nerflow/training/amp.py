@@ -8,11 +8,11 @@ from typing import Any
 
 import torch
 
-from nerflow.config.experiment import AMP_MODES
+from nerflow.config.choices import AMP_MODES
 
 
 def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
-    """Autocast dtype for ``amp`` (one of :data:`~nerflow.config.experiment.AMP_MODES`): only on
+    """Autocast dtype for ``amp`` (one of :data:`~nerflow.config.choices.AMP_MODES`): only on
     CUDA;
     bf16 where supported."""
     if amp not in AMP_MODES:

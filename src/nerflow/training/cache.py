@@ -41,9 +41,14 @@ from nerflow.data.records import Record
 from nerflow.features.featurizer import Features, Featurizer, load_featurizer
 from nerflow.features.lac_analyser import Analysis
 from nerflow.tensors import IGNORE_INDEX
-from nerflow.text.alignment import REASONS, token_labels_from_spans, token_spans_from_spans
-from nerflow.text.roundtrip import chain_windows, lost_in_every_window
+from nerflow.text.alignment import (
+    lost_in_every_window,
+    token_labels_from_spans,
+    token_spans_from_spans,
+)
+from nerflow.text.lost import LOST_REASONS
 from nerflow.text.tagging import label_types
+from nerflow.text.tokenization import windows
 from nerflow.text.vocab import tokenizer_fingerprint
 
 CACHE_FORMAT = 1
@@ -86,10 +91,10 @@ def build_cache(
     type_index = {t: i for i, t in enumerate(label_types(labels))}
     cache: dict[str, Any] = {"input_ids": [], "labels": [], "offsets": [], "ids": [], "spans": []}
     cache["features"] = {name: [] for name in (featurizer.tensor_names if featurizer else [])}
-    lost: Counter[str] = Counter(dict.fromkeys(REASONS, 0))
+    lost: Counter[str] = Counter(dict.fromkeys(LOST_REASONS, 0))
     n_truncated = n_windowed = 0
     for record in records:
-        toks = chain_windows(record.text, tokenizer, mode, max_len, int(stride), truncate)
+        toks = windows(record.text, tokenizer, mode, max_len, int(stride), truncate=truncate)
         n_truncated += int(truncate and toks[0].truncated)
         n_windowed += int(len(toks) > 1)
         record_features = next(char_features) if char_features is not None else None

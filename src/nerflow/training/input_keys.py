@@ -16,7 +16,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from nerflow.config.experiment import ExperimentConfig, FeatureConfig, from_scratch
+from nerflow.config.choices import from_scratch
+from nerflow.config.experiment import ExperimentConfig
+from nerflow.features.config import FeatureConfig
 from nerflow.features.spec import features_enabled, settings_of
 
 KEY_LENGTH = 10

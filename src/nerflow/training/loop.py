@@ -44,7 +44,6 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from nerflow.config.experiment import PretrainConfig, TrainConfig
 from nerflow.training.adversarial import fgm_perturbation, input_embeddings
 from nerflow.training.amp import autocast
 from nerflow.training.batching import make_batches
@@ -91,8 +90,10 @@ class LoopSettings:
     fgm_epsilon: float = 0.0
 
     @classmethod
-    def from_config(cls, config: TrainConfig | PretrainConfig) -> LoopSettings:
-        """The settings of a tagger's ``train`` block or of a pretraining run (no EMA)."""
+    def from_config(cls, config: Any) -> LoopSettings:
+        """The settings of a tagger's ``train`` block or of a pretraining run (a block without
+        ``ema_decay`` or ``fgm_epsilon`` has neither). Read by name, so the loop does not
+        import the blocks: editing a training default leaves pretraining fresh."""
         return cls(
             epochs=int(config.epochs),
             batch_size=int(config.batch_size),
@@ -101,8 +102,8 @@ class LoopSettings:
             grad_clip=float(config.grad_clip),
             eval_every_steps=int(config.eval_every_steps),
             max_minutes=float(config.max_minutes),
-            ema_decay=float(config.ema_decay) if isinstance(config, TrainConfig) else 0.0,
-            fgm_epsilon=float(config.fgm_epsilon) if isinstance(config, TrainConfig) else 0.0,
+            ema_decay=float(getattr(config, "ema_decay", 0.0)),
+            fgm_epsilon=float(getattr(config, "fgm_epsilon", 0.0)),
         )
 
 

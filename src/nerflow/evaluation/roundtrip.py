@@ -25,42 +25,14 @@ from typing import Any
 from nerflow.data.records import Record, Span
 from nerflow.data.spans import remove_overlaps
 from nerflow.text.alignment import (
-    REASONS,
     char_tags_from_token_labels,
+    lost_in_every_window,
     merge_window_tags,
     token_labels_from_spans,
 )
+from nerflow.text.lost import LOST_REASONS
 from nerflow.text.tagging import check_scheme, spans_to_tags, tags_to_spans
-from nerflow.text.tokenization import Tokenization, TokenizedText, tokenize, windows
-
-TRUNCATED = "truncated"
-
-
-def chain_windows(
-    text: str,
-    tokenizer: Any,
-    mode: Tokenization,
-    max_len: int | None,
-    stride: int,
-    truncate: bool = False,
-) -> list[TokenizedText]:
-    """The token windows predictions see (one truncated window with ``truncate``; one
-    window of the whole text when ``max_len`` is None)."""
-    if truncate or max_len is None:
-        return [tokenize(text, tokenizer, mode, max_len)]
-    return windows(text, tokenizer, mode, max_len, stride)
-
-
-def lost_in_every_window(lost_per_window: Sequence[Sequence[tuple[Span, str]]]) -> dict[Span, str]:
-    """Spans that no window carries whole, with a reason (a reason other than
-    ``truncated`` wins: a span cut by one window's edge may be whole in the next)."""
-    lost_sets = [dict(lost) for lost in lost_per_window]
-    reasons: dict[Span, str] = {}
-    for lost in lost_sets:
-        for span, reason in lost.items():
-            if reasons.get(span, TRUNCATED) == TRUNCATED:
-                reasons[span] = reason
-    return {span: r for span, r in reasons.items() if all(span in lost for lost in lost_sets)}
+from nerflow.text.tokenization import Tokenization, windows
 
 
 def restore_through_chain(
@@ -79,7 +51,7 @@ def restore_through_chain(
     reason (a reason other than ``"truncated"`` wins: a span cut by one window's edge is
     usually whole in its neighbour).
     """
-    toks = chain_windows(text, tokenizer, mode, max_len, stride, truncate)
+    toks = windows(text, tokenizer, mode, max_len, stride, truncate=truncate)
     lost_per_window = []
     window_tags = []
     for tok in toks:
@@ -131,7 +103,7 @@ def roundtrip_report(
     start, end (inclusive) and reason.
     """
     check_scheme(scheme)
-    by_reason = dict.fromkeys((*REASONS, "other"), 0)
+    by_reason = dict.fromkeys((*LOST_REASONS, "other"), 0)
     examples: list[dict] = []
     n_records = spans_total = restored_exactly = spurious = 0
     for record in records:
@@ -172,7 +144,7 @@ def roundtrip_report(
                     }
                 )
     lost_total = spans_total - restored_exactly
-    representable = spans_total - sum(by_reason[r] for r in REASONS)
+    representable = spans_total - sum(by_reason[r] for r in LOST_REASONS)
     return {
         "mode": mode,
         "scheme": scheme,
