@@ -88,7 +88,8 @@ def recipe(feature_dir: Path, lexicon: str | None) -> Any:
 
 def validate_stage(work: Path, settings: dict) -> Callable[[], dict]:
     from nerflow.data.cluener import write_records
-    from nerflow.data.validate import validate_file, write_rejected
+    from nerflow.data.rejections import write_rejected
+    from nerflow.data.validate import validate_file
 
     def run() -> dict:
         result = validate_file(

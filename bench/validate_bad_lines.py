@@ -4,8 +4,8 @@ Writes a JSON-lines file of ``--lines`` bad lines (every kind of rejection the v
 knows, in turn: broken JSON, invalid UTF-8, schema errors, spans out of range or reversed,
 surface mismatches, unknown types, overlaps, duplicate keys and ids), then runs what the
 workflow's ``validate_split`` stage runs: :func:`nerflow.data.validate.validate_file`,
-:func:`nerflow.data.validate.write_rejected` and the ``file:line: reason`` list of
-:func:`nerflow.data.validate.check_or_raise`. Prints a table (seconds, lines/s, peak RSS and,
+:func:`nerflow.data.rejections.write_rejected` and the ``file:line: reason`` list of
+:func:`nerflow.data.rejections.check_or_raise`. Prints a table (seconds, lines/s, peak RSS and,
 with ``--tracemalloc``, the peak of Python allocations in a second, slower pass) and
 writes it as JSON.
 
@@ -27,7 +27,8 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from nerflow.data.validate import ValidationError, check_or_raise, validate_file, write_rejected
+from nerflow.data.rejections import ValidationError, check_or_raise, write_rejected
+from nerflow.data.validate import validate_file
 
 LABELS = ["address", "name", "organization"]
 BAD_LINES: list[tuple[str, bytes]] = [

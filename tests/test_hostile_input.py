@@ -18,9 +18,10 @@ from workflow_helpers import snakemake, tiny_data_config, write_config
 
 from nerflow.data.cluener import write_records
 from nerflow.data.records import Record, Span
+from nerflow.data.rejections import ValidationError, check_or_raise
 from nerflow.data.spans import remove_overlaps
 from nerflow.data.textcheck import TextMismatchError, assert_clean, check_predictions
-from nerflow.data.validate import ValidationError, check_or_raise, validate_file
+from nerflow.data.validate import validate_file
 from nerflow.text.alignment import (
     char_tags_from_token_labels,
     merge_window_tags,

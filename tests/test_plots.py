@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from nerflow.data.records import Record, Span
-from nerflow.evaluation.scoring import confusion, score
+from nerflow.evaluation.errors import confusion
+from nerflow.evaluation.scoring import score
 from nerflow.report.leaderboard import (
     REFERENCE,
     best_values,

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 from nerflow.data.records import Record, Span
-from nerflow.evaluation.scoring import (
+from nerflow.evaluation.errors import (
     ERROR_CATEGORIES,
     ERROR_COLUMNS,
     confusion,
     error_rows,
-    score,
     write_errors_tsv,
 )
+from nerflow.evaluation.scoring import score
 
 TYPES = ["name", "address", "game"]
 

@@ -8,14 +8,9 @@ from pathlib import Path
 import pytest
 
 from nerflow.data.records import Span
+from nerflow.data.rejections import ValidationError, check_or_raise, write_rejected
 from nerflow.data.spans import REASONS, resolve_overlaps
-from nerflow.data.validate import (
-    ValidationError,
-    check_or_raise,
-    load_record_schema,
-    validate_file,
-    write_rejected,
-)
+from nerflow.data.validate import load_record_schema, validate_file
 
 LABELS = ["book", "company", "name"]
 GOOD = {"text": "叶老桂博士认为", "label": {"name": {"叶老桂": [[0, 2]]}}}

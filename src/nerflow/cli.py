@@ -104,7 +104,8 @@ def _labels(values: Sequence[str] | None) -> list[str] | None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from nerflow.data.validate import validate_file, write_rejected
+    from nerflow.data.rejections import write_rejected
+    from nerflow.data.validate import validate_file
 
     if not Path(args.file).is_file():
         raise UsageError(f"{args.file}: no such file")
@@ -208,7 +209,8 @@ def _score_table(scores: dict[str, Any]) -> str:
 
 def cmd_score(args: argparse.Namespace) -> int:
     from nerflow.data.validate import validate_file
-    from nerflow.evaluation.scoring import error_rows, score, write_errors_tsv
+    from nerflow.evaluation.errors import error_rows, write_errors_tsv
+    from nerflow.evaluation.scoring import score
 
     report = _check_text(args.gold, args.predictions, "jsonl")
     if not _clean(report, 0):

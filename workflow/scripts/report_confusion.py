@@ -3,7 +3,7 @@
 from nerflow import stage
 from nerflow.data.cluener import read_records
 from nerflow.data.labels import read_labels
-from nerflow.evaluation.scoring import confusion
+from nerflow.evaluation.errors import confusion
 from nerflow.jsonio import write_json
 from nerflow.report.plots import confusion_figure, save_figure
 

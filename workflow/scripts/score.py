@@ -5,7 +5,8 @@ import json
 from nerflow import stage
 from nerflow.data.cluener import read_records
 from nerflow.data.labels import read_labels
-from nerflow.evaluation.scoring import error_rows, score, write_errors_tsv
+from nerflow.evaluation.errors import error_rows, write_errors_tsv
+from nerflow.evaluation.scoring import score
 from nerflow.jsonio import write_json
 
 smk = snakemake  # noqa: F821

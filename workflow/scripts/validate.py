@@ -3,7 +3,8 @@
 from nerflow import stage
 from nerflow.data.cluener import write_records
 from nerflow.data.labels import read_labels
-from nerflow.data.validate import check_or_raise, validate_file, write_rejected
+from nerflow.data.rejections import check_or_raise, write_rejected
+from nerflow.data.validate import validate_file
 from nerflow.jsonio import write_json
 
 smk = snakemake  # noqa: F821

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from nerflow.data.records import Record, Span
+from nerflow.data.rejections import Rejection, ValidationResult, rejection
 from nerflow.data.spans import (
     OVERLAP,
     OVERLAP_POLICIES,
@@ -32,9 +33,7 @@ from nerflow.data.spans import (
     show,
     span_fault,
 )
-from nerflow.errors import UserError
 
-ON_INVALID = ("fail", "skip")
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "record.schema.json"
 BOM = b"\xef\xbb\xbf"
 
@@ -57,48 +56,6 @@ WARN_BLANK_LINE = "blank_line"
 WARN_DUPLICATE_SPAN = "duplicate_span"
 WARN_OVERLAP_RESOLVED = "overlap_resolved"
 WARN_EMPTY_FILE = "empty_file"
-
-
-@dataclass
-class Rejection:
-    """A rejected input line: 1-based line number, all reasons found, the raw line."""
-
-    line: int
-    reason: str  # every reason of this line, joined by "; "
-    raw: str
-    kinds: list[str] = field(default_factory=list)  # distinct reason kinds, in order found
-    reasons: list[str] = field(default_factory=list)  # the reasons one by one
-
-    def format(self, path: str | Path) -> str:
-        """``path:line: reason``, the shape compilers and editors understand."""
-        return f"{path}:{self.line}: {self.reason}"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "line": self.line,
-            "reasons": self.reasons or [self.reason],
-            "kinds": self.kinds,
-            "raw": self.raw,
-        }
-
-
-@dataclass
-class ValidationResult:
-    """Outcome of :func:`validate_file`: valid records, rejections, warnings and a report."""
-
-    records: list[Record]
-    rejected: list[Rejection]
-    warnings: list[str]
-    report: dict[str, Any]
-
-
-class ValidationError(UserError):
-    """Raised by :func:`check_or_raise`; ``errors`` holds every ``file:line: reason``."""
-
-    def __init__(self, errors: list[str], summary: str) -> None:
-        self.errors = errors
-        self.summary = summary
-        super().__init__("\n".join([summary, *errors]))
 
 
 def load_record_schema(schema_path: str | Path | None = None) -> dict[str, Any]:
@@ -186,13 +143,6 @@ def _check_object(
     return _Checked(reasons, spans, duplicates)
 
 
-def _rejection(line_number: int, reasons: list[tuple[str, str]], raw: str) -> Rejection:
-    """Bundle all ``(kind, reason)`` pairs of one line into a :class:`Rejection`."""
-    texts = [reason for _, reason in reasons]
-    kinds = list(dict.fromkeys(kind for kind, _ in reasons))
-    return Rejection(line_number, "; ".join(texts), raw, kinds, texts)
-
-
 def _split_lines(data: bytes) -> list[bytes]:
     """Split on ``\\n`` only (not on U+2028 and friends); no phantom last line."""
     if not data:
@@ -227,31 +177,88 @@ def validate_file(
     if labels is not None and not labels:
         raise ValueError("labels must not be empty; pass None to accept any entity type")
     allowed = frozenset(labels) if labels is not None else None
-    validator = Draft202012Validator(load_record_schema(schema_path))
-
+    run = _FilePass(
+        str(path),
+        Draft202012Validator(load_record_schema(schema_path)),
+        allowed,
+        overlap_policy,
+        require_labels,
+    )
     data = Path(path).read_bytes()
-    warnings: list[str] = []
-    warning_counts: Counter[str] = Counter()
     if data.startswith(BOM):
         data = data[len(BOM) :]
-        warning_counts[WARN_BOM] += 1
-        warnings.append(f"{path}:1: UTF-8 byte order mark at start of file (stripped)")
+        run.warn(WARN_BOM, f"{path}:1: UTF-8 byte order mark at start of file (stripped)")
     lines = _split_lines(data)
     if not lines:
-        warning_counts[WARN_EMPTY_FILE] += 1
-        warnings.append(f"{path}: file holds no lines")
-
-    records: list[Record] = []
-    rejected: list[Rejection] = []
-    ids_seen: dict[int | str, int] = {}
-    types_seen: set[str] = set()
-    dropped_overlap = 0
+        run.warn(WARN_EMPTY_FILE, f"{path}: file holds no lines")
     for line_number, raw_bytes in enumerate(lines, start=1):
+        run.line(line_number, raw_bytes)
+    if run.warning_counts[WARN_CRLF]:
+        run.warnings.append(
+            f"{path}: {run.warning_counts[WARN_CRLF]} of {len(lines)} lines end with CRLF "
+            "(accepted)"
+        )
+    report = _report(
+        path,
+        split,
+        n_lines=len(lines),
+        records=run.records,
+        rejected=run.rejected,
+        warning_counts=run.warning_counts,
+        dropped_overlap=run.dropped_overlap,
+        labels=sorted(allowed) if allowed is not None else sorted(run.types_seen),
+    )
+    return ValidationResult(run.records, run.rejected, run.warnings, report)
+
+
+@dataclass
+class _FilePass:
+    """One pass of :func:`validate_file` over the lines of a file: what it kept, rejected
+    and warned about so far."""
+
+    path: str
+    validator: Any
+    allowed: frozenset[str] | None
+    overlap_policy: str
+    require_labels: bool
+    records: list[Record] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    warning_counts: Counter[str] = field(default_factory=Counter)
+    ids_seen: dict[int | str, int] = field(default_factory=dict)
+    types_seen: set[str] = field(default_factory=set)
+    dropped_overlap: int = 0
+
+    def warn(self, kind: str, message: str | None = None) -> None:
+        self.warning_counts[kind] += 1
+        if message is not None:
+            self.warnings.append(message)
+
+    def line(self, number: int, raw_bytes: bytes) -> None:
+        """Check one physical line: keep its record, or reject it with every reason."""
         if raw_bytes.endswith(b"\r"):
             raw_bytes = raw_bytes[:-1]
-            warning_counts[WARN_CRLF] += 1
+            self.warn(WARN_CRLF)
         raw = raw_bytes.decode("utf-8", errors="backslashreplace")
         reasons: list[tuple[str, str]] = []
+        obj = self._parse(number, raw_bytes, reasons)
+        if obj is None:
+            if reasons:
+                self.rejected.append(rejection(number, reasons, raw))
+            return
+        checked = _check_object(obj, self.allowed, self.require_labels)
+        reasons.extend(checked.reasons)
+        if self.overlap_policy == "fail":
+            reasons.extend((OVERLAP, why) for why in overlap_messages(checked.spans, obj["text"]))
+        record_id = self._record_id(obj, number, reasons)
+        if reasons:
+            self.rejected.append(rejection(number, reasons, raw))
+            return
+        self._keep(number, record_id, obj["text"], checked)
+
+    def _parse(self, number: int, raw_bytes: bytes, reasons: list[tuple[str, str]]) -> Any:
+        """The line's JSON object if it decodes, parses and fits the schema; else None with
+        the reasons added (none for a blank line, which is skipped with a warning)."""
         try:
             line = raw_bytes.decode("utf-8")
         except UnicodeDecodeError as error:
@@ -262,82 +269,55 @@ def validate_file(
                     f"{error.start} of the line ({error.reason})",
                 )
             )
-            rejected.append(_rejection(line_number, reasons, raw))
-            continue
+            return None
         if not line.strip():
-            warning_counts[WARN_BLANK_LINE] += 1
-            warnings.append(f"{path}:{line_number}: blank line skipped")
-            continue
+            self.warn(WARN_BLANK_LINE, f"{self.path}:{number}: blank line skipped")
+            return None
         try:
             obj, duplicate_keys = _loads_checking_keys(line)
         except json.JSONDecodeError as error:
             reasons.append((NOT_JSON, f"not valid JSON: {error.msg} (column {error.colno})"))
-            rejected.append(_rejection(line_number, reasons, raw))
-            continue
+            return None
         reasons.extend(
             (DUPLICATE_KEY, f"duplicate JSON key {key!r} (the earlier value would be lost)")
             for key in duplicate_keys
         )
-        schema_errors = sorted(validator.iter_errors(obj), key=lambda e: e.json_path)
+        schema_errors = sorted(self.validator.iter_errors(obj), key=lambda e: e.json_path)
         if schema_errors:
             reasons.extend(
                 (SCHEMA, f"schema: {error.message} at {error.json_path}") for error in schema_errors
             )
-            rejected.append(_rejection(line_number, reasons, raw))
-            continue
+            return None
+        return obj
 
-        checked = _check_object(obj, allowed, require_labels)
-        reasons.extend(checked.reasons)
-        spans = checked.spans
-        if overlap_policy == "fail":
-            reasons.extend((OVERLAP, reason) for reason in overlap_messages(spans, obj["text"]))
-
-        record_id: int | str = obj.get("id", line_number - 1)
+    def _record_id(self, obj: dict, number: int, reasons: list[tuple[str, str]]) -> int | str:
+        record_id: int | str = obj.get("id", number - 1)
         if isinstance(record_id, float):  # JSON Schema counts 2.0 as an integer
             record_id = int(record_id)
-        if record_id in ids_seen:
-            reasons.append(
-                (DUPLICATE_ID, f"duplicate id {record_id!r} (first on line {ids_seen[record_id]})")
-            )
+        if record_id in self.ids_seen:
+            first = self.ids_seen[record_id]
+            reasons.append((DUPLICATE_ID, f"duplicate id {record_id!r} (first on line {first})"))
         else:
-            ids_seen[record_id] = line_number
-        if reasons:
-            rejected.append(_rejection(line_number, reasons, raw))
-            continue
+            self.ids_seen[record_id] = number
+        return record_id
 
+    def _keep(self, number: int, record_id: int | str, text: str, checked: _Checked) -> None:
+        """Keep a valid record: duplicate spans removed, overlaps resolved by the policy."""
+        where = f"{self.path}:{number}"
         for span in checked.duplicate_spans:
-            warning_counts[WARN_DUPLICATE_SPAN] += 1
-            warnings.append(
-                f"{path}:{line_number}: duplicate span {show(span, obj['text'])} removed"
-            )
-        types_seen.update(span.label for span in spans)
-        if overlap_policy != "fail":
-            spans, dropped = resolve_overlaps(spans, overlap_policy)
+            self.warn(WARN_DUPLICATE_SPAN, f"{where}: duplicate span {show(span, text)} removed")
+        spans = checked.spans
+        self.types_seen.update(span.label for span in spans)
+        if self.overlap_policy != "fail":
+            spans, dropped = resolve_overlaps(spans, self.overlap_policy)
             if dropped:
-                warning_counts[WARN_OVERLAP_RESOLVED] += 1
-                dropped_overlap += len(dropped)
-                warnings.extend(
-                    f"{path}:{line_number}: dropped overlapping span {show(span, obj['text'])} "
-                    f"({overlap_policy})"
+                self.warn(WARN_OVERLAP_RESOLVED)
+                self.dropped_overlap += len(dropped)
+                self.warnings.extend(
+                    f"{where}: dropped overlapping span {show(span, text)} ({self.overlap_policy})"
                     for span in dropped
                 )
-        records.append(Record(id=record_id, text=obj["text"], spans=spans))
-
-    if warning_counts[WARN_CRLF]:
-        warnings.append(
-            f"{path}: {warning_counts[WARN_CRLF]} of {len(lines)} lines end with CRLF (accepted)"
-        )
-    report = _report(
-        path,
-        split,
-        n_lines=len(lines),
-        records=records,
-        rejected=rejected,
-        warning_counts=warning_counts,
-        dropped_overlap=dropped_overlap,
-        labels=sorted(allowed) if allowed is not None else sorted(types_seen),
-    )
-    return ValidationResult(records, rejected, warnings, report)
+        self.records.append(Record(id=record_id, text=text, spans=spans))
 
 
 def _report(
@@ -370,29 +350,3 @@ def _report(
         "chars_mean": round(sum(lengths) / len(lengths), 3) if lengths else 0.0,
         "chars_max": max(lengths, default=0),
     }
-
-
-def check_or_raise(result: ValidationResult, path: str | Path, on_invalid: str) -> None:
-    """``on_invalid="fail"``: raise :class:`ValidationError` listing every rejection as
-    ``path:line: reason``; ``"skip"``: return (rejections stay in the report/rejected file).
-    """
-    if on_invalid not in ON_INVALID:
-        raise ValueError(f"on_invalid must be one of {ON_INVALID}, not {on_invalid!r}")
-    if on_invalid == "skip" or not result.rejected:
-        return
-    errors = [rejection.format(path) for rejection in result.rejected]
-    summary = (
-        f"{path}: {len(errors)} invalid record(s) of {result.report.get('lines', '?')} lines "
-        f"(on_invalid=fail; use on_invalid=skip to drop them):"
-    )
-    raise ValidationError(errors, summary)
-
-
-def write_rejected(path: str | Path, rejections: Iterable[Rejection]) -> int:
-    """Write rejections as JSON lines ``{"line", "reasons", "kinds", "raw"}``; return count."""
-    count = 0
-    with open(path, "w", encoding="utf-8") as handle:
-        for rejection in rejections:
-            handle.write(json.dumps(rejection.to_json(), ensure_ascii=False) + "\n")
-            count += 1
-    return count

@@ -30,7 +30,7 @@ from nerflow.text.alignment import (
     merge_window_tags,
     token_labels_from_spans,
 )
-from nerflow.text.lost import LOST_REASONS
+from nerflow.text.lost import LOST_REASONS, NESTED
 from nerflow.text.tagging import check_scheme, spans_to_tags, tags_to_spans
 from nerflow.text.tokenization import Tokenization, windows
 
@@ -122,27 +122,16 @@ def roundtrip_report(
             scheme,
             truncate,
         )
-        reasons = {span: "nested" for span in nested} | lost
+        reasons = {span: NESTED for span in nested} | lost
         restored = set(restored_list)
         restored_exactly += len(restored & set(gold))
         spurious += len(restored - set(gold))
         for span in gold:
-            if span in restored:
-                continue
-            reason = reasons.get(span, "other")
-            by_reason[reason] += 1
-            if len(examples) < max_examples:
-                examples.append(
-                    {
-                        "id": record.id,
-                        "text": record.text,
-                        "surface": span.surface(record.text),
-                        "label": span.label,
-                        "start": span.start,
-                        "end": span.end,
-                        "reason": reason,
-                    }
-                )
+            if span not in restored:
+                reason = reasons.get(span, "other")
+                by_reason[reason] += 1
+                if len(examples) < max_examples:
+                    examples.append(_example(record, span, reason))
     lost_total = spans_total - restored_exactly
     representable = spans_total - sum(by_reason[r] for r in LOST_REASONS)
     return {
@@ -162,4 +151,17 @@ def roundtrip_report(
         ),
         "spurious": spurious,
         "examples": examples,
+    }
+
+
+def _example(record: Record, span: Span, reason: str) -> dict[str, Any]:
+    """A lost gold span as the audit lists it."""
+    return {
+        "id": record.id,
+        "text": record.text,
+        "surface": span.surface(record.text),
+        "label": span.label,
+        "start": span.start,
+        "end": span.end,
+        "reason": reason,
     }

@@ -218,8 +218,8 @@ def pretrain_mlm(
     and ends with the same weights as a run never interrupted; the summary's
     ``resumed_from`` says from where (``None`` for a fresh run). The checkpoint is
     removed after success unless ``keep_checkpoint``. ``on_checkpoint`` is called with
-    the loop's progress (:class:`nerflow.training.loop.Progress` as a dict) after each checkpoint
-    is written (tests use it to interrupt).
+    the loop's progress (:class:`nerflow.training.progress.Progress` as a dict) after each
+    checkpoint is written (tests use it to interrupt).
     """
     cfg = PretrainConfig.coerce(config)
     if threads:

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from nerflow.evaluation.scoring import ERROR_CATEGORIES
+from nerflow.evaluation.errors import ERROR_CATEGORIES
 
 SCORE_COLUMNS: tuple[str, ...] = (
     "micro_precision",

@@ -13,7 +13,7 @@ Figures:
 * :func:`training_curves_figure`: training loss and dev F1 (micro, macro, CLUE macro)
   per evaluation of ``train_log.jsonl``, the selected (best) evaluation marked;
 * :func:`confusion_figure`: gold type x predicted type counts over overlapping spans, plus
-  ``missed`` and ``spurious`` (see :func:`nerflow.evaluation.scoring.confusion`);
+  ``missed`` and ``spurious`` (see :func:`nerflow.evaluation.errors.confusion`);
 * :func:`text_lengths_figure`: text length in tokens per split, the configured ``max_len``
   and mean + 3 sigma marked (:func:`length_stats` gives the numbers);
 * :func:`label_distribution_figure`: entities per type and split, counts and shares.
@@ -119,7 +119,7 @@ def per_type_f1_figure(
 
 
 def confusion_figure(matrix: Mapping[str, Mapping[str, int]], title: str = "") -> Figure:
-    """Heat map of ``matrix[gold][pred]`` (:func:`nerflow.evaluation.scoring.confusion`), counts
+    """Heat map of ``matrix[gold][pred]`` (:func:`nerflow.evaluation.errors.confusion`), counts
     written.
 
     Colours are row shares (each gold type's spans sum to 1), so the diagonal stands out

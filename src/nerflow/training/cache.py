@@ -48,7 +48,7 @@ from nerflow.text.alignment import (
 )
 from nerflow.text.lost import LOST_REASONS
 from nerflow.text.tagging import label_types
-from nerflow.text.tokenization import windows
+from nerflow.text.tokenization import TokenizedText, windows
 from nerflow.text.vocab import tokenizer_fingerprint
 
 CACHE_FORMAT = 1
@@ -104,23 +104,7 @@ def build_cache(
                 tok, record.spans, scheme, clip=not truncate
             )
             lost_per_window.append(lost_spans)
-            unknown = {tag for tag in token_labels if tag is not None and tag not in label2id}
-            if unknown:
-                raise ValueError(
-                    f"record {record.id!r}: tags {sorted(unknown)} not in the label list"
-                )
-            ids = [IGNORE_INDEX if tag is None else label2id[tag] for tag in token_labels]
-            cache["input_ids"].append(torch.tensor(tok.input_ids, dtype=torch.long))
-            cache["labels"].append(torch.tensor(ids, dtype=torch.long))
-            cache["offsets"].append(torch.tensor(tok.offsets, dtype=torch.long).reshape(-1, 2))
-            cache["ids"].append(record.id)
-            token_spans, _ = token_spans_from_spans(tok, record.spans)
-            cache["spans"].append(
-                torch.tensor(
-                    [(first, last, type_index[label]) for first, last, label in token_spans],
-                    dtype=torch.long,
-                ).reshape(-1, 3)
-            )
+            _add_window(cache, tok, record, token_labels, label2id, type_index)
             if record_features is not None:
                 assert featurizer is not None
                 for name, tensor in featurizer.token_features(tok, record_features).items():
@@ -142,6 +126,32 @@ def build_cache(
         "features": featurizer.describe() if featurizer is not None else None,
     }
     return cache
+
+
+def _add_window(
+    cache: dict[str, Any],
+    tok: TokenizedText,
+    record: Record,
+    token_labels: Sequence[str | None],
+    label2id: Mapping[str, int],
+    type_index: Mapping[str, int],
+) -> None:
+    """Append one window's token ids, label ids, offsets, record id and gold token spans."""
+    unknown = {tag for tag in token_labels if tag is not None and tag not in label2id}
+    if unknown:
+        raise ValueError(f"record {record.id!r}: tags {sorted(unknown)} not in the label list")
+    ids = [IGNORE_INDEX if tag is None else label2id[tag] for tag in token_labels]
+    cache["input_ids"].append(torch.tensor(tok.input_ids, dtype=torch.long))
+    cache["labels"].append(torch.tensor(ids, dtype=torch.long))
+    cache["offsets"].append(torch.tensor(tok.offsets, dtype=torch.long).reshape(-1, 2))
+    cache["ids"].append(record.id)
+    token_spans, _ = token_spans_from_spans(tok, record.spans)
+    cache["spans"].append(
+        torch.tensor(
+            [(first, last, type_index[label]) for first, last, label in token_spans],
+            dtype=torch.long,
+        ).reshape(-1, 3)
+    )
 
 
 def save_cache(path: str | Path, cache: dict[str, Any]) -> None:

@@ -36,7 +36,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
@@ -47,6 +47,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from nerflow.training.adversarial import fgm_perturbation, input_embeddings
 from nerflow.training.amp import autocast
 from nerflow.training.batching import make_batches
+from nerflow.training.progress import Progress, Tally
 from nerflow.training.resume import (
     CHECKPOINT_FILE,
     cpu_state,
@@ -105,50 +106,6 @@ class LoopSettings:
             ema_decay=float(getattr(config, "ema_decay", 0.0)),
             fgm_epsilon=float(getattr(config, "fgm_epsilon", 0.0)),
         )
-
-
-@dataclass
-class Tally:
-    """Training losses, sentences and seconds summed over steps."""
-
-    loss_sum: float = 0.0
-    steps: int = 0
-    sentences: int = 0
-    seconds: float = 0.0
-
-    def add(self, loss: float, sentences: int, seconds: float) -> None:
-        self.loss_sum += loss
-        self.steps += 1
-        self.sentences += sentences
-        self.seconds += seconds
-
-    def mean_loss(self) -> float | None:
-        return self.loss_sum / self.steps if self.steps else None
-
-    def rate(self) -> float | None:
-        """Sentences per second of training."""
-        return self.sentences / self.seconds if self.seconds else None
-
-
-@dataclass
-class Progress:
-    """Everything about the loop's position that a checkpoint must carry."""
-
-    epoch: int = 0  # completed epochs
-    step_in_epoch: int = 0  # batches done in the current epoch
-    global_step: int = 0
-    last_eval_step: int = -1
-    period: Tally = field(default_factory=Tally)  # since the last evaluation
-    total: Tally = field(default_factory=Tally)
-    elapsed_s: float = 0.0
-    stop_reason: str = ""
-    log_lines: list[dict] = field(default_factory=list)
-
-    @classmethod
-    def from_dict(cls, state: dict[str, Any]) -> Progress:
-        """The progress that ``dataclasses.asdict`` turned into ``state``."""
-        tallies = {name: Tally(**state[name]) for name in ("period", "total")}
-        return cls(**{**state, **tallies})
 
 
 class Task(Protocol):
