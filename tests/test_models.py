@@ -579,13 +579,10 @@ def test_bilstm_ignores_padding(tokenizer) -> None:
 
 
 def test_bilstm_with_features_save_load_round_trip(tokenizer, tmp_path: Path) -> None:
-    from nerflow.features.featurizer import (
-        BIGRAM_FILE,
-        GAZETTEER_FILE,
-        LEXICON_FILE,
-        SPEC_FILE,
-        WORDS_FILE,
-    )
+    from nerflow.features.bigrams import BIGRAM_FILE
+    from nerflow.features.featurizer import SPEC_FILE
+    from nerflow.features.gazetteer import GAZETTEER_FILE
+    from nerflow.features.lexicon import LEXICON_FILE, WORDS_FILE
     from nerflow.models.bilstm import BILSTM_CONFIG_FILE, BILSTM_WEIGHTS_FILE
 
     featurizer, spec = tiny_featurizer(tmp_path)
@@ -641,7 +638,7 @@ def test_features_are_found_in_the_tokenizer_folder(tmp_path: Path) -> None:
     tokenizer = load_tokenizer(tokenizer_dir)
     model = build_model(bilstm_cfg("crf", "BIOS", **spec), label_list(TYPES, "BIOS"), tokenizer)
     assert model.featurizer.fingerprint() == featurizer.fingerprint()
-    assert model.emitter.config["bigram_vocab_size"] == len(featurizer.bigram_vocab)
+    assert model.emitter.config["bigram_vocab_size"] == len(featurizer.part("bigram").vocab)
     with pytest.raises(ValueError, match="built for"):
         build_model(bilstm_cfg("crf", "BIOS", bigram=True, lexicon=True), ["O"], tokenizer)
 

@@ -365,19 +365,21 @@ def test_the_resume_fingerprint_is_that_of_the_defaulted_settings() -> None:
     labels = ["O", "B-x", "I-x"]
     exp = ExperimentConfig.from_dict(make_cfg("crf"))
     value = fingerprint(exp, labels, cache)
-    assert value == "1e992fb6f13fe6d7a8a00506d8adf6529ba5607b5152db7c47b21d19ee56ab8a"
+    # re-pinned when lac_encoder_lr moved to the features block and every added feature's
+    # settings were left out while off (issue 21): checkpoints written before do not resume
+    assert value == "b9932b8a5e8358d1bc6f4ef32743c776b611af9f484c15204d30c4ac11a1d476"
     assert fingerprint(ExperimentConfig.from_dict(exp.to_dict()), labels, cache) == value
     longer = replace(exp, train=replace(exp.train, epochs=9, device="cpu", max_minutes=5))
     assert fingerprint(longer, labels, cache) == value
     assert fingerprint(replace(exp, train=replace(exp.train, lr=1.0)), labels, cache) != value
     # LAC's encoder: its settings count only when it is on
     assert (
-        fingerprint(replace(exp, train=replace(exp.train, lac_encoder_lr=0.1)), labels, cache)
+        fingerprint(replace(exp, features=replace(exp.features, lac_encoder_lr=0.1)), labels, cache)
         == value
     )
     lac = replace(exp, features=replace(exp.features, lac_encoder=True))
     assert value != fingerprint(lac, labels, cache)
-    slower = replace(lac, train=replace(lac.train, lac_encoder_lr=0.1))
+    slower = replace(lac, features=replace(lac.features, lac_encoder_lr=0.1))
     assert fingerprint(slower, labels, cache) != fingerprint(lac, labels, cache)
 
 

@@ -259,7 +259,7 @@ def test_span_head_experiment_with_gazetteer(trained: Path) -> None:
 
     model, _tokenizer, meta = load_model(trained / "results/bilstm_span/model", "cpu")
     assert meta["head"] == "span" and meta["span_head_size"] == 8
-    assert model.featurizer is not None and model.featurizer.gazetteer is not None
+    assert model.featurizer is not None and model.featurizer.part("gazetteer").gazetteer is not None
     assert (shared_inputs(trained, "bilstm_span")["tokenizer"] / "gazetteer.json").exists()
     summary = load_json(trained / "results/bilstm_span/train_summary.json")
     assert summary["epochs_run"] == 3

@@ -1,17 +1,19 @@
 include: "analysis_common.smk"
 
 
-# LAC's analysis of a split (nerflow.features.lac_analyser), computed once for the experiments whose
-# features ask for it: their train tensor cache and their predictions read it.
+# A feature's analysis of a split (LAC's: nerflow.features.lac_analyses), computed once for
+# the experiments whose features read it: their train tensor cache and their predictions.
 rule analyse:
     input:
         records="results/data/{split}.jsonl",
     output:
-        "results/analysis/lac/{split}.pt",
+        "results/analysis/{analysis}/{split}.pt",
     log:
-        "logs/analysis/lac/{split}.log",
+        "logs/analysis/{analysis}/{split}.log",
     benchmark:
-        "benchmarks/analysis/lac/{split}.tsv"
+        "benchmarks/analysis/{analysis}/{split}.tsv"
+    wildcard_constraints:
+        analysis=ANALYSIS_PATTERN,
     conda:
         "../envs/train.yaml"
     threads: 2

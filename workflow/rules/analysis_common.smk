@@ -1,18 +1,18 @@
-# The analysis files (analysis.smk) that jobs read. Only the jobs of experiments whose
-# features use LAC's analysis (lac, lac_scores, lac_hidden) read one.
-from nerflow.features.spec import uses_analyser  # noqa: E402
+# The analysis files (analysis.smk) that jobs read: those of the analysis stages that an
+# experiment's features declare (LAC's, for lac, lac_scores and lac_hidden), one per split.
+from nerflow.features.spec import analyses_used  # noqa: E402
 
 
-def lac_analysis(split, features):
-    """The analysis file of ``split`` when ``features`` use LAC's analysis, else none."""
-    return [f"results/analysis/lac/{split}.pt"] if uses_analyser(features) else []
+def feature_analyses(split, features):
+    """The analysis files of ``split`` that ``features`` read."""
+    return [f"results/analysis/{name}/{split}.pt" for name in analyses_used(features)]
 
 
 def cache_analysis(wildcards):
-    """The analysis of train that a train tensor cache ``{key}`` reads."""
-    return lac_analysis("train", CACHES[wildcards.key]["features"])
+    """The analyses of train that a train tensor cache ``{key}`` reads."""
+    return feature_analyses("train", CACHES[wildcards.key]["features"])
 
 
 def predict_analysis(wildcards):
-    """The analysis of ``{split}`` that experiment ``{run}``'s predictions read."""
-    return lac_analysis(wildcards.split, EXPERIMENTS[wildcards.run]["features"])
+    """The analyses of ``{split}`` that experiment ``{run}``'s predictions read."""
+    return feature_analyses(wildcards.split, EXPERIMENTS[wildcards.run]["features"])

@@ -6,6 +6,7 @@ from snakemake.utils import validate
 from nerflow.config.check import config_errors, window_errors, with_defaults
 from nerflow.config.choices import from_scratch
 from nerflow.data.cluener import first_record_has_label
+from nerflow.features.registry import FEATURES
 from nerflow.provenance import script_code as _script_code
 from nerflow.text.tagging import SCHEMES
 from nerflow.text.tokenization import TOKENIZATIONS
@@ -73,6 +74,11 @@ if ANNOTATE["files"] and ANNOTATE_RUN not in [*EXPERIMENTS, *ENSEMBLES]:
         f"annotate.run {ANNOTATE_RUN!r} is neither an experiment nor an ensemble"
     )
 ANNOTATE_PATTERN = "|".join(re.escape(name) for name in ANNOTATE["files"]) or "(?!)"
+# The features' per-split analysis stages (LAC's), by name.
+ANALYSIS_PATTERN = (
+    "|".join(re.escape(f.analysis) for f in FEATURES if f.analysis is not None)
+    or "(?!)"
+)
 
 
 def script_code(name):

@@ -1,11 +1,12 @@
-"""LAC's analysis of one split: per record its word position x tag ids and emission
-scores and hidden layer, keyed by the sha256 of its text (nerflow.features.lac_analyses)."""
+"""A feature's analysis of one split (LAC's: per record its word position x tag ids,
+emission scores and hidden layer, keyed by the sha256 of its text)."""
 
 from nerflow import stage
-from nerflow.features.lac_analyses import analyse_file
+from nerflow.features.spec import analysis_feature
 
 smk = snakemake  # noqa: F821
 log = stage.start(smk)
-count = analyse_file(smk.input.records, smk.output[0], threads=smk.threads)
+feature = analysis_feature(smk.wildcards.analysis)
+count = feature.analyse_file(smk.input.records, smk.output[0], threads=smk.threads)
 log.info("%d records analysed", count)
 stage.finish(smk)

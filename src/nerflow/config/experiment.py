@@ -54,7 +54,6 @@ class TrainConfig(Section):
     max_minutes: float = 0
     ema_decay: float = 0
     fgm_epsilon: float = 0
-    lac_encoder_lr: float = 3.0e-4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,9 +61,10 @@ class BiLSTMConfig(Section):
     """Size of the character BiLSTM (``encoder: bilstm``). ``hidden`` is per direction;
     ``embedding_dropout`` (None: ``dropout``) applies to the concatenated inputs,
     ``dropout`` to the LSTM outputs and between layers; ``token_dropout`` is the training
-    share of characters replaced by the unknown id (their bigrams too). ``char_vectors``
-    ``lac`` starts the character embeddings from the pretrained ones packaged with LAC
-    (:func:`nerflow.features.lac_analyser.char_vectors`; needs ``embedding_dim`` 128)."""
+    share of characters replaced by the unknown id (and what the features say of them).
+    ``char_vectors`` starts the character embeddings from packaged vectors that a feature
+    offers (:data:`nerflow.features.spec.CHAR_VECTOR_SOURCES`; their width is
+    ``embedding_dim``)."""
 
     PATH = "experiments.NAME.bilstm"
 

@@ -1,46 +1,40 @@
-"""The ``features`` block of an experiment: its keys and their defaults."""
+"""The ``features`` block of an experiment: the settings every registered feature declares
+(:attr:`~nerflow.features.feature.InputFeature.Settings`), in registry order, as one
+:class:`~nerflow.section.Section`."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from typing import Any, get_type_hints
 
+from nerflow.features.registry import FEATURES
 from nerflow.section import Section
 
 
-@dataclasses.dataclass(frozen=True)
-class FeatureConfig(Section):
-    """Extra character inputs of from-scratch encoders (``nerflow.features.featurizer`` says what
-    each
-    adds); ``lexicon_path`` None is jieba's own dictionary, ``*_dim`` are model sizes."""
+def _fields() -> Iterator[tuple[str, Any, Any]]:
+    owner: dict[str, str] = {}
+    for feature in FEATURES:
+        hints = get_type_hints(feature.Settings)
+        for field in dataclasses.fields(feature.Settings):
+            if field.name in owner:
+                raise TypeError(
+                    f"features {owner[field.name]} and {feature.name} both declare "
+                    f"the setting {field.name!r}"
+                )
+            owner[field.name] = feature.name
+            yield field.name, hints[field.name], dataclasses.field(default=field.default)
 
-    PATH = "experiments.NAME.features"
 
-    bigram: bool = False
-    lexicon: bool = False
-
-    bigram_min_freq: int = 2
-    lexicon_max_len: int = 8
-    lexicon_path: str | None = None
-
-    bigram_dim: int = 64
-    lexicon_dim: int = 32
-
-    lexicon_words: bool = False
-    lexicon_word_min_freq: int = 1
-    lexicon_word_k: int = 4
-    lexicon_word_dim: int = 50
-
-    gazetteer: bool = False
-    gazetteer_folds: int = 5
-    gazetteer_min_len: int = 2
-    gazetteer_max_len: int = 16
-    gazetteer_dim: int = 32
-
-    lac: bool = False
-    lac_dim: int = 32
-    lac_scores: bool = False
-    lac_scores_dim: int = 32
-    lac_hidden: bool = False
-    lac_hidden_dim: int = 128
-    lac_encoder: bool = False
-    lac_encoder_dim: int = 128
+FeatureConfig = dataclasses.make_dataclass(
+    "FeatureConfig",
+    list(_fields()),
+    bases=(Section,),
+    frozen=True,
+    namespace={
+        "PATH": "experiments.NAME.features",
+        "__doc__": "Extra character inputs of from-scratch encoders: every registered "
+        "feature's settings (its module says what it adds); ``*_dim`` are model sizes.",
+        "__module__": __name__,
+    },
+)

@@ -1,4 +1,5 @@
-"""Embeddings of the input features (:mod:`nerflow.features.featurizer`) that emitters take in."""
+"""Embeddings of the input features (:mod:`nerflow.features.featurizer`) that emitters take in:
+each registered feature's modules, built from its sizes and concatenated in registry order."""
 
 from __future__ import annotations
 
@@ -6,136 +7,72 @@ import torch
 from torch import nn
 
 from nerflow.features.featurizer import Featurizer
-from nerflow.features.gazetteer import unpack_bit_words
-from nerflow.features.lac_analyser import N_HIDDEN, N_IDS, N_SCORES
-from nerflow.features.lac_encoder import LacEncoder
-from nerflow.features.lexicon import unpack_bits
+from nerflow.features.registry import FEATURES
 
-FEATURE_SIZE_KEYS = (
-    "bigram_vocab_size",
-    "bigram_dim",
-    "lexicon_bits",
-    "lexicon_dim",
-    "word_vocab_size",
-    "word_dim",
-    "gazetteer_bits",
-    "gazetteer_dim",
-    "lac_vocab_size",
-    "lac_dim",
-    "lac_scores",
-    "lac_scores_dim",
-    "lac_hidden",
-    "lac_hidden_dim",
-    "lac_encoder",
-    "lac_encoder_dim",
-)
-"""The sizes of :class:`FeatureInputs` (its constructor's arguments)."""
+FEATURE_SIZE_KEYS = tuple(key for feature in FEATURES for key in feature.size_keys)
+"""The sizes of :class:`FeatureInputs` (its constructor's arguments), as model folders save
+them; a size a folder lacks (saved before its feature existed) is 0: off."""
 
 
 class FeatureInputs(nn.Module):
     """Embeddings of the input features: ``[batch, seq, output_dim]``.
 
-    Bigrams: one embedding table, the left and right bigram of each position
-    concatenated (``2 * bigram_dim``); lexicon: the BMES multi-hot bits through a linear
-    layer (``lexicon_dim``); lexicon words: the mean embedding of the matched words of
-    each of the B, M and E sets (``3 * word_dim``); gazetteer: its per-type BMES bits
-    through a linear layer (``gazetteer_dim``); LAC: its (word position x tag) ids embedded
-    (``lac_dim``, id 0 padding) and its ``lac_scores`` emission scores through a linear
-    layer (``lac_scores_dim``) and its last hidden layer ``lac_hidden`` through a linear
-    layer (``lac_hidden_dim``); LAC's encoder itself (``lac_encoder``, a trainable
-    :class:`LacEncoder` on the ``lac_tokens``) through a linear layer
-    (``lac_encoder_dim``). Sizes of 0 switch a feature off.
+    Each feature builds its parts from its sizes
+    (:meth:`~nerflow.features.feature.InputFeature.modules`; sizes of 0 switch it off) and
+    embeds its tensors with them; the parts are attributes named by the features, so that
+    saved weights keep their names.
     """
 
-    def __init__(
-        self,
-        bigram_vocab_size: int,
-        bigram_dim: int,
-        lexicon_bits: int,
-        lexicon_dim: int,
-        word_vocab_size: int = 0,
-        word_dim: int = 0,
-        gazetteer_bits: int = 0,
-        gazetteer_dim: int = 0,
-        lac_vocab_size: int = 0,
-        lac_dim: int = 0,
-        lac_scores: int = 0,
-        lac_scores_dim: int = 0,
-        lac_hidden: int = 0,
-        lac_hidden_dim: int = 0,
-        lac_encoder: int = 0,
-        lac_encoder_dim: int = 0,
-    ) -> None:
+    def __init__(self, **sizes: int) -> None:
         super().__init__()
-        self.sizes = {
-            "bigram_vocab_size": int(bigram_vocab_size),
-            "bigram_dim": int(bigram_dim) if bigram_vocab_size else 0,
-            "lexicon_bits": int(lexicon_bits),
-            "lexicon_dim": int(lexicon_dim) if lexicon_bits else 0,
-            "word_vocab_size": int(word_vocab_size),
-            "word_dim": int(word_dim) if word_vocab_size else 0,
-            "gazetteer_bits": int(gazetteer_bits),
-            "gazetteer_dim": int(gazetteer_dim) if gazetteer_bits else 0,
-            "lac_vocab_size": int(lac_vocab_size),
-            "lac_dim": int(lac_dim) if lac_vocab_size else 0,
-            "lac_scores": int(lac_scores),
-            "lac_scores_dim": int(lac_scores_dim) if lac_scores else 0,
-            "lac_hidden": int(lac_hidden),
-            "lac_hidden_dim": int(lac_hidden_dim) if lac_hidden else 0,
-            "lac_encoder": int(lac_encoder),
-            "lac_encoder_dim": int(lac_encoder_dim) if lac_encoder else 0,
-        }
-        self.bigram = (
-            nn.Embedding(bigram_vocab_size, bigram_dim, padding_idx=0)
-            if bigram_vocab_size
-            else None
-        )
-        self.lexicon = nn.Linear(lexicon_bits, lexicon_dim) if lexicon_bits else None
-        self.words = (
-            nn.Embedding(word_vocab_size, word_dim, padding_idx=0) if word_vocab_size else None
-        )
-        self.gazetteer = nn.Linear(gazetteer_bits, gazetteer_dim) if gazetteer_bits else None
-        self.lac = nn.Embedding(lac_vocab_size, lac_dim, padding_idx=0) if lac_vocab_size else None
-        self.lac_scores = nn.Linear(lac_scores, lac_scores_dim) if lac_scores else None
-        self.lac_hidden = nn.Linear(lac_hidden, lac_hidden_dim) if lac_hidden else None
-        self.lac_encoder = LacEncoder() if lac_encoder else None
-        self.lac_encoder_out = nn.Linear(lac_encoder, lac_encoder_dim) if lac_encoder else None
+        unknown = sorted(set(sizes) - set(FEATURE_SIZE_KEYS))
+        if unknown:
+            raise ValueError(f"unknown feature sizes {unknown}; known: {list(FEATURE_SIZE_KEYS)}")
+        self.sizes = {key: int(sizes.get(key, 0)) for key in FEATURE_SIZE_KEYS}
+        self.parts: dict[str, list[str]] = {}
+        for feature in FEATURES:
+            names = []
+            for name, module in feature.modules(self.sizes):
+                self.add_module(name, module)
+                names.append(name)
+            self.parts[feature.name] = names
 
     @classmethod
     def for_featurizer(cls, featurizer: Featurizer | None) -> FeatureInputs | None:
         """The inputs module of a featurizer (None when it has no features)."""
         if featurizer is None or not featurizer.tensor_names:
             return None
-        return cls(**feature_sizes(featurizer))
+        return cls(**featurizer.sizes())
+
+    def modules_of(self, feature: type) -> dict[str, nn.Module]:
+        return {name: self.get_submodule(name) for name in self.parts[feature.name]}
 
     @property
     def names(self) -> list[str]:
         """The feature tensors :meth:`forward` takes."""
-        modules = (
-            ("bigram_ids", self.bigram),
-            ("lexicon_bits", self.lexicon),
-            ("lexicon_word_ids", self.words),
-            ("gazetteer_bits", self.gazetteer),
-            ("lac_ids", self.lac),
-            ("lac_scores", self.lac_scores),
-            ("lac_hidden", self.lac_hidden),
-            ("lac_tokens", self.lac_encoder),
-        )
-        return [name for name, module in modules if module is not None]
+        return [
+            feature.inputs[name]
+            for feature in FEATURES
+            for name in self.parts[feature.name]
+            if name in feature.inputs
+        ]
 
     @property
     def output_dim(self) -> int:
-        sizes = self.sizes
-        return (
-            2 * sizes["bigram_dim"]
-            + sizes["lexicon_dim"]
-            + 3 * sizes["word_dim"]
-            + sizes["gazetteer_dim"]
-            + sizes["lac_dim"]
-            + sizes["lac_scores_dim"]
-            + sizes["lac_hidden_dim"]
-            + sizes["lac_encoder_dim"]
-        )
+        return sum(feature.output_dim(self.sizes) for feature in FEATURES)
+
+    def own_lr_parameters(self) -> dict[str, list[nn.Parameter]]:
+        """``{module name: parameters}`` of the parts trained at their own learning rate."""
+        return {
+            name: list(self.get_submodule(name).parameters())
+            for feature in FEATURES
+            for name in feature.own_lr
+            if name in self.parts[feature.name]
+        }
+
+    def start(self) -> list[str]:
+        """Start the parts that have packaged weights from them; one line each."""
+        return [line for feature in FEATURES for line in feature.start(self.modules_of(feature))]
 
     def forward(self, **features: torch.Tensor) -> torch.Tensor:
         unexpected = sorted(set(features) - set(self.names))
@@ -145,54 +82,26 @@ class FeatureInputs(nn.Module):
                 f"feature tensors: missing {missing}, unexpected {unexpected} (the model "
                 f"uses {self.names}; pass the featurizer's tensors to forward/decode)"
             )
-        parts = []
-        if self.bigram is not None:
-            parts.append(self.bigram(features["bigram_ids"]).flatten(-2))
-        if self.lexicon is not None:
-            parts.append(
-                self.lexicon(unpack_bits(features["lexicon_bits"], self.sizes["lexicon_bits"]))
-            )
-        if self.words is not None:
-            ids = features["lexicon_word_ids"]  # [batch, seq, 3, k]
-            counts = (ids != 0).sum(dim=-1, keepdim=True).clamp(min=1)
-            pooled = self.words(ids).sum(dim=-2) / counts.to(self.words.weight.dtype)
-            parts.append(pooled.flatten(-2))
-        if self.gazetteer is not None:
-            bits = unpack_bit_words(features["gazetteer_bits"], self.sizes["gazetteer_bits"])
-            parts.append(self.gazetteer(bits))
-        if self.lac is not None:
-            parts.append(self.lac(features["lac_ids"]))
-        if self.lac_scores is not None:
-            scores = features["lac_scores"].to(self.lac_scores.weight.dtype)
-            parts.append(self.lac_scores(scores))
-        if self.lac_hidden is not None:
-            states = features["lac_hidden"].to(self.lac_hidden.weight.dtype)
-            parts.append(self.lac_hidden(states))
-        if self.lac_encoder is not None and self.lac_encoder_out is not None:
-            parts.append(self.lac_encoder_out(self.lac_encoder(features["lac_tokens"])))
+        parts: list[torch.Tensor] = []
+        for feature in FEATURES:
+            modules = self.modules_of(feature)
+            if modules:
+                parts.extend(feature.embed(modules, features, self.sizes))
         return torch.cat(parts, dim=-1)
+
+
+def drop_tokens(
+    features: dict[str, torch.Tensor], dropped: torch.Tensor, unk_id: int
+) -> dict[str, torch.Tensor]:
+    """The feature tensors when token dropout replaces the tokens ``dropped`` by the
+    unknown token ``unk_id`` (each feature says what becomes of its tensors)."""
+    for feature in FEATURES:
+        features = feature.drop_tokens(features, dropped, unk_id)
+    return features
 
 
 def feature_sizes(featurizer: Featurizer | None) -> dict[str, int]:
     """:class:`FeatureInputs` sizes of a featurizer (all 0 without one)."""
     if featurizer is None:
-        return {k: 0 for k in FEATURE_SIZE_KEYS}
-    spec = featurizer.spec
-    return {
-        "bigram_vocab_size": featurizer.bigram_vocab_size,
-        "bigram_dim": spec.bigram_dim if featurizer.bigram_vocab_size else 0,
-        "lexicon_bits": featurizer.lexicon_bits,
-        "lexicon_dim": spec.lexicon_dim if featurizer.lexicon_bits else 0,
-        "word_vocab_size": featurizer.word_vocab_size,
-        "word_dim": spec.lexicon_word_dim if featurizer.word_vocab_size else 0,
-        "gazetteer_bits": featurizer.gazetteer_bits,
-        "gazetteer_dim": spec.gazetteer_dim if featurizer.gazetteer_bits else 0,
-        "lac_vocab_size": N_IDS if spec.lac else 0,
-        "lac_dim": spec.lac_dim if spec.lac else 0,
-        "lac_scores": N_SCORES if spec.lac_scores else 0,
-        "lac_scores_dim": spec.lac_scores_dim if spec.lac_scores else 0,
-        "lac_hidden": N_HIDDEN if spec.lac_hidden else 0,
-        "lac_hidden_dim": spec.lac_hidden_dim if spec.lac_hidden else 0,
-        "lac_encoder": N_HIDDEN if spec.lac_encoder else 0,
-        "lac_encoder_dim": spec.lac_encoder_dim if spec.lac_encoder else 0,
-    }
+        return dict.fromkeys(FEATURE_SIZE_KEYS, 0)
+    return featurizer.sizes()

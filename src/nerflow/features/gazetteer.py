@@ -10,19 +10,27 @@ assets), the way cross-validated features are made for stacking. Any other text 
 test, a new document) sees every string. On CLUENER 62% of dev mentions are a train
 string of the same type; out-of-fold matching teaches the model how far to trust that.
 Strings shorter than ``gazetteer_min_len`` or longer than ``gazetteer_max_len`` are not
-matched.
+matched. The model takes the bits through a linear layer (``gazetteer_dim``). Asset:
+``gazetteer.json``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import torch
-
+from nerflow.features.feature import InputFeature
 from nerflow.features.matching import POSITIONS, bmes_roles, lower_chars, substrings
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+GAZETTEER_FILE = "gazetteer.json"
 
 BITS_PER_WORD = 62
 """Bits stored per ``int64`` column of a gazetteer bit tensor (sign bit left alone)."""
@@ -108,6 +116,8 @@ class Gazetteer:
     def char_bits(self, text: str) -> torch.Tensor:
         """``LongTensor [len(text), n_words]``: per character, bit ``4 * type + p`` set
         for each match of that type where it stands at position p (B, M, E, S)."""
+        import torch
+
         bits = [0] * len(text)
         for start, end, entity_type in self.matches(text):
             base = 4 * self.type_index[entity_type]
@@ -144,6 +154,106 @@ class Gazetteer:
 
 def unpack_bit_words(words: torch.Tensor, n_bits: int) -> torch.Tensor:
     """``int64 [..., n_words]`` (:data:`BITS_PER_WORD` bits each) -> float ``[..., n_bits]``."""
+    import torch
+
     shifts = torch.arange(BITS_PER_WORD, device=words.device)
     unpacked = ((words[..., None] >> shifts) & 1).flatten(-2)
     return unpacked[..., :n_bits].float()
+
+
+@dataclasses.dataclass(frozen=True)
+class GazetteerSettings:
+    gazetteer: bool = False
+    gazetteer_folds: int = 5
+    gazetteer_min_len: int = 2
+    gazetteer_max_len: int = 16
+    gazetteer_dim: int = 32
+
+
+class GazetteerFeature(InputFeature):
+    """Per-type BMES bits of the train entity strings (``gazetteer_bits``, ``LongTensor
+    [n, n_words]``, see :class:`Gazetteer`), out of fold on train texts."""
+
+    name = "gazetteer"
+    Settings = GazetteerSettings
+    tensors = {"gazetteer": "gazetteer_bits"}
+    asset_keys = ("gazetteer", "gazetteer_folds", "gazetteer_min_len", "gazetteer_max_len")
+    size_keys = ("gazetteer_bits", "gazetteer_dim")
+    inputs = {"gazetteer": "gazetteer_bits"}
+
+    def __init__(self, spec: Any, gazetteer: Gazetteer | None = None) -> None:
+        super().__init__(spec)
+        self.gazetteer = gazetteer if self.on else None
+
+    @classmethod
+    def check(cls, spec: Any) -> list[str]:
+        problems = []
+        if spec.gazetteer_folds < 2:
+            problems.append("features.gazetteer_folds must be >= 2 (train texts match other folds)")
+        if spec.gazetteer_min_len > spec.gazetteer_max_len:
+            problems.append("features.gazetteer_min_len must not exceed gazetteer_max_len")
+        return problems
+
+    def build(self, train_texts: Sequence[str], train_records: Sequence[Any] | None) -> None:
+        if not self.on:
+            return
+        if train_records is None:
+            raise ValueError("the gazetteer feature needs the annotated train records")
+        spec = self.spec
+        self.gazetteer = Gazetteer.from_records(
+            train_records, spec.gazetteer_folds, spec.gazetteer_min_len, spec.gazetteer_max_len
+        )
+
+    def save(self, folder: Path) -> None:
+        (folder / GAZETTEER_FILE).unlink(missing_ok=True)
+        if self.gazetteer is not None:
+            (folder / GAZETTEER_FILE).write_bytes(self.gazetteer.to_bytes())
+
+    def load(self, folder: Path) -> None:
+        if self.on:
+            data = json.loads((folder / GAZETTEER_FILE).read_text(encoding="utf-8"))
+            self.gazetteer = Gazetteer.from_json(data)
+
+    def update_fingerprint(self, digest: Any) -> None:
+        if self.gazetteer is not None:
+            digest.update(self.gazetteer.to_bytes())
+
+    def describe(self) -> dict[str, Any]:
+        gazetteer = self.gazetteer
+        return {
+            "gazetteer_strings": len(gazetteer) if gazetteer is not None else 0,
+            "gazetteer_bits": gazetteer.n_bits if gazetteer is not None else 0,
+        }
+
+    def char_features(self, text: str, context: Any = None) -> dict[str, torch.Tensor]:
+        if self.gazetteer is None:
+            return {}
+        return {"gazetteer_bits": self.gazetteer.char_bits(text)}
+
+    def sizes(self) -> dict[str, int]:
+        bits = self.gazetteer.n_bits if self.gazetteer is not None else 0
+        return {"gazetteer_bits": bits, "gazetteer_dim": self.spec.gazetteer_dim if bits else 0}
+
+    @classmethod
+    def modules(cls, sizes: Mapping[str, int]) -> list[tuple[str, nn.Module]]:
+        from torch import nn
+
+        if not sizes["gazetteer_bits"]:
+            return []
+        return [("gazetteer", nn.Linear(sizes["gazetteer_bits"], sizes["gazetteer_dim"]))]
+
+    @classmethod
+    def output_dim(cls, sizes: Mapping[str, int]) -> int:
+        return sizes["gazetteer_dim"] if sizes["gazetteer_bits"] else 0
+
+    @classmethod
+    def embed(
+        cls,
+        modules: Mapping[str, nn.Module],
+        tensors: Mapping[str, torch.Tensor],
+        sizes: Mapping[str, int],
+    ) -> list[torch.Tensor]:
+        if "gazetteer" not in modules:
+            return []
+        bits = unpack_bit_words(tensors["gazetteer_bits"], sizes["gazetteer_bits"])
+        return [modules["gazetteer"](bits)]

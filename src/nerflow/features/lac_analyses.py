@@ -67,22 +67,6 @@ class Analyses:
         ]
 
 
-def lac_char_features(
-    analysis: Analysis, ids: bool, scores: bool, hidden: bool = False
-) -> dict[str, torch.Tensor]:
-    """The feature tensors of an analysis: ``lac_ids`` (``LongTensor [n]``), ``lac_scores``
-    (``HalfTensor [n, N_SCORES]``) and ``lac_hidden`` (``HalfTensor [n, N_HIDDEN]``), as
-    asked."""
-    out = {}
-    if ids:
-        out["lac_ids"] = analysis.ids.long()
-    if scores:
-        out["lac_scores"] = analysis.scores
-    if hidden:
-        out["lac_hidden"] = analysis.hidden
-    return out
-
-
 def analyse_file(in_path: str | Path, out_path: str | Path, threads: int | None = None) -> int:
     """Analyse the records of a JSON-lines file into ``out_path`` (:func:`save_analyses`)
     with the installed analyser (``threads`` for its encoder); the number of records."""

@@ -4,7 +4,7 @@
 stage, frozen. :class:`LacEncoder` is the same network in torch: LAC's character vectors
 (a frozen buffer), then two bidirectional GRU layers of 128 per direction, which start from
 the packaged weights (:meth:`LacEncoder.start_from_packaged`) and are fine-tuned with the
-tagger, at their own learning rate (``train.lac_encoder_lr``). It reads LAC's token id of
+tagger, at their own learning rate (``features.lac_encoder_lr``). It reads LAC's token id of
 each character plus one (``lac_tokens``; 0 is padding or a special token) and runs over
 the real characters of each row only, left-aligned, so that before training its output on
 a whole text is LAC's own (``tests/test_lac_encoder.py`` checks it against onnxruntime).

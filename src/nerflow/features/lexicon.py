@@ -12,24 +12,45 @@ one-character word). Per character we record, as bits of one ``int64``:
 * for B, M and E, the lengths of the matched words (2, 3, 4, 5+; M: 3, 4, 5+), i.e.
   candidate word boundaries: the segmentation evidence a word-based model has.
 
-The model unpacks the bits into a ``LEXICON_BITS``-dim multi-hot vector. Matching is
-case-insensitive (the text is lower-cased character by character, so offsets never move)
-and limited to words of at most ``lexicon_max_len`` characters. The matched words
-themselves, per position (:meth:`Lexicon.match_sets`), feed the lexicon word embeddings
-(see :mod:`nerflow.features.featurizer`).
+The model unpacks the bits into a ``LEXICON_BITS``-dim multi-hot vector through a linear
+layer (``lexicon_dim``). Matching is case-insensitive (the text is lower-cased character
+by character, so offsets never move) and limited to words of at most ``lexicon_max_len``
+characters.
+
+**Lexicon word embeddings** (``features.lexicon_words``, the SoftLexicon set embeddings):
+per character, the ids of up to ``lexicon_word_k`` matched multi-character words in each
+of its B, M and E sets (:meth:`Lexicon.match_sets`, longest first), in a word vocabulary
+of the lexicon words found in the TRAIN texts (``lexicon_word_min_freq``; other lexicon
+words are ``[UNK]``). The model averages the embeddings of each set
+(``3 * lexicon_word_dim``). Without pretrained word vectors these embeddings are learnt
+from the train set only: they identify frequent words, the lexicon bits generalise.
+
+Assets: ``lexicon.tsv.gz`` (the lexicon as ``word<TAB>class``) and ``lexicon_words.json``
+(the word vocabulary, train only).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import io
-from collections.abc import Mapping
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import torch
-
+from nerflow.features.feature import InputFeature
 from nerflow.features.matching import POSITIONS, bmes_roles, lower_chars, substrings
+from nerflow.features.specials import SPECIALS, UNK_ID
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+LEXICON_FILE = "lexicon.tsv.gz"
+WORDS_FILE = "lexicon_words.json"
 
 WORD_CLASSES: tuple[str, ...] = ("per", "loc", "org", "nz", "noun", "abbr", "other")
 """Lexicon word classes, from jieba's POS tags (:data:`POS_CLASS`)."""
@@ -189,5 +210,175 @@ def _read_lexicon(path: str, mtime_ns: int, size: int) -> tuple[tuple[str, str],
 
 def unpack_bits(bits: torch.Tensor, n_bits: int = LEXICON_BITS) -> torch.Tensor:
     """``int64 [...]`` bit sets -> float multi-hot ``[..., n_bits]``."""
+    import torch
+
     shifts = torch.arange(n_bits, device=bits.device)
     return ((bits[..., None] >> shifts) & 1).float()
+
+
+def build_word_vocab(texts: Iterable[str], lexicon: Lexicon, min_freq: int = 1) -> list[str]:
+    """``[PAD]``, ``[UNK]``, then the multi-character lexicon words matched in ``texts``
+    ``min_freq`` times or more (lower-cased, by frequency)."""
+    counts: Counter[str] = Counter()
+    for text in texts:
+        lowered = lower_chars(text)
+        counts.update(lowered[s:e] for s, e, _ in lexicon.matches(text) if e - s >= 2)
+    kept = sorted((w for w, n in counts.items() if n >= min_freq), key=lambda w: (-counts[w], w))
+    return list(SPECIALS) + [w for w in kept if w not in SPECIALS]
+
+
+@dataclasses.dataclass(frozen=True)
+class LexiconSettings:
+    lexicon: bool = False
+    lexicon_max_len: int = 8
+    lexicon_path: str | None = None
+    lexicon_dim: int = 32
+    lexicon_words: bool = False
+    lexicon_word_min_freq: int = 1
+    lexicon_word_k: int = 4
+    lexicon_word_dim: int = 50
+
+
+class LexiconFeature(InputFeature):
+    """Lexicon match bits (``lexicon_bits``, ``LongTensor [n]``) and matched word ids
+    (``lexicon_word_ids``, ``LongTensor [n, 3, lexicon_word_k]``: B, M, E, 0-padded)."""
+
+    name = "lexicon"
+    Settings = LexiconSettings
+    tensors = {"lexicon": "lexicon_bits", "lexicon_words": "lexicon_word_ids"}
+    asset_keys = (
+        "lexicon",
+        "lexicon_max_len",
+        "lexicon_words",
+        "lexicon_word_min_freq",
+        "lexicon_word_k",
+    )
+    size_keys = ("lexicon_bits", "lexicon_dim", "word_vocab_size", "word_dim")
+    inputs = {"lexicon": "lexicon_bits", "words": "lexicon_word_ids"}
+
+    def __init__(
+        self, spec: Any, lexicon: Lexicon | None = None, words: list[str] | None = None
+    ) -> None:
+        super().__init__(spec)
+        self.lexicon = lexicon if self.on else None
+        self._set_words(words if spec.lexicon_words else None)
+
+    def _set_words(self, words: list[str] | None) -> None:
+        self.word_vocab = words
+        self.word_index = {word: i for i, word in enumerate(words or [])}
+
+    def build(self, train_texts: Sequence[str], train_records: Sequence[Any] | None) -> None:
+        if not self.on:
+            return
+        path = self.spec.lexicon_path or jieba_dictionary_path()
+        self.lexicon = Lexicon(
+            read_word_list(path, self.spec.lexicon_max_len), self.spec.lexicon_max_len
+        )
+        if self.spec.lexicon_words:
+            min_freq = self.spec.lexicon_word_min_freq
+            self._set_words(build_word_vocab(train_texts, self.lexicon, min_freq))
+
+    def save(self, folder: Path) -> None:
+        for name in (LEXICON_FILE, WORDS_FILE):
+            (folder / name).unlink(missing_ok=True)
+        if self.lexicon is not None:
+            self.lexicon.save(folder / LEXICON_FILE)
+        if self.word_vocab is not None:
+            text = json.dumps(self.word_vocab, ensure_ascii=False) + "\n"
+            (folder / WORDS_FILE).write_text(text, encoding="utf-8")
+
+    def load(self, folder: Path) -> None:
+        if self.on:
+            self.lexicon = Lexicon.load(folder / LEXICON_FILE, self.spec.lexicon_max_len)
+        if self.spec.lexicon_words:
+            self._set_words(json.loads((folder / WORDS_FILE).read_text(encoding="utf-8")))
+
+    def update_fingerprint(self, digest: Any) -> None:
+        if self.lexicon is not None:
+            digest.update(self.lexicon.to_bytes())
+        if self.word_vocab is not None:
+            digest.update(json.dumps(self.word_vocab, ensure_ascii=False).encode())
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "lexicon_words": len(self.lexicon) if self.lexicon is not None else 0,
+            "lexicon_bits": LEXICON_BITS if self.spec.lexicon else 0,
+            "word_vocab_size": len(self.word_vocab or []),
+        }
+
+    def char_features(self, text: str, context: Any = None) -> dict[str, torch.Tensor]:
+        import torch
+
+        if self.lexicon is None:
+            return {}
+        out = {}
+        matches = self.lexicon.matches(text)
+        if self.spec.lexicon:
+            bits = self.lexicon.char_bits(text, matches)
+            out["lexicon_bits"] = torch.tensor(bits, dtype=torch.long)
+        if self.word_vocab is not None:
+            out["lexicon_word_ids"] = self._word_ids(self.lexicon.match_sets(text, matches))
+        return out
+
+    def _word_ids(self, match_sets: Sequence[Mapping[str, Sequence[str]]]) -> torch.Tensor:
+        """``LongTensor [n, 3, lexicon_word_k]``: per character of the text that gave
+        ``match_sets`` (:meth:`Lexicon.match_sets`), the vocabulary ids of the longest
+        words of its B, M and E sets (ties by word), 0-padded."""
+        import torch
+
+        k = self.spec.lexicon_word_k
+        ids = torch.zeros((len(match_sets), 3, k), dtype=torch.long)
+        for char, per_position in enumerate(match_sets):
+            for row, position in enumerate(("B", "M", "E")):
+                chosen = sorted(per_position[position], key=lambda w: (-len(w), w))[:k]
+                for slot, word in enumerate(chosen):
+                    ids[char, row, slot] = self.word_index.get(word, UNK_ID)
+        return ids
+
+    def sizes(self) -> dict[str, int]:
+        bits = LEXICON_BITS if self.spec.lexicon else 0
+        words = len(self.word_vocab or [])
+        return {
+            "lexicon_bits": bits,
+            "lexicon_dim": self.spec.lexicon_dim if bits else 0,
+            "word_vocab_size": words,
+            "word_dim": self.spec.lexicon_word_dim if words else 0,
+        }
+
+    @classmethod
+    def modules(cls, sizes: Mapping[str, int]) -> list[tuple[str, nn.Module]]:
+        from torch import nn
+
+        parts: list[tuple[str, nn.Module]] = []
+        if sizes["lexicon_bits"]:
+            parts.append(("lexicon", nn.Linear(sizes["lexicon_bits"], sizes["lexicon_dim"])))
+        if sizes["word_vocab_size"]:
+            words = nn.Embedding(sizes["word_vocab_size"], sizes["word_dim"], padding_idx=0)
+            parts.append(("words", words))
+        return parts
+
+    @classmethod
+    def output_dim(cls, sizes: Mapping[str, int]) -> int:
+        return (sizes["lexicon_dim"] if sizes["lexicon_bits"] else 0) + (
+            3 * sizes["word_dim"] if sizes["word_vocab_size"] else 0
+        )
+
+    @classmethod
+    def embed(
+        cls,
+        modules: Mapping[str, nn.Module],
+        tensors: Mapping[str, torch.Tensor],
+        sizes: Mapping[str, int],
+    ) -> list[torch.Tensor]:
+        parts = []
+        if "lexicon" in modules:
+            parts.append(
+                modules["lexicon"](unpack_bits(tensors["lexicon_bits"], sizes["lexicon_bits"]))
+            )
+        if "words" in modules:
+            words = modules["words"]
+            ids = tensors["lexicon_word_ids"]  # [batch, seq, 3, k]
+            counts = (ids != 0).sum(dim=-1, keepdim=True).clamp(min=1)
+            pooled = words(ids).sum(dim=-2) / counts.to(words.weight.dtype)
+            parts.append(pooled.flatten(-2))
+        return parts

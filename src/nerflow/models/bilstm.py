@@ -16,9 +16,14 @@ import torch
 from torch import nn
 
 from nerflow.config.experiment import BiLSTMConfig
-from nerflow.features.bigrams import UNK_ID
-from nerflow.features.embeddings import FEATURE_SIZE_KEYS, FeatureInputs, feature_sizes
+from nerflow.features.embeddings import (
+    FEATURE_SIZE_KEYS,
+    FeatureInputs,
+    drop_tokens,
+    feature_sizes,
+)
 from nerflow.features.featurizer import Featurizer
+from nerflow.features.spec import CHAR_VECTOR_SOURCES
 from nerflow.models.emitter import Emitter
 from nerflow.models.weights import load_weights, save_weights
 from nerflow.nn.rnn import bidirectional
@@ -58,20 +63,12 @@ class BiLSTMEmitter(Emitter):
         *FEATURE_SIZE_KEYS,
     )
     OPTIONAL: ClassVar[dict[str, Any]] = {
-        "word_vocab_size": 0,
-        "word_dim": 0,
-        "gazetteer_bits": 0,
-        "gazetteer_dim": 0,
-        "lac_vocab_size": 0,
-        "lac_dim": 0,
-        "lac_scores": 0,
-        "lac_scores_dim": 0,
-        "lac_encoder": 0,
-        "lac_encoder_dim": 0,
+        **dict.fromkeys(FEATURE_SIZE_KEYS, 0),  # a feature newer than the folder: off
         "token_dropout": 0.0,
         "unk_id": 1,
         "special_ids": [],
     }
+    """Keys a folder saved before they existed lacks, with the value that means "as then"."""
 
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__()
@@ -101,17 +98,14 @@ class BiLSTMEmitter(Emitter):
     def _drop_tokens(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, features: dict
     ) -> tuple[torch.Tensor, dict]:
-        """Training-time token dropout: characters (and their bigrams) -> unknown."""
+        """Training-time token dropout: characters -> unknown (and what the features say)."""
         rate = float(self.config["token_dropout"])
         if not self.training or rate <= 0:
             return input_ids, features
         drop = torch.rand(input_ids.shape, device=input_ids.device) < rate
         drop &= attention_mask.bool() & ~torch.isin(input_ids, self.special_ids)
         input_ids = input_ids.masked_fill(drop, int(self.config["unk_id"]))
-        if "bigram_ids" in features:
-            bigrams = features["bigram_ids"].masked_fill(drop[..., None], UNK_ID)
-            features = {**features, "bigram_ids": bigrams}
-        return input_ids, features
+        return input_ids, drop_tokens(features, drop, int(self.config["unk_id"]))
 
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **features: torch.Tensor
@@ -168,19 +162,15 @@ class BiLSTMEmitter(Emitter):
         return emitter
 
 
-CHAR_VECTORS = ("lac",)
-"""The packaged character vectors ``bilstm.char_vectors`` can start from."""
-
-
 def packaged_char_vectors(source: str, tokenizer: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``source`` vectors of every token of ``tokenizer``, in id order, and whether
-    each token has one (see :meth:`BiLSTMEmitter.start_from_vectors`)."""
-    if source not in CHAR_VECTORS:
-        raise ValueError(f"bilstm.char_vectors {source!r} is not one of {list(CHAR_VECTORS)}")
-    from nerflow.features.lac_analyser import char_vectors
-
+    each token has one (see :meth:`BiLSTMEmitter.start_from_vectors`); the sources are
+    the features' (:data:`nerflow.features.spec.CHAR_VECTOR_SOURCES`)."""
+    if source not in CHAR_VECTOR_SOURCES:
+        known = list(CHAR_VECTOR_SOURCES)
+        raise ValueError(f"bilstm.char_vectors {source!r} is not one of {known}")
     tokens = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
-    return char_vectors(tokens)
+    return CHAR_VECTOR_SOURCES[source](tokens)
 
 
 def bilstm_config(

@@ -11,8 +11,8 @@ from torch import nn
 
 from nerflow.config.experiment import ExperimentConfig
 from nerflow.data.spans import NESTED
+from nerflow.features.embeddings import FeatureInputs
 from nerflow.features.featurizer import Featurizer
-from nerflow.features.lac_encoder import LacEncoder
 from nerflow.models.emitter import Emitter
 from nerflow.models.head import Head
 from nerflow.models.registry import head_class
@@ -75,39 +75,44 @@ class TaggerModel(nn.Module):
         with the head learning rate."""
         return [*self.emitter.head_parameters(), *self.head.parameters()]
 
-    def lac_encoder_parameters(self) -> list[nn.Parameter]:
-        """The parameters of LAC's encoder (``features.lac_encoder``), which starts from
-        pretrained weights: trained with their own learning rate."""
-        return [p for m in self.modules() if isinstance(m, LacEncoder) for p in m.parameters()]
+    def own_lr_parameters(self) -> dict[str, list[nn.Parameter]]:
+        """The parameters of the feature parts trained at their own learning rate (those
+        that start from packaged weights), by part name."""
+        found: dict[str, list[nn.Parameter]] = {}
+        for module in self.modules():
+            if isinstance(module, FeatureInputs):
+                found.update(module.own_lr_parameters())
+        return found
 
     def named_parameter_groups(self) -> dict[str, list[tuple[str, nn.Parameter]]]:
-        """Trainable named parameters split into ``{"encoder": [...], "head": [...],
-        "lac_encoder": [...]}``."""
+        """Trainable named parameters split into ``{"encoder": [...], "head": [...]}`` and
+        one group per feature part with its own learning rate."""
         head_ids = {id(p) for p in self.head_parameters()}
-        lac_ids = {id(p) for p in self.lac_encoder_parameters()}
-        groups: dict[str, list[tuple[str, nn.Parameter]]] = {
-            "encoder": [],
-            "head": [],
-            "lac_encoder": [],
-        }
+        own = {id(p): name for name, params in self.own_lr_parameters().items() for p in params}
+        groups: dict[str, list[tuple[str, nn.Parameter]]] = {"encoder": [], "head": []}
+        groups.update({name: [] for name in self.own_lr_parameters()})
         for name, param in self.named_parameters():
             if param.requires_grad:
                 group = "head" if id(param) in head_ids else "encoder"
-                groups["lac_encoder" if id(param) in lac_ids else group].append((name, param))
+                groups[own.get(id(param), group)].append((name, param))
         return groups
 
     def param_groups(
-        self, lr: float, head_lr: float, weight_decay: float, lac_encoder_lr: float | None = None
+        self,
+        lr: float,
+        head_lr: float,
+        weight_decay: float,
+        own_lrs: dict[str, float] | None = None,
     ) -> list[dict[str, Any]]:
-        """AdamW parameter groups: encoder/head (and LAC encoder, default ``lr``) learning
-        rates, no decay on biases, norms and other one-dimensional parameters (CRF
-        start/end scores included)."""
+        """AdamW parameter groups: encoder and head learning rates, and each feature part's
+        own (``own_lrs`` by part name, default ``lr``); no decay on biases, norms and other
+        one-dimensional parameters (CRF start/end scores included)."""
         groups = self.named_parameter_groups()
-        lac_lr = lr if lac_encoder_lr is None else lac_encoder_lr
+        rates = {"encoder": lr, "head": head_lr, **(own_lrs or {})}
         return [
-            *decay_groups(groups["encoder"], lr, weight_decay, "encoder"),
-            *decay_groups(groups["head"], head_lr, weight_decay, "head"),
-            *decay_groups(groups["lac_encoder"], lac_lr, weight_decay, "lac_encoder"),
+            param_group
+            for name, params in groups.items()
+            for param_group in decay_groups(params, rates.get(name, lr), weight_decay, name)
         ]
 
     # ------------------------------------------------------------------ forward / decode

@@ -19,9 +19,8 @@ A cache is a plain dict of lists, tensors, strings and numbers, so it is saved w
   (see :mod:`nerflow.text.alignment`; a span is lost only when no window carries it whole;
   ``truncated`` counts spans cut by ``max_len`` when truncating);
 - ``features``: ``{name: [tensor per sequence]}`` per-token feature tensors aligned with
-  ``input_ids`` (``bigram_ids [n, 2]``, ``lexicon_bits [n]``, ``lac_scores [n, 59]``
-  half floats, ..., zeros on specials; see :mod:`nerflow.features.featurizer`), empty without
-  features;
+  ``input_ids`` (each feature's tensors, zeros on specials; see
+  :mod:`nerflow.features.featurizer`), empty without features;
 - ``meta``: tokenizer fingerprint, labels, scheme, mode, max_len, stride (None when
   truncating), n_records, n_sequences, n_windowed (texts split into windows), n_truncated,
   ``features`` (the featurizer's description with its asset fingerprint, or None).
@@ -39,7 +38,6 @@ import torch
 from nerflow.atomic import save_torch
 from nerflow.data.records import Record
 from nerflow.features.featurizer import Features, Featurizer, load_featurizer
-from nerflow.features.lac_analyser import Analysis
 from nerflow.tensors import IGNORE_INDEX
 from nerflow.text.alignment import (
     lost_in_every_window,
@@ -66,7 +64,7 @@ def build_cache(
     *,
     stride: int,
     truncate: bool = False,
-    analyses: Mapping[str, Analysis] | str | Path | None = None,
+    analyses: Mapping[str, Any] | str | Path | None = None,
 ) -> dict[str, Any]:
     """Tokenise and label every record (see the module doc): texts longer than ``max_len``
     tokens become sliding windows sharing ``stride`` tokens (the experiment's ``stride``,
@@ -76,8 +74,8 @@ def build_cache(
     ``feature_dir``, see :func:`nerflow.features.featurizer.build_feature_assets`) or a ready
     :class:`~nerflow.features.featurizer.Featurizer`; None or a block enabling nothing: no features.
     Features are computed on each record's full text, then gathered per token.
-    ``analyses``: LAC's analyses of the texts (the analyse stage's file, or a mapping; see
-    :meth:`~nerflow.features.featurizer.Featurizer.use_analyses`) for the lac features.
+    ``analyses``: a feature's analyses of the texts (the analysis stage's file, or a
+    mapping; see :meth:`~nerflow.features.featurizer.Featurizer.use_analyses`).
     """
     featurizer = (
         features if isinstance(features, Featurizer) else load_featurizer(features, feature_dir)

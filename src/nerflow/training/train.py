@@ -45,8 +45,8 @@ from nerflow.config.experiment import SELECT_METRICS, ExperimentConfig
 from nerflow.data.records import Record, Span
 from nerflow.data.spans import nesting, resolve_span_decoding
 from nerflow.evaluation.scoring import score
-from nerflow.features.lac_encoder import LacEncoder
-from nerflow.features.spec import ADDED_FEATURES
+from nerflow.features.embeddings import FeatureInputs
+from nerflow.features.spec import switched_off_settings
 from nerflow.inference.predict import predict_records
 from nerflow.models.bilstm import BiLSTMEmitter, packaged_char_vectors
 from nerflow.models.factory import build_model
@@ -78,11 +78,9 @@ def fingerprint(exp: ExperimentConfig, labels: Sequence[str], cache: dict) -> st
     cfg = json.loads(json.dumps(exp.to_dict(), sort_keys=True, default=str))
     for key in RESUME_INSENSITIVE:
         cfg["train"].pop(key)
-    # settings added since the value was pinned, while their feature is off, leave it as it was
-    if not exp.features.lac_encoder:
-        for key in ADDED_FEATURES["lac_encoder"]:
-            cfg["features"].pop(key)
-        cfg["train"].pop("lac_encoder_lr")
+    # settings of features added since the value was first pinned leave it as it was while off
+    for key in switched_off_settings(exp.features):
+        cfg["features"].pop(key)
     digest = hashlib.sha256()
     digest.update(json.dumps([cfg, list(labels), cache["meta"]], sort_keys=True).encode())
     for tensor in (*cache["input_ids"], *cache["labels"]):
@@ -155,9 +153,9 @@ class TaggingTask:
             rows = self.model.emitter.start_from_vectors(vectors, found)
             self.say(f"{rows} of {len(found)} character embeddings from {exp.bilstm.char_vectors}")
         for module in self.model.modules():
-            if isinstance(module, LacEncoder):
-                module.start_from_packaged()
-                self.say("LAC's encoder starts from its packaged weights")
+            if isinstance(module, FeatureInputs):
+                for line in module.start():
+                    self.say(line)
         self.model.to(device)
         if self.model.needs_spans and "spans" not in cache:
             raise ValueError("the span head needs a cache with gold token spans (rebuild it)")
@@ -192,11 +190,12 @@ class TaggingTask:
 
     def param_groups(self) -> list[dict[str, Any]]:
         train = self.exp.train
+        featurizer = self.model.featurizer
         return self.model.param_groups(
             float(train.lr),
             float(train.head_lr),
             float(train.weight_decay),
-            float(train.lac_encoder_lr),
+            featurizer.group_lrs() if featurizer is not None else {},
         )
 
     def loss(self, batch: list[int]) -> torch.Tensor:
@@ -250,7 +249,7 @@ class TaggingTask:
             self.best_state = cpu_state(evaluated)
         else:
             s.bad_evals += 1
-        lac_lr = loop.group_lr("lac_encoder")
+        own_lrs = {f"{name}_lr": loop.group_lr(name) for name in self.model.own_lr_parameters()}
         line = {
             "epoch": epoch,
             "step": p.global_step,
@@ -260,7 +259,7 @@ class TaggingTask:
             "dev_clue_macro_f1": float(result["clue_macro_f1"]),
             "lr": loop.group_lr("encoder"),
             "head_lr": loop.group_lr("head"),
-            **({"lac_encoder_lr": lac_lr} if lac_lr is not None else {}),
+            **{key: rate for key, rate in own_lrs.items() if rate is not None},
             "sentences_per_s": p.period.rate(),
             "elapsed_s": round(loop.elapsed(), 3),
             "best": improved,
