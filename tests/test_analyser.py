@@ -182,7 +182,7 @@ def test_spec_switches_and_keys_of_inputs_saved_before() -> None:
     assert uses_analyser({"lac_hidden": True}) and "lac_hidden" not in asset_spec(spec)
     assert not uses_analyser(None) and not uses_analyser({"bigram": True})
     assert asset_spec(spec)["lac"] is True and "lac_scores" not in asset_spec(spec)
-    with pytest.raises(ValueError, match="lac_dim must be >= 1"):
+    with pytest.raises(ValueError, match="lac_dim: 0 is less than the minimum of 1"):
         feature_spec({"lac": True, "lac_dim": 0})
     # Blocks without the new features keep the asset spec and settings they had before.
     assert not any(key.startswith("lac") for key in asset_spec(feature_spec({"bigram": True})))

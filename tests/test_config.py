@@ -10,13 +10,14 @@ from typing import Any, Literal, get_args, get_origin
 
 import pytest
 import yaml
+from jsonschema import Draft202012Validator
 
 from nerflow.config.check import WORKFLOW_KEYS, config_errors, with_defaults
 from nerflow.config.experiment import BiLSTMConfig, ExperimentConfig, Scheme, TrainConfig
 from nerflow.config.scratch import PretrainConfig, ScratchConfig
 from nerflow.errors import UserError
 from nerflow.features.config import FeatureConfig
-from nerflow.section import ConfigError, Section, field_types, json_type
+from nerflow.section import ConfigError, Section, block_schema, field_types, json_type
 from nerflow.text.tagging import SCHEMES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -173,36 +174,33 @@ def test_to_dict_and_from_dict_round_trip() -> None:
 
 
 def schema_pairs() -> list[tuple[str, dict, type[Section]]]:
-    """(path, schema node, dataclass) of every block the dataclasses describe."""
-    definitions = SCHEMA["definitions"]
+    """(path, generated schema node, dataclass) of every block the dataclasses describe."""
     pairs = [
-        ("definitions.experiment", definitions["experiment"], ExperimentConfig),
-        ("definitions.pretraining", definitions["pretraining"], PretrainConfig),
+        ("experiments.NAME", block_schema(ExperimentConfig, WORKFLOW_KEYS), ExperimentConfig),
+        ("pretraining.NAME", block_schema(PretrainConfig), PretrainConfig),
     ]
     for path, node, section in list(pairs):
         for name, hint in field_types(section).items():
             if isinstance(hint, type) and issubclass(hint, Section):
-                child = node["properties"][name]
-                if "$ref" in child:
-                    child = definitions[child["$ref"].rsplit("/", 1)[1]]
-                pairs.append((f"{path}.{name}", child, hint))
+                pairs.append((f"{path}.{name}", node["properties"][name], hint))
     return pairs
 
 
 @pytest.mark.parametrize(
     ("path", "node", "section"), [pytest.param(*pair, id=pair[0]) for pair in schema_pairs()]
 )
-def test_the_schema_has_the_dataclass_keys_and_types_and_no_defaults(
+def test_the_generated_schema_has_the_dataclass_keys_types_and_bounds_and_no_defaults(
     path: str, node: dict, section: type[Section]
 ) -> None:
+    Draft202012Validator.check_schema(node)
     assert node["type"] == "object" and node["additionalProperties"] is False
-    fields = field_types(section)
+    fields = {field.name: field for field in dataclasses.fields(section)}
     workflow_set = WORKFLOW_KEYS if section is ExperimentConfig else {}
     assert set(node["properties"]) == set(fields) - set(workflow_set), path
     assert "default" not in node, path
     for name, spec in node["properties"].items():
         assert "default" not in spec, f"{path}.{name}: the default belongs to the dataclass"
-        hint = fields[name]
+        hint = field_types(section)[name]
         if isinstance(hint, type) and issubclass(hint, Section):
             continue  # a block of its own (schema_pairs)
         if get_origin(hint) is Literal:
@@ -211,6 +209,18 @@ def test_the_schema_has_the_dataclass_keys_and_types_and_no_defaults(
             kinds = get_args(hint) or (hint,)
             written = spec["type"] if isinstance(spec["type"], list) else [spec["type"]]
             assert set(written) == {json_type(kind) for kind in kinds}, f"{path}.{name}"
+        for key, value in fields[name].metadata.items():
+            assert spec[key] == value, f"{path}.{name}: {key}"
+
+
+def test_the_schema_file_holds_no_copy_of_the_blocks() -> None:
+    """Keys, types and bounds of experiments and pretraining runs are written once, in the
+    dataclasses; the workflow's schema says only that each is an object."""
+    for top in ("experiments", "pretraining"):
+        assert SCHEMA["properties"][top]["additionalProperties"] == {"type": "object"}
+    assert "definitions" not in SCHEMA and "$defs" not in SCHEMA
+    epochs = block_schema(ExperimentConfig)["properties"]["train"]["properties"]["epochs"]
+    assert epochs == {"type": "integer", "minimum": 1}
 
 
 def test_the_tagging_scheme_is_the_experiments_scheme() -> None:

@@ -102,7 +102,7 @@ def test_spec_switch_keeps_inputs_saved_before() -> None:
     assert features_enabled(spec) and not analyses_used(spec)  # no analysis stage needed
     assert asset_spec(spec)["lac_encoder"] is True
     assert "lac_encoder" not in asset_spec(feature_spec({"lac": True}))
-    with pytest.raises(ValueError, match="lac_encoder_dim must be >= 1"):
+    with pytest.raises(ValueError, match="lac_encoder_dim: 0 is less than the minimum of 1"):
         feature_spec({"lac_encoder": True, "lac_encoder_dim": 0})
 
 

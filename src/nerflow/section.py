@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import types
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import cache
 from typing import Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
@@ -135,3 +135,61 @@ def _accepts(kind: type, value: Any) -> bool:
 def json_type(kind: Any) -> str:
     """The JSON schema type of a plain field type (``float`` -> ``number``)."""
     return _JSON_TYPES[kind]
+
+
+SCHEMA_KEYS = {
+    "minimum": "minimum",
+    "maximum": "maximum",
+    "exclusive_minimum": "exclusiveMinimum",
+    "exclusive_maximum": "exclusiveMaximum",
+    "multiple_of": "multipleOf",
+    "enum": "enum",
+    "description": "description",
+}
+
+
+def setting(default: Any, **schema: Any) -> Any:
+    """A block field with its default and what the JSON schema says of it beside its type:
+    ``minimum``, ``maximum``, ``exclusive_minimum``, ``exclusive_maximum``, ``multiple_of``,
+    ``enum`` (for a plain type) and ``description`` (:func:`block_schema` reads them)."""
+    unknown = sorted(set(schema) - set(SCHEMA_KEYS))
+    if unknown:
+        raise TypeError(f"unknown schema keywords {unknown}; known: {sorted(SCHEMA_KEYS)}")
+    metadata = {
+        SCHEMA_KEYS[key]: list(value) if isinstance(value, tuple) else value
+        for key, value in schema.items()
+    }
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def _type_schema(hint: Any) -> dict[str, Any]:
+    if get_origin(hint) is Literal:
+        return {"enum": list(get_args(hint))}
+    kinds = [json_type(kind) for kind in _alternatives(hint)]
+    return {"type": kinds[0] if len(kinds) == 1 else kinds}
+
+
+def block_schema(cls: type[Section], left_out: Iterable[str] = ()) -> dict[str, Any]:
+    """The JSON schema of a block, generated from its fields: their types, choices, bounds
+    and descriptions (nested blocks inline), no defaults (the dataclass fills those in).
+    ``left_out``: fields that are no settings of the config (the workflow sets them)."""
+    skipped = set(left_out)
+    properties: dict[str, Any] = {}
+    required = []
+    for field in dataclasses.fields(cls):
+        if field.name in skipped:
+            continue
+        hint = field_types(cls)[field.name]
+        if isinstance(hint, type) and issubclass(hint, Section):
+            properties[field.name] = block_schema(hint)
+        else:
+            properties[field.name] = {**_type_schema(hint), **field.metadata}
+        if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+            required.append(field.name)
+    schema: dict[str, Any] = {"type": "object", "additionalProperties": False}
+    if cls.__doc__:
+        schema["description"] = " ".join(cls.__doc__.split())
+    if required:
+        schema["required"] = required
+    schema["properties"] = properties
+    return schema

@@ -4,8 +4,10 @@ defaults of :mod:`nerflow.config.experiment`.
 
 ``snakemake.utils.validate`` reports a bad key inside a dump of the whole schema;
 :func:`config_errors` is run first and says what is wrong where. Experiments and
-pretraining runs are read by their dataclasses (:data:`BLOCKS`), whose messages replace
-the schema's on what both check (keys, types, choices); the schema adds the bounds.
+pretraining runs are read by their dataclasses (:data:`BLOCKS`), whose messages come first
+on what both check (keys, types, choices); the schema each block's dataclass generates
+(:func:`nerflow.section.block_schema`) adds the bounds. The workflow's schema file holds
+the rest of the config.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from jsonschema import Draft202012Validator
 
 from nerflow.config.experiment import ExperimentConfig
 from nerflow.config.scratch import PretrainConfig
-from nerflow.section import ConfigError, Section
+from nerflow.section import ConfigError, Section, block_schema
 
 BLOCKS: dict[str, type[Section]] = {"experiments": ExperimentConfig, "pretraining": PretrainConfig}
 """Top-level mappings ``{name: block}`` whose blocks are dataclasses."""
@@ -45,10 +47,20 @@ def config_errors(config: Mapping[str, Any], schema_path: str | Path) -> list[st
     with open(schema_path, encoding="utf-8") as handle:
         schema = yaml.safe_load(handle)
     problems = block_errors(config)
-    for error in Draft202012Validator(schema).iter_errors(dict(config)):
-        path = list(error.absolute_path)
-        if not (len(path) > 1 and path[0] in BLOCKS and error.validator in DATACLASS_CHECKS):
-            problems.append(f"{key_path(path)}: {error.message}")
+    errors = list(Draft202012Validator(schema).iter_errors(dict(config)))
+    for top, section in BLOCKS.items():
+        blocks = config.get(top)
+        if not isinstance(blocks, Mapping):
+            continue
+        validator = Draft202012Validator(block_schema(section, WORKFLOW_KEYS))
+        for name, block in blocks.items():
+            for error in validator.iter_errors(block):
+                if error.validator not in DATACLASS_CHECKS:
+                    problems.append(
+                        f"{key_path([top, name, *error.absolute_path])}: {error.message}"
+                    )
+    for error in errors:
+        problems.append(f"{key_path(list(error.absolute_path))}: {error.message}")
     return sorted(problems, key=lambda line: line.split(": ", 1)[0])
 
 

@@ -18,7 +18,8 @@ from typing import Literal, get_args
 from nerflow.config.choices import Amp, Device
 from nerflow.config.scratch import ScratchConfig
 from nerflow.features.config import FeatureConfig
-from nerflow.section import Section
+from nerflow.features.spec import CHAR_VECTOR_SOURCES
+from nerflow.section import Section, setting
 from nerflow.text.tagging import Scheme
 from nerflow.text.tokenization import Tokenization
 
@@ -38,22 +39,31 @@ class TrainConfig(Section):
 
     PATH = "experiments.NAME.train"
 
-    epochs: int = 3
-    batch_size: int = 32
-    lr: float = 3.0e-5
-    head_lr: float = 3.0e-3
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0
+    epochs: int = setting(3, minimum=1)
+    batch_size: int = setting(32, minimum=1)
+    lr: float = setting(3.0e-5, exclusive_minimum=0)
+    head_lr: float = setting(3.0e-3, exclusive_minimum=0)
+    warmup_ratio: float = setting(0.1, minimum=0, maximum=1)
+    weight_decay: float = setting(0.01, minimum=0)
+    grad_clip: float = setting(1.0, minimum=0)
     seed: int = 42
-    patience: int = 2
+    patience: int = setting(2, minimum=1)
     select_metric: SelectMetric = "micro_f1"
     amp: Amp = "auto"
     device: Device = "auto"
-    eval_every_steps: int = 0
-    max_minutes: float = 0
-    ema_decay: float = 0
-    fgm_epsilon: float = 0
+    eval_every_steps: int = setting(0, minimum=0)
+    max_minutes: float = setting(0, minimum=0)
+    ema_decay: float = setting(
+        0,
+        minimum=0,
+        exclusive_maximum=1,
+        description="evaluate and keep an exponential moving average of the weights (0 = off)",
+    )
+    fgm_epsilon: float = setting(
+        0,
+        minimum=0,
+        description="FGM adversarial training on the token embeddings, step size (0 = off)",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,13 +78,27 @@ class BiLSTMConfig(Section):
 
     PATH = "experiments.NAME.bilstm"
 
-    embedding_dim: int = 128
-    hidden: int = 256
-    layers: int = 1
-    dropout: float = 0.5
-    embedding_dropout: float | None = None
-    token_dropout: float = 0.0
-    char_vectors: str | None = None
+    embedding_dim: int = setting(128, minimum=1)
+    hidden: int = setting(256, minimum=1)
+    layers: int = setting(1, minimum=1)
+    dropout: float = setting(0.5, minimum=0, maximum=1)
+    embedding_dropout: float | None = setting(
+        None,
+        minimum=0,
+        maximum=1,
+        description="dropout on the concatenated inputs (null = dropout)",
+    )
+    token_dropout: float = setting(
+        0.0,
+        minimum=0,
+        maximum=1,
+        description="training-time probability of replacing a character by the unknown id",
+    )
+    char_vectors: str | None = setting(
+        None,
+        enum=(*CHAR_VECTOR_SOURCES, None),
+        description="packaged character vectors the embeddings start from (a feature's)",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,13 +114,21 @@ class ExperimentConfig(Section):
     """
 
     encoder: str
-    head: Head = "crf"
+    head: Head = setting(
+        "crf", description="tag heads (softmax, crf) or a GlobalPointer span head (span)"
+    )
     tokenization: Tokenization = "char"
-    max_len: int = 128
-    stride: int = 32
+    max_len: int = setting(128, minimum=8)
+    stride: int = setting(32, minimum=0)
     scheme: Scheme = "BIOS"
-    span_head_size: int = 64
-    span_decoding: Literal["auto", "flat", "nested"] = "auto"
+    span_head_size: int = setting(
+        64, minimum=2, multiple_of=2, description="query/key size per entity type of the span head"
+    )
+    span_decoding: Literal["auto", "flat", "nested"] = setting(
+        "auto",
+        description="span head: best non-overlapping spans (flat), all (nested), "
+        "or flat when train is flat (auto)",
+    )
     scratch: ScratchConfig = ScratchConfig()
     bilstm: BiLSTMConfig = BiLSTMConfig()
     features: FeatureConfig = FeatureConfig()

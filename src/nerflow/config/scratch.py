@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 from nerflow.config.choices import Device
-from nerflow.section import Section
+from nerflow.section import Section, setting
 from nerflow.text.tokenization import Tokenization
 
 
@@ -16,11 +16,11 @@ class ScratchConfig(Section):
 
     PATH = "experiments.NAME.scratch"
 
-    layers: int = 4
-    hidden: int = 256
-    heads: int = 4
-    intermediate: int = 1024
-    dropout: float = 0.1
+    layers: int = setting(4, minimum=1)
+    hidden: int = setting(256, minimum=8)
+    heads: int = setting(4, minimum=1)
+    intermediate: int = setting(1024, minimum=8)
+    dropout: float = setting(0.1, minimum=0, maximum=1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,19 +33,19 @@ class PretrainConfig(ScratchConfig):
 
     PATH = "pretraining.NAME"
 
-    max_len: int = 64
+    max_len: int = setting(64, minimum=8)
     tokenization: Tokenization = "char"
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 5.0e-4
-    warmup_ratio: float = 0.06
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0
-    mlm_probability: float = 0.15
+    epochs: int = setting(10, minimum=1)
+    batch_size: int = setting(64, minimum=1)
+    lr: float = setting(5.0e-4, exclusive_minimum=0)
+    warmup_ratio: float = setting(0.06, minimum=0, maximum=1)
+    weight_decay: float = setting(0.01, minimum=0)
+    grad_clip: float = setting(1.0, minimum=0)
+    mlm_probability: float = setting(0.15, exclusive_minimum=0, maximum=1)
     whole_word: bool = True
     lexicon: str = "jieba"
-    heldout_fraction: float = 0.02
-    eval_every_steps: int = 0
+    heldout_fraction: float = setting(0.02, minimum=0, maximum=0.5)
+    eval_every_steps: int = setting(0, minimum=0)
     seed: int = 42
-    max_minutes: float = 0
+    max_minutes: float = setting(0, minimum=0)
     device: Device = "auto"

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from nerflow.features.feature import InputFeature
 from nerflow.features.specials import SPECIALS, UNK_ID
+from nerflow.section import setting
 
 if TYPE_CHECKING:
     import torch
@@ -64,8 +65,8 @@ def bigram_ids(text: str, index: Mapping[str, int]) -> torch.Tensor:
 @dataclasses.dataclass(frozen=True)
 class BigramSettings:
     bigram: bool = False
-    bigram_min_freq: int = 2
-    bigram_dim: int = 64
+    bigram_min_freq: int = setting(2, minimum=1)
+    bigram_dim: int = setting(64, minimum=1)
 
 
 class Bigram(InputFeature):

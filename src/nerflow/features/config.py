@@ -23,7 +23,11 @@ def _fields() -> Iterator[tuple[str, Any, Any]]:
                     f"the setting {field.name!r}"
                 )
             owner[field.name] = feature.name
-            yield field.name, hints[field.name], dataclasses.field(default=field.default)
+            yield (
+                field.name,
+                hints[field.name],
+                dataclasses.field(default=field.default, metadata=field.metadata),
+            )
 
 
 FeatureConfig = dataclasses.make_dataclass(

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from nerflow.features.feature import InputFeature
 from nerflow.features.matching import POSITIONS, bmes_roles, lower_chars, substrings
+from nerflow.section import setting
 
 if TYPE_CHECKING:
     import torch
@@ -163,11 +164,14 @@ def unpack_bit_words(words: torch.Tensor, n_bits: int) -> torch.Tensor:
 
 @dataclasses.dataclass(frozen=True)
 class GazetteerSettings:
-    gazetteer: bool = False
-    gazetteer_folds: int = 5
-    gazetteer_min_len: int = 2
-    gazetteer_max_len: int = 16
-    gazetteer_dim: int = 32
+    gazetteer: bool = setting(
+        False,
+        description="per-type BMES bits of train entity strings (out-of-fold for train texts)",
+    )
+    gazetteer_folds: int = setting(5, minimum=2)
+    gazetteer_min_len: int = setting(2, minimum=1)
+    gazetteer_max_len: int = setting(16, minimum=1)
+    gazetteer_dim: int = setting(32, minimum=1)
 
 
 class GazetteerFeature(InputFeature):

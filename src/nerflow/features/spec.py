@@ -4,11 +4,14 @@ derived from the registered features (:data:`nerflow.features.registry.FEATURES`
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 from typing import Any
+
+from jsonschema import Draft202012Validator
 
 from nerflow.features.config import FeatureConfig
 from nerflow.features.registry import FEATURES
+from nerflow.section import block_schema
 
 ASSET_KEYS = tuple(key for feature in FEATURES for key in feature.asset_keys)
 """Settings the saved assets and feature tensors depend on (others only concern the model)."""
@@ -22,12 +25,6 @@ CHAR_VECTOR_SOURCES = {
     name: vectors for feature in FEATURES for name, vectors in feature.char_vector_sources.items()
 }
 """Packaged character vectors a BiLSTM may start from (``bilstm.char_vectors``), by name."""
-POSITIVE_KEYS = tuple(
-    field.name
-    for field in dataclasses.fields(FeatureConfig)
-    if field.name.endswith(("_dim", "_freq", "_len", "_k", "_folds"))
-)
-"""Counts and sizes of the block, each at least 1."""
 
 
 def feature_spec(features: Any) -> Any:
@@ -35,14 +32,20 @@ def feature_spec(features: Any) -> Any:
     its defaults, None is every default). ``ValueError`` for an unknown key, a wrong type
     (:class:`nerflow.section.ConfigError`) or a value out of its bounds."""
     spec = FeatureConfig.coerce(features)
-    for key in POSITIVE_KEYS:
-        if getattr(spec, key) < 1:
-            raise ValueError(f"features.{key} must be >= 1, got {getattr(spec, key)}")
+    for error in _validator().iter_errors(spec.to_dict()):
+        where = ".".join(["features", *map(str, error.absolute_path)])
+        raise ValueError(f"{where}: {error.message}")
     for feature in FEATURES:
         problems = feature.check(spec)
         if problems:
             raise ValueError(problems[0])
     return spec
+
+
+@functools.cache
+def _validator() -> Draft202012Validator:
+    """The bounds of the block's settings (:func:`nerflow.section.block_schema`)."""
+    return Draft202012Validator(block_schema(FeatureConfig))
 
 
 def features_enabled(spec: Any) -> bool:
