@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from nerflow.data.records import Record, Span, entity_types
 from nerflow.inference.predict import Predictor
 from nerflow.models.factory import build_model
 from nerflow.models.folder import save_model
+from nerflow.models.meta import read_model_meta
 from nerflow.text.tagging import label_list
 
 Batch = tuple[tuple[Any, ...], dict[str, Any]]
@@ -110,8 +110,8 @@ def time_predict(
 
 def transformers_folder(model_dir: str | Path) -> bool:
     """Whether a model folder holds a transformers model the pipeline can load."""
-    meta = json.loads((Path(model_dir) / "nerflow_head.json").read_text(encoding="utf-8"))
-    return meta.get("emitter", "transformers") == "transformers" and meta["head"] != "span"
+    meta = read_model_meta(Path(model_dir))
+    return meta.emitter == "transformers" and meta.head != "span"
 
 
 def pipeline_tagger(model_dir: str | Path, device: torch.device) -> Any:

@@ -26,6 +26,7 @@ from nerflow.data.records import Record
 from nerflow.evaluation.scoring import score
 from nerflow.inference.predict import Predictor
 from nerflow.jsonio import write_json
+from nerflow.models.meta import read_model_meta
 
 
 def pipeline_records(model_dir: str, records: list[Record], batch_size: int) -> list[Record]:
@@ -45,7 +46,7 @@ def with_raw_names(model_dir: str, scratch: Path) -> str:
 
     folder = scratch / "raw_names"
     shutil.copytree(model_dir, folder)
-    labels = json.loads((folder / "nerflow_head.json").read_text("utf-8"))["labels"]
+    labels = read_model_meta(folder).labels
     config = json.loads((folder / "config.json").read_text("utf-8"))
     config["id2label"] = dict(enumerate(labels))
     (folder / "config.json").write_text(json.dumps(config), "utf-8")

@@ -279,7 +279,7 @@ def test_model_save_failure_leaves_the_previous_folder(
     assert_names(error, target, errno.ENOSPC if failure != "safetensors" else None)
     assert safetensors.torch.save_file is real_save_file
     assert (target / "model.safetensors").read_bytes() == weights  # the first model, whole
-    assert load_model(target, "cpu")[2]["labels"] == label_list(TYPES, "BIO")
+    assert load_model(target, "cpu")[2].labels == label_list(TYPES, "BIO")
     assert leftovers(target.parent) == []
 
     fresh = tmp_path / "fresh" / "model"  # no previous version: no folder at all

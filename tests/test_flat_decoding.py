@@ -137,8 +137,8 @@ def test_training_resolves_auto_and_saves_it_with_the_nesting(tokenizer, tmp_pat
     cache = build_cache(records, tokenizer, "char", 32, "BIOS", LABELS, stride=8)
     train(cfg, cache, records[:2], tokenizer, LABELS, tmp_path, tmp_path / "log.jsonl", 1, None)
     model, _, meta = load_model(tmp_path / "model", "cpu")
-    assert meta["span_decoding"] == FLAT and model.head.flat
-    assert meta["train_nesting"] == nesting(r.spans for r in records)
+    assert meta.head_settings["span_decoding"] == FLAT and model.head.flat
+    assert meta.train_nesting == nesting(r.spans for r in records)
 
 
 # --------------------------------------------------------------------------- model folder
@@ -150,18 +150,19 @@ def test_the_model_folder_carries_the_policy(tokenizer, tmp_path: Path) -> None:
     model.head.set_decoding(FLAT)
     save_model(model, tmp_path / "flat", tokenizer, {"tokenization": "char", "max_len": 32})
     loaded, _, meta = load_model(tmp_path / "flat", "cpu")
-    assert meta["span_decoding"] == FLAT and loaded.head.flat
+    assert meta.head_settings["span_decoding"] == FLAT and loaded.head.flat
     head_file = tmp_path / "flat" / HEAD_FILE
-    old = {
-        k: v for k, v in json.loads(head_file.read_text("utf-8")).items() if k != "span_decoding"
-    }
+    saved = json.loads(head_file.read_text("utf-8"))
+    # a folder of format 1, saved before span_decoding existed: top-level head settings
+    old = {k: v for k, v in saved.items() if k not in ("format", "head_settings")}
+    old["span_head_size"] = saved["head_settings"]["span_head_size"]
     head_file.write_text(json.dumps(old), encoding="utf-8")
     assert load_model(tmp_path / "flat", "cpu")[0].head.decoding == NESTED  # an older folder
     head_file.write_text(json.dumps({**old, "span_decoding": "auto"}), encoding="utf-8")
-    with pytest.raises(ValueError, match="span_decoding 'auto'"):
+    with pytest.raises(ValueError, match="span_decoding 'auto' is not flat or nested"):
         load_model(tmp_path / "flat", "cpu")
     crf = build_model(tiny_experiment("crf"), LABELS, tokenizer)
-    assert crf.head.flat and crf.head.meta()["span_decoding"] is None
+    assert crf.head.flat and crf.head.settings() == {}
     with pytest.raises(ValueError, match="span decoding"):
         model.head.set_decoding("auto")
 
@@ -244,7 +245,7 @@ def test_a_workflow_span_experiment_decoding_flat_predicts_no_overlaps(tmp_path:
     snakemake(workdir, target, "--cores", "1", snakefile=workdir / "Snakefile")
     predicted = read_records(workdir / target)
     model, tokenizer, meta = load_model(workdir / "results/flat_span/trained/model", "cpu")
-    assert meta["span_decoding"] == FLAT and overlaps(predicted) == 0
+    assert meta.head_settings["span_decoding"] == FLAT and overlaps(predicted) == 0
     assert sum(len(r.spans) for r in predicted) > 0
     model.head.set_decoding(NESTED)
     inputs = [Record(r.id, r.text) for r in predicted]

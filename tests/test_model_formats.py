@@ -24,7 +24,7 @@ def test_a_bilstm_folder_saved_before_lac_hidden_loads_and_predicts_as_then() ->
     unknown_then = sorted(set(FEATURE_SIZE_KEYS) - set(saved))
     assert {"lac_hidden", "lac_hidden_dim", "lac_encoder"} <= set(unknown_then)
     model, tokenizer, meta = load_model(folder / "model", "cpu")
-    assert meta["head"] == "crf" and model.featurizer is not None
+    assert meta.head == "crf" and model.featurizer is not None
     assert all(model.emitter.config[key] == 0 for key in unknown_then)
     records = read_records(folder / "dev.jsonl")
     predictions = predict_records(

@@ -31,7 +31,7 @@ def meta(emitter: str = "transformers", head: str = "softmax", scheme: str = "BI
         "head": head,
         "scheme": scheme,
         "labels": label_list(TYPES, scheme),
-        "span_head_size": 64 if head == "span" else None,
+        "head_settings": {"span_head_size": 64} if head == "span" else {},
         "features": None,
         "tokenization": "char",
         "max_len": 128,

@@ -302,7 +302,7 @@ def test_save_and_load_round_trip(head: str, tokenizer, tmp_path: Path) -> None:
     assert plain.config.label2id == {label: i for i, label in enumerate(labels)}
 
     loaded, loaded_tokenizer, loaded_meta = load_model(out, "cpu")
-    assert loaded_meta["labels"] == labels and not loaded.training
+    assert loaded_meta.labels == labels and not loaded.training
     assert tokenizer_fingerprint(loaded_tokenizer) == tokenizer_fingerprint(tokenizer)
     input_ids, attention_mask, gold = random_batch(len(tokenizer), len(labels), 5, 14, seed=7)
     label_mask = gold != -100

@@ -177,7 +177,7 @@ def test_span_head_learns_nested_spans_and_round_trips(
     )
     assert summary["best_metric"] == 1.0  # nested gold spans all recovered
     model, tok_back, meta = load_model(tmp_path / "out" / "model", "cpu")
-    assert meta["head"] == "span" and meta["span_head_size"] == 16
+    assert meta.head == "span" and meta.head_settings["span_head_size"] == 16
     predictions = predict_records(model, tok_back, NESTED_RECORDS, "char", 32, 8, "BIOS")
     assert predictions[0].spans == sorted(NESTED_RECORDS[0].spans)
     assert score(NESTED_RECORDS, predictions, TYPES)["micro"]["f1"] == 1.0

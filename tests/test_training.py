@@ -150,7 +150,7 @@ def test_memorises_a_tiny_data_set(head: str, epochs: int, tokenizer, tmp_path: 
     assert not (tmp_path / "out_ckpt").exists()  # removed after success
 
     model, tokenizer_back, meta = load_model(tmp_path / "out" / "model", "cpu")
-    assert meta["training"]["best_metric"] == summary["best_metric"]
+    assert meta.training["best_metric"] == summary["best_metric"]
     labels = label_list(TYPES, "BIOES")
     predictions = predict_records(
         model, tokenizer_back, records, "char", 48, 8, "BIOES", labels, 16, "cpu"
@@ -435,8 +435,8 @@ def test_bilstm_with_features_memorises_a_toy_set(tokenizer, tmp_path: Path) -> 
     summary = train(cfg, cache, records, tokenizer, labels, out, out / "log.jsonl", 1, None)
     assert summary["best_metric"] >= 0.9, summary
     model, tokenizer_back, meta = load_model(out / "model", "cpu")
-    assert meta["emitter"] == "bilstm" and model.featurizer is not None
-    assert meta["features"]["fingerprint"] == cache["meta"]["features"]["fingerprint"]
+    assert meta.emitter == "bilstm" and model.featurizer is not None
+    assert meta.features["fingerprint"] == cache["meta"]["features"]["fingerprint"]
     predictions = predict_records(
         model, tokenizer_back, records, "char", 16, 4, "BIOES", labels, 16, "cpu"
     )  # windows of 14 characters: features still come from the full texts

@@ -237,7 +237,7 @@ def test_bilstm_model_folder_carries_its_feature_assets(trained: Path) -> None:
     from nerflow.models.folder import load_model
 
     model, _tokenizer, meta = load_model(trained / "results/bilstm_features/model", "cpu")
-    assert meta["emitter"] == "bilstm" and model.featurizer is not None
+    assert meta.emitter == "bilstm" and model.featurizer is not None
     assert (shared_inputs(trained, "bilstm_features")["tokenizer"] / "bigrams.json").exists()
     assert (trained / "results/bilstm_features/model/bigrams.json").exists()  # its own copy
 
@@ -258,7 +258,7 @@ def test_span_head_experiment_with_gazetteer(trained: Path) -> None:
     from nerflow.models.folder import load_model
 
     model, _tokenizer, meta = load_model(trained / "results/bilstm_span/model", "cpu")
-    assert meta["head"] == "span" and meta["span_head_size"] == 8
+    assert meta.head == "span" and meta.head_settings["span_head_size"] == 8
     assert model.featurizer is not None and model.featurizer.part("gazetteer").gazetteer is not None
     assert (shared_inputs(trained, "bilstm_span")["tokenizer"] / "gazetteer.json").exists()
     summary = load_json(trained / "results/bilstm_span/train_summary.json")

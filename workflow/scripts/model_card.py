@@ -1,8 +1,10 @@
 """The released model folder: the trained model with a Hugging Face style README.md card."""
 
 import json
+from pathlib import Path
 
 from nerflow import stage
+from nerflow.models.meta import read_model_meta
 from nerflow.report.modelcard import export_model, render_model_card, training_data
 
 smk = snakemake  # noqa: F821
@@ -17,7 +19,7 @@ def load(path):
 trained = smk.input.trained
 card = render_model_card(
     run=smk.wildcards.run,
-    meta=load(f"{trained}/nerflow_head.json"),
+    meta=read_model_meta(Path(trained)).to_json(),
     summary=load(smk.input.summary),
     scores={
         split: load(path) for split, path in zip(smk.params.scored, smk.input.scores, strict=True)

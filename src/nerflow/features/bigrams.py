@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nerflow.features.feature import InputFeature
+from nerflow.features.feature import InputFeature, Modules, Sizes, Tensors
 from nerflow.features.specials import SPECIALS, UNK_ID
 from nerflow.section import setting
 
@@ -64,6 +64,8 @@ def bigram_ids(text: str, index: Mapping[str, int]) -> torch.Tensor:
 
 @dataclasses.dataclass(frozen=True)
 class BigramSettings:
+    """``features.bigram`` and its vocabulary's and embedding's sizes."""
+
     bigram: bool = False
     bigram_min_freq: int = setting(2, minimum=1)
     bigram_dim: int = setting(64, minimum=1)
@@ -130,12 +132,7 @@ class Bigram(InputFeature):
         return 2 * sizes["bigram_dim"] if sizes["bigram_vocab_size"] else 0
 
     @classmethod
-    def embed(
-        cls,
-        modules: Mapping[str, nn.Module],
-        tensors: Mapping[str, torch.Tensor],
-        sizes: Mapping[str, int],
-    ) -> list[torch.Tensor]:
+    def embed(cls, modules: Modules, tensors: Tensors, sizes: Sizes) -> list[torch.Tensor]:
         if "bigram" not in modules:
             return []
         return [modules["bigram"](tensors["bigram_ids"]).flatten(-2)]

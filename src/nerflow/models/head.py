@@ -16,7 +16,7 @@ continuation pieces never enter decoding or the CRF's transitions.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -48,6 +48,8 @@ class Head(nn.Module):
     """Whether training batches must carry the gold token spans."""
     files: ClassVar[tuple[str, ...]] = ()
     """Files :meth:`save` writes into a model folder."""
+    setting_keys: ClassVar[tuple[str, ...]] = ()
+    """The head's own settings: the experiment keys :meth:`create` reads."""
 
     def __init__(self, labels: Sequence[str], scheme: str, **module_args: Any) -> None:
         super().__init__(**module_args)  # the next base: pytorch-crf's CRF for the CRF head
@@ -56,13 +58,19 @@ class Head(nn.Module):
         self.types = label_types(self.labels)
 
     @classmethod
-    def create(cls, labels: Sequence[str], scheme: str, span_head_size: int) -> Head:
-        """The head of an experiment or a saved folder (``span_head_size``: for the heads
-        that have that setting)."""
+    def create(cls, labels: Sequence[str], scheme: str, settings: Mapping[str, Any]) -> Head:
+        """The head of an experiment or a saved folder; ``settings``: its own (those of
+        :attr:`setting_keys`, from the experiment or as :meth:`settings` saved them)."""
         return cls(labels, scheme)
 
     @classmethod
-    def output_names(cls, labels: Sequence[str], span_head_size: int) -> list[str]:
+    def from_saved(cls, labels: Sequence[str], scheme: str, settings: Mapping[str, Any]) -> Head:
+        """The head of a model folder, from the settings :meth:`settings` saved (which
+        :meth:`fit_to_train` settled)."""
+        return cls.create(labels, scheme, settings)
+
+    @classmethod
+    def output_names(cls, labels: Sequence[str], settings: Mapping[str, Any]) -> list[str]:
         """What the emitter's output layer predicts for this head: one score per label."""
         return list(labels)
 
@@ -76,10 +84,14 @@ class Head(nn.Module):
         """The names of this head's emitter outputs (:meth:`output_names`)."""
         return list(self.labels)
 
-    def meta(self) -> dict[str, Any]:
-        """What ``nerflow_head.json`` records of the head (``span_head_size`` and
-        ``span_decoding`` are null for heads without those settings)."""
-        return {"head": self.name, "span_head_size": None, "span_decoding": None}
+    def settings(self) -> dict[str, Any]:
+        """What a model folder keeps of the head's own settings (:meth:`create` reads it)."""
+        return {}
+
+    def fit_to_train(self, train_nesting: Mapping[str, int]) -> list[str]:
+        """Settle the settings that depend on the training data (its nesting, see
+        :func:`nerflow.data.spans.nesting`), once, before training; one line each to say."""
+        return []
 
     @property
     def flat(self) -> bool:

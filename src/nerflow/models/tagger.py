@@ -3,14 +3,12 @@ decoding), over a fixed label list and tagging scheme."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from nerflow.config.experiment import ExperimentConfig
-from nerflow.data.spans import NESTED
 from nerflow.features.embeddings import FeatureInputs
 from nerflow.features.featurizer import Featurizer
 from nerflow.models.emitter import Emitter
@@ -30,9 +28,8 @@ class TaggerModel(nn.Module):
     are the per-token feature tensors of :attr:`featurizer` (none without features).
     ``decode`` returns the head's predictions per sequence. ``featurizer`` (a
     :class:`nerflow.features.featurizer.Featurizer` or None) is a plain attribute: it computes those
-    tensors for new texts and is saved with the model. ``span_head_size`` and
-    ``span_decoding`` (resolved: ``flat`` or ``nested``, see
-    :meth:`~nerflow.models.head.Head.set_decoding`) are used by the span head only.
+    tensors for new texts and is saved with the model. ``head_settings``: the head's own
+    (:attr:`~nerflow.models.head.Head.setting_keys`).
     """
 
     def __init__(
@@ -40,13 +37,11 @@ class TaggerModel(nn.Module):
         emitter: Emitter,
         labels: Sequence[str],
         scheme: str,
-        head: str,
+        head: str | Head,
         featurizer: Featurizer | None = None,
-        span_head_size: int = ExperimentConfig.span_head_size,
-        span_decoding: str = NESTED,
+        head_settings: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        kind = head_class(head)
         if not labels or labels[0] != "O":
             raise ValueError("labels must start with 'O'")
         self.featurizer = featurizer
@@ -54,9 +49,10 @@ class TaggerModel(nn.Module):
         self.labels = list(labels)
         self.scheme = check_scheme(scheme)
         # registered under its name: the CRF's weights keep their "crf.*" state_dict keys
-        self.add_module(kind.name, kind.create(self.labels, self.scheme, span_head_size))
-        self._head_name = kind.name
-        self.head.set_decoding(span_decoding)
+        if not isinstance(head, Head):
+            head = head_class(head).create(self.labels, self.scheme, head_settings or {})
+        self.add_module(head.name, head)
+        self._head_name = head.name
 
     @property
     def head(self) -> Head:

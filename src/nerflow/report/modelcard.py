@@ -16,12 +16,14 @@ from typing import Any
 
 import yaml
 
+from nerflow.features.registry import FEATURES
 from nerflow.provenance import path_sha256
 from nerflow.text.tagging import label_types
 
 NA = "n/a"
 SPLIT_ORDER = ("train", "dev", "test")
-FEATURE_FLAGS = ("bigram", "lexicon", "lexicon_words", "gazetteer")
+FEATURE_FLAGS = tuple(switch for feature in FEATURES for switch in feature.tensors)
+"""The features' switches, in registry order (a card names those the model uses)."""
 PLAIN_LOAD: dict[tuple[str, str | None], tuple[str, str]] = {
     ("transformers", "softmax"): (
         "transformers",
@@ -176,9 +178,9 @@ def render_model_card(
     dataset_name: str = "CLUENER2020",
     model_dir: str = "path/to/model",
 ) -> str:
-    """The card: ``meta`` = ``nerflow_head.json``, ``summary`` = the train summary, ``scores``
-    split -> :func:`nerflow.evaluation.scoring.score` (scored splits only), ``data`` split ->
-    ``{path,
+    """The card: ``meta`` = ``nerflow_head.json`` (:meth:`nerflow.models.meta.ModelMeta.to_json`),
+    ``summary`` = the train summary, ``scores`` split ->
+    :func:`nerflow.evaluation.scoring.score` (scored splits only), ``data`` split -> ``{path,
     sha256, records}``, ``experiment`` its config block, ``hardware`` (else the device)."""
     emitter, head, scheme = str(meta.get("emitter")), str(meta.get("head")), meta.get("scheme")
     exp, tokenization, features = experiment or {}, meta.get("tokenization"), meta.get("features")
@@ -199,8 +201,8 @@ def render_model_card(
     ]
     model_rows = [["encoder", encoder], ["emitter", emitter], ["head", head]]
     model_rows += [["parameters", summary.get("params")], ["tokenization", tokenization]]
-    keys = ("max_len", "stride", "span_head_size") if head == "span" else ("max_len", "stride")
-    model_rows += [[key, meta.get(key)] for key in keys]
+    model_rows += [[key, meta.get(key)] for key in ("max_len", "stride")]
+    model_rows += [[key, value] for key, value in (meta.get("head_settings") or {}).items()]
     if features:
         model_rows += [["features", names], ["fingerprint", features.get("fingerprint")]]
     out += ["", "## Model", "", *_table(["setting", "value"], model_rows)]

@@ -8,9 +8,10 @@ spans on the original dev texts (sliding windows included) and
 saved with :func:`nerflow.models.folder.save_model` into ``out_dir/"model"``; every evaluation
 appends one JSON line to ``log_path``.
 
-Span decoding: the experiment's ``span_decoding`` is resolved once, from the nesting of
-the gold spans in the training cache (:func:`cache_nesting`), before the first evaluation,
-so dev selection sees the decoding the saved model keeps (``span_decoding`` and
+Settings that depend on the training data (the span head's ``span_decoding: auto``) are
+settled once by the head (:meth:`~nerflow.models.head.Head.fit_to_train`), from the nesting
+of the gold spans in the training cache (:func:`cache_nesting`), before the first
+evaluation, so dev selection sees what the saved model keeps (its head settings and
 ``train_nesting`` in its ``nerflow_head.json``).
 
 Weight averaging: with ``ema_decay`` > 0 the averaged weights are what gets evaluated
@@ -43,7 +44,7 @@ import torch
 
 from nerflow.config.experiment import SELECT_METRICS, ExperimentConfig
 from nerflow.data.records import Record, Span
-from nerflow.data.spans import nesting, resolve_span_decoding
+from nerflow.data.spans import nesting
 from nerflow.evaluation.scoring import score
 from nerflow.features.embeddings import FeatureInputs
 from nerflow.features.spec import switched_off_settings
@@ -168,14 +169,8 @@ class TaggingTask:
                 " same feature assets)"
             )
         self.train_nesting = cache_nesting(cache)
-        decoding = resolve_span_decoding(exp.span_decoding, self.train_nesting)
-        self.model.head.set_decoding(decoding)
-        if self.model.needs_spans:  # the span head, the one head that may nest
-            pairs, spans = self.train_nesting["overlapping_pairs"], self.train_nesting["spans"]
-            self.say(
-                f"span decoding {decoding} (span_decoding {exp.span_decoding}; train: {pairs} "
-                f"overlapping pairs in {spans} gold spans)"
-            )
+        for line in self.model.head.fit_to_train(self.train_nesting):
+            self.say(line)
         self.fingerprint = fingerprint(exp, self.labels, cache)
         self.selection = Selection()
         self.best_state: dict[str, torch.Tensor] | None = None
