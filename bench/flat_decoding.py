@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     predictor = Predictor.load(args.model, device)
     if predictor.model.head.name != "span":
         raise SystemExit(f"{args.model}: a {predictor.model.head.name} head, not a span head")
-    saved = predictor.model.head.meta()["span_decoding"]
+    saved = predictor.model.head.settings()["span_decoding"]
     gold = load_split(args.records, "dev")[: args.limit]
     predictor.predict([Record(r.id, r.text) for r in gold[: args.batch_size]], args.batch_size)
     results = {
