@@ -45,6 +45,12 @@ class BiLSTMEmitter(Emitter):
     """
 
     kind: ClassVar[str] = "bilstm"
+    plain_load: ClassVar[tuple[str, str] | None] = (
+        "nerflow",
+        "nothing: this is not a transformers model (weights `bilstm.safetensors`, sizes "
+        "`nerflow_bilstm.json`). Only `nerflow predict` and `nerflow.models.folder.load_model` "
+        "load it.",
+    )
     needed_files: ClassVar[tuple[tuple[str, tuple[str, ...]], ...]] = tuple(
         (name, (name,)) for name in (BILSTM_CONFIG_FILE, BILSTM_WEIGHTS_FILE)
     )

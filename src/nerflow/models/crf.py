@@ -38,6 +38,14 @@ class CRFHead(TagHead, CRF):
 
     name: ClassVar[str] = "crf"
     files: ClassVar[tuple[str, ...]] = (CRF_FILE,)
+    plain_load: ClassVar[tuple[str, str]] = (
+        "transformers",
+        "the emission scores only: the argmax per token, without the CRF transitions "
+        "(`crf.safetensors`) and without the tagging scheme's constraints. A CRF's emissions "
+        "are not trained to be read alone, so the pipeline's entities are not usable (on "
+        "CLUENER dev a 2x256 scratch BERT-CRF gave micro F1 0.04 through the pipeline, 0.62 "
+        "through nerflow; `bench/pipeline_parity.py` measures a folder). Use `nerflow predict`.",
+    )
 
     def __init__(self, labels: Sequence[str], scheme: str) -> None:
         super().__init__(labels, scheme, num_tags=len(labels), batch_first=True)

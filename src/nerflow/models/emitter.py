@@ -26,6 +26,9 @@ class Emitter(nn.Module):
     ``lexicon_bits``, ...) after ``attention_mask``.
     """
 
+    plain_load: ClassVar[tuple[str, str] | None] = None
+    """For emitters that are no transformers model: the card's ``library_name`` and what a
+    plain transformers load gives (whatever the head)."""
     kind: ClassVar[str] = ""
     needed_files: ClassVar[tuple[tuple[str, tuple[str, ...]], ...]] = ()
     """Files :meth:`load` needs in a model folder: ``(what to call them, any of these names)``."""

@@ -122,6 +122,12 @@ class SpanHead(Head):
     name: ClassVar[str] = "span"
     needs_spans: ClassVar[bool] = True
     setting_keys: ClassVar[tuple[str, ...]] = ("span_head_size", "span_decoding")
+    plain_load: ClassVar[tuple[str, str]] = (
+        "nerflow",
+        "the span head's query/key projections (outputs named `TYPE:q0`, `TYPE:k0`, ...), "
+        "not tags: the token-classification pipeline's output is meaningless. Use "
+        "`nerflow predict`.",
+    )
 
     def __init__(self, labels: Sequence[str], scheme: str, size: int, policy: str = NESTED):
         super().__init__(labels, scheme)

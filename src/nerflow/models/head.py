@@ -50,6 +50,10 @@ class Head(nn.Module):
     """Files :meth:`save` writes into a model folder."""
     setting_keys: ClassVar[tuple[str, ...]] = ()
     """The head's own settings: the experiment keys :meth:`create` reads."""
+    plain_load: ClassVar[tuple[str, str]] = ("nerflow", "")
+    """Under a transformers emitter: the model card's ``library_name`` and what
+    ``AutoModelForTokenClassification`` alone gives of this head's folder (formatted with
+    ``tokenization``, ``max_len`` and ``stride``)."""
 
     def __init__(self, labels: Sequence[str], scheme: str, **module_args: Any) -> None:
         super().__init__(**module_args)  # the next base: pytorch-crf's CRF for the CRF head

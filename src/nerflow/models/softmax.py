@@ -16,6 +16,18 @@ class SoftmaxHead(TagHead):
     per-position argmax (which may break the scheme's rules; the CRF head cannot)."""
 
     name: ClassVar[str] = "softmax"
+    plain_load: ClassVar[tuple[str, str]] = (
+        "transformers",
+        "the full tagger: the logits are the tag scores that nerflow decodes, and `id2label` "
+        "names `S-X` as `B-X` and `E-X` as `I-X`, so the pipeline's B/I grouping gives the "
+        "same spans. Unlike `nerflow predict`, the pipeline tokenises the raw text itself "
+        "(the tokenizer's own pieces, not nerflow's `{tokenization}` tokenisation: Latin and "
+        "digit runs become word pieces or `[UNK]`), and has no sliding windows (nerflow: "
+        "`max_len` {max_len}, `stride` {stride}): a longer text runs in one pass, and one "
+        "longer than the position embeddings fails. On an invalid tag sequence (`S-X` or "
+        "`E-X` followed by `I-X`) the pipeline continues the entity where nerflow starts a "
+        "new one.",
+    )
 
     def loss(self, scores: Tensor, labels: Tensor, spans: GoldSpans = None) -> Tensor:
         loss = nn.functional.cross_entropy(

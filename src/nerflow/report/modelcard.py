@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from nerflow.features.registry import FEATURES
+from nerflow.models.registry import EMITTERS, HEADS
 from nerflow.provenance import path_sha256
 from nerflow.text.tagging import label_types
 
@@ -25,40 +26,15 @@ SPLIT_ORDER = ("train", "dev", "test")
 FEATURE_FLAGS = tuple(switch for feature in FEATURES for switch in feature.tensors)
 """The features' switches, in registry order (a card names those the model uses)."""
 PLAIN_LOAD: dict[tuple[str, str | None], tuple[str, str]] = {
-    ("transformers", "softmax"): (
-        "transformers",
-        "the full tagger: the logits are the tag scores that nerflow decodes, and `id2label` "
-        "names `S-X` as `B-X` and `E-X` as `I-X`, so the pipeline's B/I grouping gives the "
-        "same spans. Unlike `nerflow predict`, the pipeline tokenises the raw text itself "
-        "(the tokenizer's own pieces, not nerflow's `{tokenization}` tokenisation: Latin and "
-        "digit runs become word pieces or `[UNK]`), and has no sliding windows (nerflow: "
-        "`max_len` {max_len}, `stride` {stride}): a longer text runs in one pass, and one "
-        "longer than the position embeddings fails. On an invalid tag sequence (`S-X` or "
-        "`E-X` followed by `I-X`) the pipeline continues the entity where nerflow starts a "
-        "new one.",
-    ),
-    ("transformers", "crf"): (
-        "transformers",
-        "the emission scores only: the argmax per token, without the CRF transitions "
-        "(`crf.safetensors`) and without the tagging scheme's constraints. A CRF's emissions "
-        "are not trained to be read alone, so the pipeline's entities are not usable (on "
-        "CLUENER dev a 2x256 scratch BERT-CRF gave micro F1 0.04 through the pipeline, 0.62 "
-        "through nerflow; `bench/pipeline_parity.py` measures a folder). Use `nerflow predict`.",
-    ),
-    ("transformers", "span"): (
-        "nerflow",
-        "the span head's query/key projections (outputs named `TYPE:q0`, `TYPE:k0`, ...), "
-        "not tags: the token-classification pipeline's output is meaningless. Use "
-        "`nerflow predict`.",
-    ),
-    ("bilstm", None): (
-        "nerflow",
-        "nothing: this is not a transformers model (weights `bilstm.safetensors`, sizes "
-        "`nerflow_bilstm.json`). Only `nerflow predict` and `nerflow.models.folder.load_model` "
-        "load it.",
-    ),
+    **{("transformers", name): head.plain_load for name, head in HEADS.items()},
+    **{
+        (kind, None): emitter.plain_load
+        for kind, emitter in EMITTERS.items()
+        if emitter.plain_load is not None
+    },
 }
-"""Per (emitter, head) (head None: any): ``library_name``, what the plain load gives."""
+"""Per (emitter, head) (head None: any): ``library_name``, what the plain load gives (the
+heads' and emitters' own :attr:`~nerflow.models.head.Head.plain_load`)."""
 PLAIN_LOAD_CALL = "`AutoModelForTokenClassification.from_pretrained(folder)`"
 FEATURES_NOTE = (
     "This model uses input features ({names}): their embeddings (`emitter_features.safetensors`) "
