@@ -19,7 +19,7 @@ import torch
 
 from nerflow.atomic import atomic_output
 from nerflow.data.user_texts import InputText, read_input_texts
-from nerflow.inference.predict import CHUNK_SIZE, Predictor, stream_predictions
+from nerflow.inference.predict import Predictor, stream_predictions
 from nerflow.inference.settings import PREDICT_BATCH_SIZE
 from nerflow.jsonio import json_line
 
@@ -35,17 +35,15 @@ def load_predictors(
 
 
 def annotate(
-    predictors: Sequence[Predictor],
-    texts: Iterable[InputText],
-    batch_size: int = PREDICT_BATCH_SIZE,
-    chunk_size: int = CHUNK_SIZE,
-    min_votes: int | None = None,
+    predictors: Sequence[Predictor], texts: Iterable[InputText], **options: Any
 ) -> Iterator[dict[str, Any]]:
     """Output objects (see :meth:`InputText.output`) in input order, streamed (the inputs
-    wait in a ``tee`` buffer of at most one chunk for their predictions)."""
+    wait in a ``tee`` buffer of at most one chunk for their predictions). ``options``:
+    those of :func:`~nerflow.inference.predict.stream_predictions` (``batch_size``,
+    ``chunk_size``, ``min_votes``)."""
     inputs, for_records = itertools.tee(texts)
     records = (text.record for text in for_records)
-    predicted = stream_predictions(predictors, records, batch_size, chunk_size, min_votes)
+    predicted = stream_predictions(predictors, records, **options)
     for text, record in zip(inputs, predicted, strict=True):
         yield text.output(record.spans)
 
@@ -61,7 +59,7 @@ def write_annotations(
     """Write :func:`annotate`'s objects as JSON lines to ``out``; return how many.
     ``on_text`` is called after each line (a progress bar's update)."""
     count = 0
-    for obj in annotate(predictors, texts, batch_size, min_votes=min_votes):
+    for obj in annotate(predictors, texts, batch_size=batch_size, min_votes=min_votes):
         out.write(json_line(obj))
         count += 1
         if on_text is not None:

@@ -294,13 +294,7 @@ def n_tokens(
 
 
 def windows(
-    text: str,
-    tokenizer: Any,
-    mode: Tokenization,
-    max_len: int | None,
-    stride: int,
-    add_special_tokens: bool = True,
-    truncate: bool = False,
+    text: str, tokenizer: Any, mode: Tokenization, max_len: int | None, stride: int, **options: bool
 ) -> list[TokenizedText]:
     """Sliding windows of at most ``max_len`` tokens (specials included) over ``text``.
 
@@ -315,11 +309,11 @@ def windows(
     in char mode when ``stride >= 2`` (without ``clip``, entities of up to ``stride // 2``
     tokens do).
 
-    With ``truncate``, one window cut at ``max_len`` (:func:`tokenize`); with ``max_len``
-    None, one window of the whole text. Training caches, the round-trip audit and
-    prediction all take their windows from here.
+    ``options``: ``add_special_tokens`` (default True) and ``truncate``: one window cut at
+    ``max_len`` (:func:`tokenize`); with ``max_len`` None, one window of the whole text.
+    Training caches, the round-trip audit and prediction all take their windows from here.
     """
-    return windows_many([text], tokenizer, mode, max_len, stride, add_special_tokens, truncate)[0]
+    return windows_many([text], tokenizer, mode, max_len, stride, **options)[0]
 
 
 def windows_many(

@@ -36,7 +36,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
@@ -95,16 +95,12 @@ class LoopSettings:
         """The settings of a tagger's ``train`` block or of a pretraining run (a block without
         ``ema_decay`` or ``fgm_epsilon`` has neither). Read by name, so the loop does not
         import the blocks: editing a training default leaves pretraining fresh."""
+        casts = {"int": int, "float": float}
         return cls(
-            epochs=int(config.epochs),
-            batch_size=int(config.batch_size),
-            seed=int(config.seed),
-            warmup_ratio=float(config.warmup_ratio),
-            grad_clip=float(config.grad_clip),
-            eval_every_steps=int(config.eval_every_steps),
-            max_minutes=float(config.max_minutes),
-            ema_decay=float(getattr(config, "ema_decay", 0.0)),
-            fgm_epsilon=float(getattr(config, "fgm_epsilon", 0.0)),
+            **{
+                field.name: casts[str(field.type)](getattr(config, field.name, field.default))
+                for field in fields(cls)
+            }
         )
 
 
