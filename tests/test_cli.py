@@ -101,10 +101,41 @@ def test_every_subcommand_has_help(command: str) -> None:
     assert f"usage: nerflow {command}" in result.stdout
 
 
-def test_usage_errors_exit_2() -> None:
-    assert run_cli().returncode == 2
-    result = run_cli("predict", "--no-such-option", "x", "y")
-    assert result.returncode == 2 and "unrecognized arguments" in result.stderr
+def one_line_error(result: subprocess.CompletedProcess, *parts: str) -> None:
+    """A user error: exit 2, nothing on stdout, one line on stderr holding ``parts``."""
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout == "" and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert all(part in result.stderr for part in parts), result.stderr
+
+
+def test_usage_errors_exit_2_in_one_line() -> None:
+    one_line_error(run_cli(), "the following arguments are required: COMMAND")
+    one_line_error(run_cli("predict", "--no-such-option", "x", "y"), "unrecognized arguments")
+    one_line_error(run_cli("predict", "m", "x", "--device", "gpu"), "invalid choice: 'gpu'")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a machine without CUDA")
+def test_cuda_without_cuda_is_a_one_line_user_error(models: dict[str, Path]) -> None:
+    result = run_cli("predict", str(models["crf"]), "-", "--device", "cuda", stdin="北京\n")
+    one_line_error(result, "CUDA is not available here; use auto or cpu")
+
+
+def test_version_and_defaults_in_help() -> None:
+    version = run_cli("--version")
+    assert version.returncode == 0
+    assert version.stdout.strip() == f"nerflow {importlib.metadata.version('nerflow')}"
+    text = " ".join(run_cli("predict", "--help").stdout.split())
+    assert "(default: 64)" in text and "(default: auto)" in text
+    assert "(default: keep_longest)" in " ".join(run_cli("validate", "--help").stdout.split())
+
+
+def test_auto_refuses_a_first_line_that_looks_like_json(models: dict[str, Path]) -> None:
+    """Neither a record without 'text' nor broken JSON is tagged as one long text."""
+    for line in ('{"txt": "北京"}', '{"text": "北京"'):
+        result = run_cli("predict", str(models["crf"]), "-", "-q", stdin=line + "\n")
+        one_line_error(result, "<stdin>:1: looks like JSON but is not an object")
+    tagged = run_cli("predict", str(models["crf"]), "-", "--format", "text", stdin='{"txt"}\n')
+    assert tagged.returncode == 0 and lines_of(tagged.stdout)[0]["text"] == '{"txt"}'
 
 
 @pytest.mark.parametrize("head", ["softmax", "crf", "span"])
@@ -235,6 +266,30 @@ def test_score_table_json_and_mismatch(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert f"{edited}:2: text_mismatch" in result.stdout
     assert "not scored" in result.stderr
+
+
+def test_validate_json_is_json_with_its_findings_and_reads_stdin(tmp_path: Path) -> None:
+    rows = [json.dumps(GOLD[0], ensure_ascii=False), "not json", "{broken"]
+    result = run_cli("validate", "-", "--json", stdin="\n".join(rows) + "\n")
+    assert result.returncode == 1
+    report = json.loads(result.stdout)  # all of stdout is the JSON
+    assert report["records"] == 1 and report["rejected"] == 2
+    assert [line.split(": ")[0] for line in report["rejections"]] == ["<stdin>:2", "<stdin>:3"]
+    assert "<stdin>: 3 lines, 1 valid records, 2 rejected" in result.stderr
+
+
+def test_score_json_stays_json_on_a_mismatch_and_a_binary_file_is_named(tmp_path: Path) -> None:
+    gold = write_jsonl(tmp_path / "gold.json", GOLD)
+    edited = write_jsonl(
+        tmp_path / "edited.json", [GOLD[0], {**GOLD[1], "text": "浙商银"}, GOLD[2]]
+    )
+    result = run_cli("score", str(gold), str(edited), "--json")
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["scored"] is False and report["text_check"]["mismatched_line_numbers"] == [2]
+    binary = tmp_path / "model.safetensors"
+    binary.write_bytes(b'{"id": 0}\n\x80\xff\x00 weights\n')
+    one_line_error(run_cli("score", str(gold), str(binary)), f"{binary}:2: invalid UTF-8")
 
 
 def test_check_text_names_the_line(tmp_path: Path) -> None:

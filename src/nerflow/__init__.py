@@ -16,5 +16,10 @@ reproducible. MKL reads them at its first call, so setting them on import of the
 Snakefile, every workflow script and the CLI import it before any matrix product) is in
 time. Measured at no cost in speed. A value the user set wins."""
 
-for _name, _value in REPRODUCIBLE_THREADING.items():
+QUIET_LIBRARIES = {"HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+"""No third-party progress bars (transformers' "Loading weights" reads this too): they turn
+log files into carriage-return fragments and reach the command line's stderr. A value the
+user set wins."""
+
+for _name, _value in {**REPRODUCIBLE_THREADING, **QUIET_LIBRARIES}.items():
     os.environ.setdefault(_name, _value)

@@ -14,9 +14,11 @@ import sys
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
+from nerflow import __version__
 from nerflow.atomic import atomic_output
+from nerflow.config.choices import DEVICES
 from nerflow.data.cluener import read_records
 from nerflow.data.labels import LabelFileError, read_labels
 from nerflow.data.spans import OVERLAP_POLICIES
@@ -32,6 +34,13 @@ STDIO = "-"
 
 class UsageError(Exception):
     """A problem with the command line or its inputs (exit code 2)."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (and exit 2), like the others."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 # --------------------------------------------------------------------------- predict
@@ -107,27 +116,33 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from nerflow.data.rejections import write_rejected
     from nerflow.data.validate import validate_file
 
-    if not Path(args.file).is_file():
+    data, name = None, args.file
+    if args.file == STDIO:
+        data, name = sys.stdin.buffer.read(), "<stdin>"
+    elif not Path(args.file).is_file():
         raise UsageError(f"{args.file}: no such file")
     result = validate_file(
-        args.file,
+        name,
         split=args.split,
         labels=_labels(args.labels),
         overlap_policy=args.overlap_policy,
         require_labels=not args.unlabelled,
+        data=data,
     )
-    for rejection in result.rejected:
-        print(rejection.format(args.file))
+    findings = [rejection.format(name) for rejection in result.rejected]
+    if not args.json:
+        print("\n".join(findings), end="\n" if findings else "")
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if args.rejected:
         write_rejected(args.rejected, result.rejected)
     report = result.report
-    if args.json:
-        print(json.dumps(report, ensure_ascii=False, indent=2))
+    if args.json:  # the findings inside the JSON, nothing else on stdout
+        found = {"rejections": findings, "warning_lines": result.warnings}
+        print(json.dumps({**report, **found}, ensure_ascii=False, indent=2))
     reasons = ", ".join(f"{k}={v}" for k, v in report["rejected_by_reason"].items())
     print(
-        f"{args.file}: {report['lines']} lines, {report['records']} valid records, "
+        f"{name}: {report['lines']} lines, {report['records']} valid records, "
         f"{report['rejected']} rejected{f' ({reasons})' if reasons else ''}, "
         f"{report['entities']} entities of {len(report['labels'])} types",
         file=sys.stderr,
@@ -214,7 +229,10 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     report = _check_text(args.gold, args.predictions, "jsonl")
     if not _clean(report, 0):
-        _print_check(report)
+        if args.json:
+            print(json.dumps({"scored": False, "text_check": report}, ensure_ascii=False, indent=2))
+        else:
+            _print_check(report)
         print("not scored: the predictions do not fit the gold texts", file=sys.stderr)
         return EXIT_FINDINGS
     labels = _labels(args.labels)
@@ -286,17 +304,23 @@ def _command(
 ) -> argparse.ArgumentParser:
     """The subcommand ``name`` (texts from :data:`COMMANDS`) that calls ``run``."""
     help_text, description = COMMANDS[name]
-    command = commands.add_parser(name, help=help_text, description=description)
+    command = commands.add_parser(
+        name,
+        help=help_text,
+        description=description,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,  # defaults in --help
+    )
     command.set_defaults(run=run)
     return command
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="nerflow",
         description="Use what the nerflow workflow trained: tag text, validate, score, check.",
         epilog="Exit codes: 0 success, 1 findings, 2 usage errors or unusable inputs.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     predict = _command(commands, "predict", cmd_predict)
@@ -307,7 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--batch-size", type=int, default=PREDICT_BATCH_SIZE, help="windows per batch"
     )
-    predict.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda")
+    predict.add_argument(
+        "--device", choices=DEVICES, default="auto", help="auto: CUDA if present, else CPU"
+    )
     predict.add_argument("--max-len", type=int, help="tokens per window (default: the model's)")
     predict.add_argument("--stride", type=int, help="tokens shared by consecutive windows")
     predict.add_argument("--min-votes", type=int, help="ensemble: votes a span needs")
@@ -315,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     validate = _command(commands, "validate", cmd_validate)
-    validate.add_argument("file", metavar="FILE")
+    validate.add_argument("file", metavar="FILE", help="CLUENER JSON lines, or - for stdin")
     _add_record_options(validate, "allowed types, or a labels.json file")
     validate.add_argument("--split", default="train", help="split name for the report")
     validate.add_argument("--unlabelled", action="store_true", help="records need no 'label'")

@@ -7,18 +7,30 @@ from collections.abc import Sequence, Sized
 
 import torch
 
+from nerflow.errors import UserError
+
 IGNORE_INDEX = -100
 """Label of positions without a target (special tokens, padding, word-piece continuations,
 unmasked MLM tokens): ``torch.nn.functional.cross_entropy``'s default ``ignore_index``."""
 
 
+class DeviceError(UserError, ValueError):
+    """A device that this machine does not have, or no device at all."""
+
+
 def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
-    """``"auto"``/``None`` -> CUDA when available, else CPU; otherwise ``torch.device(spec)``."""
+    """``"auto"``/``None`` -> CUDA when available, else CPU; otherwise ``torch.device(spec)``
+    (:class:`DeviceError` for an unknown name, or CUDA on a machine without it)."""
     if spec is None or spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(spec)
+    try:
+        device = torch.device(spec)
+    except RuntimeError:
+        raise DeviceError(f"unknown device {spec!r}; use auto, cpu or cuda") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' requested but CUDA is not available")
+        raise DeviceError(
+            f"device {spec!r} requested but CUDA is not available here; use auto or cpu"
+        )
     return device
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from nerflow.data.records import Span
 from nerflow.data.spans import CHECK_REASONS, span_fault
-from nerflow.data.user_texts import read_input_texts
+from nerflow.data.user_texts import InputError, read_input_texts
 from nerflow.errors import UserError
 
 MAX_EXAMPLES = 20
@@ -44,9 +44,20 @@ class TextMismatchError(ValueError, UserError):
 
 
 def _read_lines(path: str | Path) -> list[tuple[int, str]]:
-    """Non-blank lines of a UTF-8 file with their 1-based line numbers."""
-    with open(path, encoding="utf-8") as handle:
-        return [(number, line) for number, line in enumerate(handle, 1) if line.strip()]
+    """Non-blank lines of a UTF-8 file with their 1-based line numbers; a line that is not
+    UTF-8 raises :class:`~nerflow.data.user_texts.InputError` naming it."""
+    lines = []
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise InputError(
+                    f"{path}:{number}: invalid UTF-8 ({error.reason}): not a prediction file"
+                ) from None
+            if line.strip():
+                lines.append((number, line))
+    return lines
 
 
 def _first_difference(a: str, b: str) -> int:

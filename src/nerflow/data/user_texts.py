@@ -46,8 +46,24 @@ def _input_object(line: str) -> dict[str, Any] | None:
     return obj if isinstance(obj, dict) and isinstance(obj.get("text"), str) else None
 
 
+def _auto_format(line: str, name: str, number: int) -> str:
+    """The format ``auto`` picks from the first non-blank line: ``jsonl`` for an object
+    with a string ``text``, ``text`` for anything that does not look like JSON. A line
+    that looks like a JSON object but is no usable record is refused rather than tagged
+    as one long text."""
+    if _input_object(line) is not None:
+        return "jsonl"
+    if line.lstrip().startswith("{"):
+        raise InputError(
+            f"{name}:{number}: looks like JSON but is not an object with a string 'text' "
+            "(the text format tags such lines as plain text)"
+        )
+    return "text"
+
+
 def iter_input_texts(handle: TextIO, name: str, fmt: str = "auto") -> Iterator[InputText]:
-    """Texts to tag from an open text file (see :data:`INPUT_FORMATS`), streamed.
+    """Texts to tag from an open text file (see :data:`INPUT_FORMATS`; ``auto`` refuses a
+    first line that looks like JSON but is no usable record), streamed.
 
     Blank lines are skipped. A text's id is its ``id`` field, else its 0-based physical
     line index. Plain text keeps every character of the line but the line break. Raises
@@ -70,7 +86,7 @@ def iter_input_texts(handle: TextIO, name: str, fmt: str = "auto") -> Iterator[I
         if not line.strip():
             continue
         if fmt == "auto":
-            fmt = "jsonl" if _input_object(line) is not None else "text"
+            fmt = _auto_format(line, name, number)
         if fmt == "text":
             text = line[:-1] if line.endswith("\n") else line
             yield InputText(number, {"text": text}, Record(id=number - 1, text=text))

@@ -161,8 +161,10 @@ def validate_file(
     overlap_policy: str = "fail",
     require_labels: bool = True,
     schema_path: str | Path | None = None,
+    data: bytes | None = None,
 ) -> ValidationResult:
-    """Validate a CLUENER JSON-lines file line by line.
+    """Validate a CLUENER JSON-lines file line by line (``data``: its bytes, when they
+    come from elsewhere than ``path``, which then only names them: stdin).
 
     ``labels``: allowed entity types (``None``: any type). ``overlap_policy``: ``fail``
     rejects records with overlapping/nested spans, ``keep_longest``/``keep_first`` keep a
@@ -184,7 +186,8 @@ def validate_file(
         overlap_policy,
         require_labels,
     )
-    data = Path(path).read_bytes()
+    if data is None:
+        data = Path(path).read_bytes()
     if data.startswith(BOM):
         data = data[len(BOM) :]
         run.warn(WARN_BOM, f"{path}:1: UTF-8 byte order mark at start of file (stripped)")
