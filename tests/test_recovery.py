@@ -130,6 +130,36 @@ def test_a_plain_run_prints_the_reasons_of_a_broken_input_file(tmp_path: Path) -
     assert "ERROR: " in screen and "Traceback" not in screen
 
 
+def test_a_run_that_changed_records_says_so_on_screen(tmp_path: Path) -> None:
+    """The overlap policy (keep_longest by default) drops a nested span: the run succeeds
+    and one line on screen says how many records changed and where the list is."""
+    workdir = copy_workflow(tmp_path / "copied")
+    lines = (FIXTURES / "tiny/dev.json").read_text("utf-8").splitlines()
+    record = json.loads(lines[2])
+    entity_type, mentions = next(iter(record["label"].items()))
+    surface, positions = next(iter(mentions.items()))
+    start, end = positions[0]
+    assert end > start, "a mention of two characters or more"
+    record["label"][entity_type][record["text"][start]] = [[start, start]]  # nested in it
+    lines[2] = json.dumps(record, ensure_ascii=False)
+    changed = tmp_path / "dev.json"
+    changed.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = recovery_config()
+    config["data"]["dev"] = str(changed)
+    write_config(workdir, config)
+    result = snakemake(
+        workdir, "--cores", "1", "results/data/dev.jsonl", snakefile=workdir / "Snakefile"
+    )
+    screen = result.stdout + result.stderr
+    assert (
+        f"nerflow: {changed}: 1 records changed, 1 spans dropped (duplicates, overlap policy "
+        "keep_longest); each one is listed in logs/validate/dev.log"
+    ) in screen
+    log = (workdir / "logs/validate/dev.log").read_text("utf-8")
+    assert f"{changed}:3: dropped overlapping span" in log
+    assert "records kept (1 changed: 1 spans dropped), 0 rejected" in log
+
+
 # --------------------------------------------------------------------------- a killed run
 
 

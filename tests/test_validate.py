@@ -170,6 +170,8 @@ def test_good_file_report(tmp_path: Path) -> None:
         "entities_per_type": {"company": 1, "name": 1},
         "warnings": {},
         "spans_dropped_overlap": 0,
+        "records_changed": 0,
+        "spans_dropped": 0,
         "labels": LABELS,
         "chars_mean": 8.0,
         "chars_max": 9,
@@ -296,6 +298,7 @@ def test_nested_spans_keep_policies(tmp_path: Path, policy: str) -> None:
     check_or_raise(result, path, "fail")
     assert result.records[1].spans == [Span(15, 34, "book")]
     assert result.report["spans_dropped_overlap"] == 2
+    assert result.report["records_changed"] == 1 and result.report["spans_dropped"] == 2
     assert result.report["warnings"] == {"overlap_resolved": 1}
     assert result.report["entities_per_type"] == {"book": 1, "name": 1}
     assert result.warnings == [

@@ -47,6 +47,13 @@ def start(smk: Any) -> logging.Logger:
     return logger
 
 
+def say(logger: logging.Logger, message: str) -> None:
+    """One line on the screen of the Snakemake process (the job's own stderr, which
+    :func:`start` sent to the log, is not shown for jobs that succeed), and in the log."""
+    print(f"nerflow: {message}", file=sys.__stderr__, flush=True)
+    logger.info(message)
+
+
 def startup_seconds() -> float:
     """Seconds since this process started. On Linux from ``/proc/self/stat``'s start time
     against the boot clock (10 ms steps); elsewhere from psutil (a Snakemake dependency),

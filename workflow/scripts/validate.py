@@ -27,5 +27,19 @@ for warning in result.warnings:
     log.warning(warning)
 check_or_raise(result, smk.input.data, smk.params.on_invalid)
 write_records(smk.output.records, result.records)
-log.info("%d records kept, %d rejected", len(result.records), len(result.rejected))
+report = result.report
+log.info(
+    "%d records kept (%d changed: %d spans dropped), %d rejected",
+    report["records"],
+    report["records_changed"],
+    report["spans_dropped"],
+    report["rejected"],
+)
+if report["records_changed"]:
+    stage.say(
+        log,
+        f"{smk.input.data}: {report['records_changed']} records changed, "
+        f"{report['spans_dropped']} spans dropped (duplicates, overlap policy "
+        f"{smk.params.overlap_policy}); each one is listed in {smk.log[0]}",
+    )
 stage.finish(smk)

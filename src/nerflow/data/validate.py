@@ -209,6 +209,7 @@ def validate_file(
         rejected=run.rejected,
         warning_counts=run.warning_counts,
         dropped_overlap=run.dropped_overlap,
+        changed=(run.records_changed, run.dropped_overlap + run.dropped_duplicates),
         labels=sorted(allowed) if allowed is not None else sorted(run.types_seen),
     )
     return ValidationResult(run.records, run.rejected, run.warnings, report)
@@ -231,6 +232,8 @@ class _FilePass:
     ids_seen: dict[int | str, int] = field(default_factory=dict)
     types_seen: set[str] = field(default_factory=set)
     dropped_overlap: int = 0
+    dropped_duplicates: int = 0
+    records_changed: int = 0
 
     def warn(self, kind: str, message: str | None = None) -> None:
         self.warning_counts[kind] += 1
@@ -309,7 +312,7 @@ class _FilePass:
         where = f"{self.path}:{number}"
         for span in checked.duplicate_spans:
             self.warn(WARN_DUPLICATE_SPAN, f"{where}: duplicate span {show(span, text)} removed")
-        spans = checked.spans
+        spans, dropped = checked.spans, []
         self.types_seen.update(span.label for span in spans)
         if self.overlap_policy != "fail":
             spans, dropped = resolve_overlaps(spans, self.overlap_policy)
@@ -320,6 +323,8 @@ class _FilePass:
                     f"{where}: dropped overlapping span {show(span, text)} ({self.overlap_policy})"
                     for span in dropped
                 )
+        self.dropped_duplicates += len(checked.duplicate_spans)
+        self.records_changed += bool(checked.duplicate_spans or dropped)
         self.records.append(Record(id=record_id, text=text, spans=spans))
 
 
@@ -332,6 +337,7 @@ def _report(
     rejected: list[Rejection],
     warning_counts: Counter[str],
     dropped_overlap: int,
+    changed: tuple[int, int],
     labels: list[str],
 ) -> dict[str, Any]:
     """Summary counts of one validated file (key-sorted where keys are data)."""
@@ -349,6 +355,8 @@ def _report(
         "entities_per_type": dict(sorted(per_type.items())),
         "warnings": dict(sorted(warning_counts.items())),
         "spans_dropped_overlap": dropped_overlap,
+        "records_changed": changed[0],
+        "spans_dropped": changed[1],
         "labels": labels,
         "chars_mean": round(sum(lengths) / len(lengths), 3) if lengths else 0.0,
         "chars_max": max(lengths, default=0),
