@@ -474,3 +474,34 @@ def test_cache_features_must_match_the_experiment(tokenizer, tmp_path: Path) -> 
             1,
             None,
         )
+
+
+def test_progress_is_a_bar_on_a_terminal_and_plain_lines_in_a_log() -> None:
+    import io
+
+    from tqdm import tqdm
+
+    from nerflow.training.progress import ProgressLines, progress_bar
+
+    log = io.StringIO()
+    lines = progress_bar(log, 40, 0)
+    assert isinstance(lines, ProgressLines)
+    for step in range(40):
+        lines.set_postfix(loss=f"{1 / (step + 1):.4f}", epoch=step // 10 + 1)
+        lines.update(1)
+    lines.close()
+    written = log.getvalue().splitlines()
+    assert "\r" not in log.getvalue() and len(written) == 10
+    assert written[0].startswith("train 10% (4/40 batches, ") and written[0].endswith(
+        "loss 0.2500, epoch 1"
+    )
+    assert written[-1].startswith("train 100% (40/40 batches")
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    bar = progress_bar(Terminal(), 40, 0)
+    assert isinstance(bar, tqdm)
+    bar.close()
+    assert progress_bar(None, 40, 0).disable

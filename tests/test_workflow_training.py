@@ -146,6 +146,10 @@ def test_every_experiment_is_scored_side_by_side(trained: Path) -> None:
 def test_training_log_and_summary(trained: Path) -> None:
     lines = (trained / "results/tiny_crf/train_log.jsonl").read_text("utf-8").splitlines()
     assert len(lines) == 2
+    # the job log: plain lines of progress, no bar fragments, no third-party bars
+    job_log = (trained / "logs/tiny_crf/train.log").read_text("utf-8")
+    assert "\r" not in job_log and "train 100% (" in job_log
+    assert "Loading weights" not in job_log
     for line in map(json.loads, lines):
         for key in (
             "epoch",

@@ -47,7 +47,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from nerflow.training.adversarial import fgm_perturbation, input_embeddings
 from nerflow.training.amp import autocast
 from nerflow.training.batching import make_batches
-from nerflow.training.progress import Progress, Tally
+from nerflow.training.progress import Progress, Tally, progress_bar
 from nerflow.training.resume import (
     CHECKPOINT_FILE,
     cpu_state,
@@ -308,24 +308,13 @@ class Loop:
 
     def run(self) -> None:
         """Train until the epochs are done, patience runs out or the time budget is spent."""
-        from tqdm import tqdm
-
         p, s = self.progress, self.settings
         if self.log_path is not None:  # the log so far (empty unless resumed)
             with open(self.log_path, "w", encoding="utf-8") as handle:
                 handle.writelines(json.dumps(line) + "\n" for line in p.log_lines)
         self.model.train()
         planned = s.epochs * self.batches_per_epoch
-        bar = tqdm(
-            total=planned,
-            initial=min(p.global_step, planned),
-            file=self.stream,
-            disable=self.stream is None,
-            desc="train",
-            unit="batch",
-            dynamic_ncols=True,
-            mininterval=1.0,
-        )
+        bar = progress_bar(self.stream, planned, min(p.global_step, planned))
         try:
             while not p.stop_reason and p.epoch < s.epochs:
                 batches = make_batches(self.lengths, s.batch_size, s.seed, p.epoch)
