@@ -226,3 +226,16 @@ def test_training_data_and_export(tmp_path) -> None:
     assert export_model(trained, out, "# card\n") == out
     assert sorted(p.name for p in out.iterdir()) == ["README.md", "nerflow_head.json"]
     assert (out / "README.md").read_text(encoding="utf-8") == "# card\n"
+
+
+def test_small_hyperparameters_keep_their_value_and_a_budget_stop_is_said() -> None:
+    from nerflow.report.modelcard import TIME_BUDGET_NOTE, fmt
+
+    assert fmt(3e-5) == "3e-05" and fmt(0.0025) == "0.0025" and fmt(0.5) == "0.5000"
+    assert fmt(0.0) == "0.0000" and fmt(12) == "12"
+    experiment = {"encoder": "scratch", "train": {"lr": 3e-5, "head_lr": 0.001}}
+    text = card(meta(), experiment=experiment)
+    assert "lr=3e-05" in text and "head_lr=0.0010" in text
+    assert TIME_BUDGET_NOTE not in text
+    stopped = card(meta(), {**summary(), "stop_reason": "time_budget"})
+    assert TIME_BUDGET_NOTE in stopped

@@ -228,6 +228,8 @@ def test_leaderboard_rows_ranked_with_reference_last(tmp_path: Path) -> None:
         table = list(csv.DictReader(handle, delimiter="\t"))
     assert [line["experiment"] for line in table] == ["a_exp", "b_exp", "c_exp", "oracle"]
     assert table[0]["micro_f1"] == "0.9000" and table[0]["train_minutes"] == "1.23"
+    budget = leaderboard_row("d_exp", scores, TYPES, {**summary, "stop_reason": "time_budget"})
+    assert budget["stop_reason"] == "time_budget" and "stop_reason" in columns
     assert table[3]["kind"] == "reference" and table[3]["params"] == ""
 
 

@@ -37,9 +37,13 @@ TRAIN_COLUMNS: tuple[str, ...] = (
     "train_minutes",
     "params",
     "best_epoch",
+    "stop_reason",
     "sentences_per_s",
     "device",
 )
+"""From ``train_summary.json``; ``stop_reason`` ``time_budget`` marks a run that its time
+budget cut (its result depends on the machine's speed), the others stopped by work:
+``completed``, ``patience``."""
 SETUP_COLUMNS: tuple[str, ...] = ("encoder", "head", "tokenization", "max_len")
 REFERENCE = "reference"
 EXPERIMENT = "experiment"

@@ -35,6 +35,10 @@ PLAIN_LOAD: dict[tuple[str, str | None], tuple[str, str]] = {
 }
 """Per (emitter, head) (head None: any): ``library_name``, what the plain load gives (the
 heads' and emitters' own :attr:`~nerflow.models.head.Head.plain_load`)."""
+TIME_BUDGET_NOTE = (
+    "Training was stopped by its time budget (`train.max_minutes`), not by its epochs or "
+    "its patience: how far it got, and so these scores, depend on the machine's speed."
+)
 PLAIN_LOAD_CALL = "`AutoModelForTokenClassification.from_pretrained(folder)`"
 FEATURES_NOTE = (
     "This model uses input features ({names}): their embeddings (`emitter_features.safetensors`) "
@@ -74,10 +78,13 @@ ner = pipeline("token-classification", model="{model_dir}", aggregation_strategy
 
 
 def fmt(value: Any) -> str:
-    """A value for the card: floats with 4 decimals, ``n/a`` for None/NaN/missing."""
+    """A value for the card: floats with 4 decimals (4 significant digits below 0.001, so
+    that a learning rate of 3e-5 keeps its value), ``n/a`` for None/NaN/missing."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return NA
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        return f"{value:.4g}" if 0 < abs(value) < 1e-3 else f"{value:.4f}"
+    return str(value)
 
 
 def _get(mapping: Any, *keys: str) -> Any:
@@ -203,6 +210,8 @@ def render_model_card(
     ]
     how_to = HOW_TO + (HOW_TO_TRANSFORMERS if facts[0] == "transformers" else "")  # tags?
     out += ["## Training", "", *_table(["training", "value"], train_rows), ""]
+    if summary.get("stop_reason") == "time_budget":
+        out += [TIME_BUDGET_NOTE, ""]
     out += [how_to.format(model_dir=model_dir)]
     window = {key: fmt(meta.get(key)) for key in ("max_len", "stride")}
     text = facts[1].format(tokenization=fmt(tokenization), **window)
