@@ -312,3 +312,28 @@ def documented_defaults() -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
 def test_the_readme_lists_every_default_of_the_dataclasses(block: str) -> None:
     documented, defaults = documented_defaults()[block]
     assert documented == defaults
+
+
+def test_missing_data_is_one_line_saying_how_to_get_it(tmp_path: Path) -> None:
+    from nerflow.config.check import missing_data
+
+    present = tmp_path / "train.json"
+    present.write_text("{}\n", encoding="utf-8")
+    data = {"train": str(present), "dev": str(tmp_path / "dev.json"), "test": None}
+    line = missing_data(data, [])
+    assert line is not None and "\n" not in line
+    assert line.startswith(f"no such file: data.dev {tmp_path / 'dev.json'}. Put the CLUENER")
+    assert "config/config.yaml, which downloads them" in line
+    assert missing_data(data, [str(tmp_path / "dev.json")]) is None  # the download makes it
+
+
+def test_a_run_without_its_data_stops_at_once_with_that_line(tmp_path: Path) -> None:
+    from workflow_helpers import snakemake, write_config
+
+    write_config(tmp_path, {"data": {"train": "nowhere/train.json", "dev": "nowhere/dev.json"}})
+    result = snakemake(tmp_path, "-n", check=False)
+    assert result.returncode != 0
+    assert "no such file: data.train nowhere/train.json; data.dev nowhere/dev.json." in (
+        result.stdout + result.stderr
+    )
+    assert "MissingInputException" not in result.stdout + result.stderr

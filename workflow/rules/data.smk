@@ -1,6 +1,6 @@
 rule download:
     output:
-        expand("resources/cluener/{name}.json", name=("train", "dev", "test")),
+        DOWNLOAD_TARGETS,
     log:
         "logs/download.log",
     benchmark:

@@ -12,7 +12,7 @@ the rest of the config.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -115,3 +115,21 @@ def window_errors(config: Mapping[str, Any]) -> list[str]:
                 f"(the content tokens of a window); set a smaller stride"
             )
     return problems
+
+
+def missing_data(data: Mapping[str, Any], produced: Iterable[str]) -> str | None:
+    """One line saying which configured data files do not exist and how to get them (None
+    when all do); ``produced``: the files a rule of the workflow makes (the download)."""
+    made = set(produced)
+    missing = [
+        f"data.{split} {path}"
+        for split, path in data.items()
+        if split in ("train", "dev", "test") and path and path not in made
+        and not Path(path).is_file()
+    ]  # fmt: skip
+    if not missing:
+        return None
+    return (
+        f"no such file: {'; '.join(missing)}. Put the CLUENER files there, point data.* at "
+        "your copy, or use config/config.yaml, which downloads them (README, 'The data')"
+    )
