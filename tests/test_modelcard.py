@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 
@@ -104,7 +106,7 @@ def test_each_card_has_its_caveat_only(combo) -> None:
         if other != combo:
             assert phrase not in text, (combo, other)
     snippet = 'pipeline("token-classification"' in text
-    assert snippet == (emitter == "transformers" and head in ("softmax", "crf"))
+    assert snippet == (emitter == "transformers" and head == "softmax")
     assert "nerflow predict path/to/model input.txt -o out.jsonl" in text
 
 
@@ -122,7 +124,12 @@ def test_library_name_and_tags() -> None:
     fm = front(card(meta("bilstm", "crf")))
     assert fm["library_name"] == "nerflow"
     assert fm["tags"] == ["ner", "cluener", "nerflow", "crf"]
-    assert fm["language"] == "zh" and fm["pipeline_tag"] == "token-classification"
+    assert fm["language"] == "zh" and "pipeline_tag" not in fm  # its pipeline output is unusable
+    assert fm["license"] == "apache-2.0" and fm["datasets"] == ["CLUENER2020"]
+    softmax = front(card(meta("transformers", "softmax")))
+    assert softmax["pipeline_tag"] == "token-classification"
+    for head in ("crf", "span"):  # the pipeline's output is no entities: no pipeline tag
+        assert "pipeline_tag" not in front(card(meta("transformers", head)))
 
 
 def test_unknown_emitter_raises() -> None:
@@ -136,7 +143,11 @@ def test_front_matter_model_index() -> None:
     assert entry["name"] == "exp1"
     (result,) = entry["results"]
     assert result["task"]["type"] == "token-classification"
-    assert result["dataset"] == {"name": "CLUENER2020", "type": "cluener", "split": "dev"}
+    assert {k: result["dataset"][k] for k in ("name", "type", "split")} == {
+        "name": "CLUENER2020",
+        "type": "cluener",
+        "split": "dev",
+    }
     metrics = {m["type"]: m["value"] for m in result["metrics"]}
     assert metrics == {"f1": 0.7512, "precision": 0.8, "recall": 0.7}
 
@@ -212,9 +223,9 @@ def test_training_data_and_export(tmp_path) -> None:
     train.write_text('{"text": "北京"}\n', encoding="utf-8")
     dev.write_text("", encoding="utf-8")
     data = training_data(["train", "dev"], [train, dev], [{"records": 1}, {}])
-    assert data["train"] == {"path": str(train), "sha256": file_sha256(train), "records": 1}
-    assert data["dev"]["records"] is None
-    assert "| dev | " + str(dev) + " | n/a |" in card(data=data)
+    assert data["train"] == {"path": "train.json", "sha256": file_sha256(train), "records": 1}
+    assert data["dev"]["records"] is None and str(tmp_path) not in json.dumps(data)
+    assert "| dev | dev.json | n/a |" in card(data=data)
     with pytest.raises(ValueError):
         training_data(["train"], [train, dev], [{}, {}])
     trained = tmp_path / "trained"

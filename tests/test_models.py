@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import random
 import shutil
 from pathlib import Path
@@ -602,6 +603,10 @@ def test_bilstm_with_features_save_load_round_trip(tokenizer, tmp_path: Path) ->
     assert (out / LEXICON_FILE).exists() and (out / BIGRAM_FILE).exists()
     assert (out / WORDS_FILE).exists()
     assert not (out / "config.json").exists()
+    umask = os.umask(0)
+    os.umask(umask)
+    modes = {path.name: path.stat().st_mode & 0o777 for path in out.iterdir()}
+    assert set(modes.values()) == {0o666 & ~umask}, modes  # safetensors' 0600 included
     meta = json.loads((out / HEAD_FILE).read_text(encoding="utf-8"))
     assert (
         meta["emitter"] == "bilstm" and meta["features"]["fingerprint"] == featurizer.fingerprint()

@@ -187,3 +187,11 @@ def write_error(target: str | Path, error: BaseException) -> WriteError:
         free = "free space unknown"
     message = f"cannot write {target}: {reason} ({free}; nothing half-written left there)"
     return WriteError(code, message) if code else WriteError(message)
+
+
+def normal_mode(path: str | Path) -> None:
+    """Give a file the mode of one made by ``open`` (0666 less the umask): some writers
+    (safetensors) make theirs readable by their owner only."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)

@@ -50,6 +50,9 @@ class Head(nn.Module):
     """Files :meth:`save` writes into a model folder."""
     setting_keys: ClassVar[tuple[str, ...]] = ()
     """The head's own settings: the experiment keys :meth:`create` reads."""
+    pipeline_usable: ClassVar[bool] = False
+    """Whether transformers' token-classification pipeline gives this head's entities
+    (under a transformers emitter): model cards declare a ``pipeline_tag`` only then."""
     plain_load: ClassVar[tuple[str, str]] = ("nerflow", "")
     """Under a transformers emitter: the model card's ``library_name`` and what
     ``AutoModelForTokenClassification`` alone gives of this head's folder (formatted with

@@ -16,6 +16,7 @@ class SoftmaxHead(TagHead):
     per-position argmax (which may break the scheme's rules; the CRF head cannot)."""
 
     name: ClassVar[str] = "softmax"
+    pipeline_usable: ClassVar[bool] = True
     plain_load: ClassVar[tuple[str, str]] = (
         "transformers",
         "the full tagger: the logits are the tag scores that nerflow decodes, and `id2label` "

@@ -39,6 +39,8 @@ TIME_BUDGET_NOTE = (
     "Training was stopped by its time budget (`train.max_minutes`), not by its epochs or "
     "its patience: how far it got, and so these scores, depend on the machine's speed."
 )
+LICENSE = "apache-2.0"
+"""The card's licence: the project's (``LICENSE``); the data's own terms stay the data's."""
 PLAIN_LOAD_CALL = "`AutoModelForTokenClassification.from_pretrained(folder)`"
 FEATURES_NOTE = (
     "This model uses input features ({names}): their embeddings (`emitter_features.safetensors`) "
@@ -104,31 +106,46 @@ def _ordered(splits: Mapping[str, Any]) -> list[str]:
 
 
 def front_matter(
-    run: str, head: str, library: str, scores: Mapping[str, Mapping], dataset_name: str
+    run: str,
+    head: str,
+    library: str,
+    scores: Mapping[str, Mapping],
+    dataset_name: str,
+    pipeline: bool = False,
 ) -> dict[str, Any]:
-    """The YAML front matter as a dict (Hugging Face ``model-index`` layout)."""
-    results = []
-    for split in _ordered(scores):
-        micro = _get(scores[split], "micro") or {}
-        metrics = [
-            {"type": key, "value": round(float(micro[key]), 4), "name": f"strict micro {name}"}
-            for key, name in (("f1", "F1"), ("precision", "precision"), ("recall", "recall"))
-            if isinstance(micro.get(key), int | float) and math.isfinite(micro[key])
-        ]
-        results.append(
-            {
-                "task": {"type": "token-classification", "name": "Named Entity Recognition"},
-                "dataset": {"name": dataset_name, "type": "cluener", "split": split},
-                "metrics": metrics,
-            }
+    """The YAML front matter as a dict, made with ``huggingface_hub``'s card data
+    (``model-index`` from the scored splits). ``pipeline``: whether transformers'
+    token-classification pipeline gives this model's entities; the ``pipeline_tag`` is
+    declared only then."""
+    from huggingface_hub import EvalResult, ModelCardData
+
+    results = [
+        EvalResult(
+            task_type="token-classification",
+            task_name="Named Entity Recognition",
+            dataset_type="cluener",
+            dataset_name=dataset_name,
+            dataset_split=split,
+            metric_type=key,
+            metric_name=f"strict micro {name}",
+            metric_value=round(float(micro[key]), 4),
         )
-    return {
-        "language": "zh",
-        "library_name": library,
-        "pipeline_tag": "token-classification",
-        "tags": ["ner", "cluener", "nerflow", head],
-        "model-index": [{"name": run, "results": results}],
-    }
+        for split in _ordered(scores)
+        for micro in [_get(scores[split], "micro") or {}]
+        for key, name in (("f1", "F1"), ("precision", "precision"), ("recall", "recall"))
+        if isinstance(micro.get(key), int | float) and math.isfinite(micro[key])
+    ]
+    card = ModelCardData(
+        language="zh",
+        license=LICENSE,
+        library_name=library,
+        pipeline_tag="token-classification" if pipeline else None,
+        tags=["ner", "cluener", "nerflow", head],
+        datasets=[dataset_name],
+        model_name=run,
+        eval_results=results or None,
+    )
+    return card.to_dict()
 
 
 def _scores_section(split: str, result: Mapping) -> list[str]:
@@ -173,7 +190,8 @@ def render_model_card(
     labels, encoder = list(meta.get("labels") or []), exp.get("encoder", emitter)
     types = label_types(labels)
     names = ", ".join(name for name in FEATURE_FLAGS if _get(features, "spec", name)) or "yes"
-    matter = front_matter(run, head, facts[0], scores, dataset_name)
+    pipeline = emitter == "transformers" and HEADS[head].pipeline_usable
+    matter = front_matter(run, head, facts[0], scores, dataset_name, pipeline)
     out = ["---", yaml.safe_dump(matter, allow_unicode=True, sort_keys=False).rstrip(), "---"]
     out += [
         f"\n# {run}\n\nChinese NER ({dataset_name} style) trained with nerflow: "
@@ -208,7 +226,7 @@ def render_model_card(
         ["mixed precision (amp)", summary.get("amp")],
         ["hyperparameters", hyper or NA],
     ]
-    how_to = HOW_TO + (HOW_TO_TRANSFORMERS if facts[0] == "transformers" else "")  # tags?
+    how_to = HOW_TO + (HOW_TO_TRANSFORMERS if pipeline else "")
     out += ["## Training", "", *_table(["training", "value"], train_rows), ""]
     if summary.get("stop_reason") == "time_budget":
         out += [TIME_BUDGET_NOTE, ""]
@@ -225,9 +243,14 @@ def training_data(
     splits: Sequence[str], paths: Sequence[str | Path], reports: Sequence[Mapping]
 ) -> dict[str, dict[str, Any]]:
     """The ``data`` of :func:`render_model_card`: split -> ``{path, sha256, records}`` from
-    the data files and their validation reports (``records``: the valid ones)."""
+    the data files and their validation reports (``records``: the valid ones); a file is
+    named by its name and checksum, never by where it lay on the training machine."""
     return {
-        split: {"path": str(path), "sha256": path_sha256(path), "records": report.get("records")}
+        split: {
+            "path": Path(path).name,
+            "sha256": path_sha256(path),
+            "records": report.get("records"),
+        }
         for split, path, report in zip(splits, paths, reports, strict=True)
     }
 
