@@ -292,6 +292,19 @@ def test_score_json_stays_json_on_a_mismatch_and_a_binary_file_is_named(tmp_path
     one_line_error(run_cli("score", str(gold), str(binary)), f"{binary}:2: invalid UTF-8")
 
 
+def test_every_file_argument_reads_stdin(tmp_path: Path) -> None:
+    gold = write_jsonl(tmp_path / "gold.json", GOLD)
+    text = gold.read_text(encoding="utf-8")
+    scored = run_cli("score", str(gold), "-", "--json", stdin=text)
+    assert scored.returncode == 0 and json.loads(scored.stdout)["micro"]["f1"] == 1.0
+    assert run_cli("score", "-", str(gold), stdin=text).returncode == 0
+    assert run_cli("check-text", "-", str(gold), stdin=text).returncode == 0
+    edited = text.replace(GOLD[1]["text"], GOLD[1]["text"][:-1], 1)
+    result = run_cli("check-text", str(gold), "-", stdin=edited)
+    assert result.returncode == 1 and "<stdin>:2: text_mismatch" in result.stdout
+    one_line_error(run_cli("score", "-", "-", stdin=text), "only one file argument can be -")
+
+
 def test_check_text_names_the_line(tmp_path: Path) -> None:
     source = write_jsonl(tmp_path / "source.json", GOLD)
     good = write_jsonl(tmp_path / "good.json", GOLD)

@@ -11,6 +11,7 @@ import argparse
 import io
 import json
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -168,13 +169,30 @@ def _print_check(report: dict[str, Any]) -> None:
     )
 
 
-def _check_text(source: str, predictions: str, source_format: str) -> dict[str, Any]:
+def _files(paths: Sequence[str], stack: ExitStack) -> list[tuple[str, str]]:
+    """``(path to read, name to show)`` of each file argument; ``-`` (one at most) is
+    standard input, kept in a temporary file for the commands that read a file twice."""
+    if sum(path == STDIO for path in paths) > 1:
+        raise UsageError("only one file argument can be - (standard input)")
+    files = []
+    for path in paths:
+        if path == STDIO:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            (folder / "stdin").write_bytes(sys.stdin.buffer.read())
+            files.append((str(folder / "stdin"), "<stdin>"))
+        elif not Path(path).is_file():
+            raise UsageError(f"{path}: no such file")
+        else:
+            files.append((path, path))
+    return files
+
+
+def _check_text(
+    source: tuple[str, str], predictions: tuple[str, str], source_format: str
+) -> dict[str, Any]:
     from nerflow.data.textcheck import check_predictions
 
-    for path in (source, predictions):
-        if not Path(path).is_file():
-            raise UsageError(f"{path}: no such file")
-    return check_predictions(source, predictions, source_format)
+    return check_predictions(source[0], predictions[0], source_format, (source[1], predictions[1]))
 
 
 def _clean(report: dict[str, Any], max_mismatches: int) -> bool:
@@ -188,7 +206,9 @@ def _clean(report: dict[str, Any], max_mismatches: int) -> bool:
 
 
 def cmd_check_text(args: argparse.Namespace) -> int:
-    report = _check_text(args.source, args.predictions, args.format)
+    with ExitStack() as stack:
+        source, predictions = _files([args.source, args.predictions], stack)
+        report = _check_text(source, predictions, args.format)
     if args.json:
         print(json.dumps(report, ensure_ascii=False, indent=2))
     else:
@@ -223,11 +243,19 @@ def _score_table(scores: dict[str, Any]) -> str:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
+    with ExitStack() as stack:
+        return _score_files(args, *_files([args.gold, args.predictions], stack))
+
+
+def _score_files(
+    args: argparse.Namespace, gold_file: tuple[str, str], pred: tuple[str, str]
+) -> int:
+    """``score`` on the files it was given (``(path, name)``, see :func:`_files`)."""
     from nerflow.data.validate import validate_file
     from nerflow.evaluation.errors import error_rows, write_errors_tsv
     from nerflow.evaluation.scoring import score
 
-    report = _check_text(args.gold, args.predictions, "jsonl")
+    report = _check_text(gold_file, pred, "jsonl")
     if not _clean(report, 0):
         if args.json:
             print(json.dumps({"scored": False, "text_check": report}, ensure_ascii=False, indent=2))
@@ -237,17 +265,18 @@ def cmd_score(args: argparse.Namespace) -> int:
         return EXIT_FINDINGS
     labels = _labels(args.labels)
     gold = validate_file(
-        args.gold,
+        gold_file[1],
         split="dev",
         labels=labels,
         overlap_policy=args.overlap_policy,
         require_labels=True,
+        data=Path(gold_file[0]).read_bytes(),
     )
     if gold.rejected:
         for rejection in gold.rejected:
-            print(rejection.format(args.gold))
-        raise UsageError(f"{args.gold}: {len(gold.rejected)} invalid gold record(s)")
-    predicted = read_records(args.predictions)
+            print(rejection.format(gold_file[1]))
+        raise UsageError(f"{gold_file[1]}: {len(gold.rejected)} invalid gold record(s)")
+    predicted = read_records(pred[0])
     types = labels or gold.report["labels"]
     scores = score(gold.records, predicted, types, report["mismatched_lines"])
     if args.errors:
@@ -349,15 +378,15 @@ def build_parser() -> argparse.ArgumentParser:
     _json_flag(validate, "report")
 
     score_cmd = _command(commands, "score", cmd_score)
-    score_cmd.add_argument("gold", metavar="GOLD")
-    score_cmd.add_argument("predictions", metavar="PRED")
+    score_cmd.add_argument("gold", metavar="GOLD", help="labelled CLUENER JSON lines, or -")
+    score_cmd.add_argument("predictions", metavar="PRED", help="predictions, or - for stdin")
     _add_record_options(score_cmd, "types to average over, or a labels.json file")
     score_cmd.add_argument("--errors", metavar="TSV", help="write the error rows")
     _json_flag(score_cmd, "scores")
 
     check = _command(commands, "check-text", cmd_check_text)
-    check.add_argument("source", metavar="SOURCE", help="JSON lines or plain text")
-    check.add_argument("predictions", metavar="PRED")
+    check.add_argument("source", metavar="SOURCE", help="JSON lines or plain text, or -")
+    check.add_argument("predictions", metavar="PRED", help="predictions, or - for stdin")
     check.add_argument("--format", choices=INPUT_FORMATS, default="auto", help="source format")
     check.add_argument("--max-mismatches", type=int, default=0)
     _json_flag(check, "report")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from nerflow.data.records import Span
 from nerflow.data.spans import CHECK_REASONS, span_fault
-from nerflow.data.user_texts import InputError, read_input_texts
+from nerflow.data.user_texts import InputError, iter_input_texts
 from nerflow.errors import UserError
 
 MAX_EXAMPLES = 20
@@ -43,7 +43,7 @@ class TextMismatchError(ValueError, UserError):
     """Raised by :func:`assert_clean` when predictions do not fit their source."""
 
 
-def _read_lines(path: str | Path) -> list[tuple[int, str]]:
+def _read_lines(path: str | Path, name: str | None = None) -> list[tuple[int, str]]:
     """Non-blank lines of a UTF-8 file with their 1-based line numbers; a line that is not
     UTF-8 raises :class:`~nerflow.data.user_texts.InputError` naming it."""
     lines = []
@@ -53,7 +53,8 @@ def _read_lines(path: str | Path) -> list[tuple[int, str]]:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as error:
                 raise InputError(
-                    f"{path}:{number}: invalid UTF-8 ({error.reason}): not a prediction file"
+                    f"{name or path}:{number}: invalid UTF-8 ({error.reason}): "
+                    "not a prediction file"
                 ) from None
             if line.strip():
                 lines.append((number, line))
@@ -137,7 +138,10 @@ def _check_line(
 
 
 def check_predictions(
-    source_path: str | Path, prediction_path: str | Path, source_format: str = "jsonl"
+    source_path: str | Path,
+    prediction_path: str | Path,
+    source_format: str = "jsonl",
+    names: tuple[str, str] | None = None,
 ) -> dict:
     """Check a prediction file against its source records; return a JSON-ready report.
 
@@ -152,12 +156,16 @@ def check_predictions(
     ``source_format``: the source's format (:data:`nerflow.data.user_texts.INPUT_FORMATS`; plain
     text sources hold one text per line, the id of a text is its 0-based line index).
     Raises :class:`nerflow.data.user_texts.InputError` (a ``ValueError``) naming the line if the
-    SOURCE file itself cannot be read in that format.
+    SOURCE file itself cannot be read in that format. ``names``: what messages and the
+    report call the two files (default: their paths; ``<stdin>`` for a file that came
+    from standard input).
     """
-    inputs = list(read_input_texts(source_path, source_format))
+    source_name, prediction_name = names or (str(source_path), str(prediction_path))
+    with open(source_path, encoding="utf-8-sig") as handle:
+        inputs = list(iter_input_texts(handle, source_name, source_format))
     source_lines = [text.line for text in inputs]
     sources = [{"id": text.record.id, "text": text.record.text} for text in inputs]
-    pred_lines = _read_lines(prediction_path)
+    pred_lines = _read_lines(prediction_path, prediction_name)
     source_ids: dict[object, int] = {}
     for number, source in zip(source_lines, sources, strict=True):
         source_ids.setdefault(source["id"], number)
@@ -177,26 +185,26 @@ def check_predictions(
     checked = 0
     for index, (number, line) in enumerate(pred_lines):
         if index >= len(sources):
-            report(number, [("extra_line", "no source record for this line")], prediction_path)
+            report(number, [("extra_line", "no source record for this line")], prediction_name)
             continue
         checked += 1
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as error:
-            report(number, [("malformed_json", str(error))], prediction_path)
+            report(number, [("malformed_json", str(error))], prediction_name)
             continue
         problems = _check_line(obj, sources[index], source_ids, source_lines[index])
         if problems:
-            report(number, problems, prediction_path)
+            report(number, problems, prediction_name)
     last_pred_line = pred_lines[-1][0] if pred_lines else 0
     for offset, index in enumerate(range(len(pred_lines), len(sources)), 1):
         source_number = source_lines[index]
         detail = f"source line {source_number} (id {sources[index]['id']!r}) has no prediction"
-        report(last_pred_line + offset, [("missing_line", detail)], prediction_path)
+        report(last_pred_line + offset, [("missing_line", detail)], prediction_name)
 
     return {
-        "source": str(source_path),
-        "predictions": str(prediction_path),
+        "source": source_name,
+        "predictions": prediction_name,
         "lines_source": len(source_lines),
         "lines_pred": len(pred_lines),
         "records_checked": checked,
