@@ -225,11 +225,12 @@ def test_the_user_text_parser_is_run_only_by_the_stages_that_parse_user_text() -
 
 def test_a_training_default_is_read_only_by_training_and_what_follows_it() -> None:
     """Editing a default of the ``train`` block (its module) re-stales training and the
-    stages that load a trained model; no stage before training (data, tags, tokenizers,
+    stages that load or describe a trained model; no stage before training (data, tags, tokenizers,
     tensor caches, pretraining, scores) runs that module."""
     from nerflow.config.experiment import TrainConfig
 
-    assert scripts_running(TrainConfig.__module__) == {"train", "predict", "annotate"}
+    after_training = {"train", "predict", "annotate", "model_card"}
+    assert scripts_running(TrainConfig.__module__) == after_training
 
 
 def test_a_whitespace_edit_of_any_module_restales_exactly_the_rules_that_run_it(

@@ -4,7 +4,12 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from nerflow.config.check import config_errors, missing_data, window_errors, with_defaults
+from nerflow.config.check import (
+    config_errors,
+    missing_data,
+    window_errors,
+    with_defaults,
+)
 from nerflow.config.choices import from_scratch
 from nerflow.data.cluener import first_record_has_label
 from nerflow.features.registry import FEATURES
@@ -29,7 +34,9 @@ if _config_problems:
 SPLITS = [split for split in ("train", "dev", "test") if config["data"].get(split)]
 # The files rule download makes (config/config.yaml reads them); any other configured data
 # file must exist before the run starts.
-DOWNLOAD_TARGETS = [f"resources/cluener/{split}.json" for split in ("train", "dev", "test")]
+DOWNLOAD_TARGETS = [
+    f"resources/cluener/{split}.json" for split in ("train", "dev", "test")
+]
 _missing = missing_data(config["data"], DOWNLOAD_TARGETS)
 if _missing:
     raise WorkflowError(_missing)
