@@ -219,29 +219,6 @@ def cmd_check_text(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- score
 
 
-def _score_table(scores: dict[str, Any]) -> str:
-    micro = scores["micro"]
-    lines = [
-        f"records {scores['n_records']}, text mismatches {scores['text_mismatch_lines']}",
-        f"strict micro  P {micro['precision']:.4f}  R {micro['recall']:.4f}  "
-        f"F1 {micro['f1']:.4f}  (tp {micro['tp']}, fp {micro['fp']}, fn {micro['fn']})",
-        f"strict macro F1 {scores['macro_f1']:.4f}   CLUE macro F1 {scores['clue_macro_f1']:.4f}"
-        f"   seqeval micro F1 {scores['seqeval_micro_f1']:.4f}",
-        "",
-        f"{'type':<20} {'P':>7} {'R':>7} {'F1':>7} {'CLUE F1':>8} {'support':>8}",
-    ]
-    for entity_type, row in scores["per_type"].items():
-        clue = scores["clue"]["per_type"].get(entity_type, {}).get("f1")
-        clue_text = f"{clue:.4f}" if isinstance(clue, float | int) else "n/a"
-        lines.append(
-            f"{entity_type:<20} {row['precision']:>7.4f} {row['recall']:>7.4f} "
-            f"{row['f1']:>7.4f} {clue_text:>8} {row['support']:>8}"
-        )
-    errors = ", ".join(f"{k} {v}" for k, v in scores["errors"]["by_category"].items())
-    lines += ["", f"errors: {errors}"]
-    return "\n".join(lines)
-
-
 def cmd_score(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         return _score_files(args, *_files([args.gold, args.predictions], stack))
@@ -254,6 +231,7 @@ def _score_files(
     from nerflow.data.validate import validate_file
     from nerflow.evaluation.errors import error_rows, write_errors_tsv
     from nerflow.evaluation.scoring import score
+    from nerflow.report.leaderboard import scores_text
 
     report = _check_text(gold_file, pred, "jsonl")
     if not _clean(report, 0):
@@ -281,7 +259,7 @@ def _score_files(
     scores = score(gold.records, predicted, types, report["mismatched_lines"])
     if args.errors:
         write_errors_tsv(args.errors, error_rows(gold.records, predicted))
-    print(json.dumps(scores, ensure_ascii=False, indent=2) if args.json else _score_table(scores))
+    print(json.dumps(scores, ensure_ascii=False, indent=2) if args.json else scores_text(scores))
     return EXIT_OK
 
 

@@ -273,3 +273,28 @@ def error_table(
     total["total"] = sum(total[category] for category in categories)
     rows.append(total)
     return columns, rows
+
+
+def scores_text(scores: Mapping[str, Any]) -> str:
+    """One run's scores (:func:`nerflow.evaluation.scoring.score`) as a plain-text table:
+    micro and macro figures, per type, error counts (``nerflow score``)."""
+    micro = scores["micro"]
+    lines = [
+        f"records {scores['n_records']}, text mismatches {scores['text_mismatch_lines']}",
+        f"strict micro  P {micro['precision']:.4f}  R {micro['recall']:.4f}  "
+        f"F1 {micro['f1']:.4f}  (tp {micro['tp']}, fp {micro['fp']}, fn {micro['fn']})",
+        f"strict macro F1 {scores['macro_f1']:.4f}   CLUE macro F1 {scores['clue_macro_f1']:.4f}"
+        f"   seqeval micro F1 {scores['seqeval_micro_f1']:.4f}",
+        "",
+        f"{'type':<20} {'P':>7} {'R':>7} {'F1':>7} {'CLUE F1':>8} {'support':>8}",
+    ]
+    for entity_type, row in scores["per_type"].items():
+        clue = scores["clue"]["per_type"].get(entity_type, {}).get("f1")
+        clue_text = f"{clue:.4f}" if isinstance(clue, float | int) else "n/a"
+        lines.append(
+            f"{entity_type:<20} {row['precision']:>7.4f} {row['recall']:>7.4f} "
+            f"{row['f1']:>7.4f} {clue_text:>8} {row['support']:>8}"
+        )
+    errors = ", ".join(f"{k} {v}" for k, v in scores["errors"]["by_category"].items())
+    lines += ["", f"errors: {errors}"]
+    return "\n".join(lines)
