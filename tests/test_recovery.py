@@ -23,6 +23,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -98,19 +99,38 @@ def group_members(pgid: int) -> list[int]:
 # --------------------------------------------------------------------------- errors
 
 
-def test_a_plain_run_prints_the_reasons_of_a_broken_input_file(tmp_path: Path) -> None:
+def edited_dev(tmp_path: Path, edit: Callable[[dict], None]) -> tuple[Path, Path]:
+    """A workflow copy whose dev split is the tiny one with its line 3 edited in place by
+    ``edit`` (the record's JSON object): (work dir, the dev file)."""
     workdir = copy_workflow(tmp_path / "copied")
     lines = (FIXTURES / "tiny/dev.json").read_text("utf-8").splitlines()
     record = json.loads(lines[2])
+    edit(record)
+    lines[2] = json.dumps(record, ensure_ascii=False)
+    dev = tmp_path / "dev.json"
+    dev.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = recovery_config()
+    config["data"]["dev"] = str(dev)
+    write_config(workdir, config)
+    return workdir, dev
+
+
+def first_mention(record: dict) -> tuple[str, str, list[list[int]]]:
+    """(type, string, positions) of a record's first labelled mention."""
     entity_type, mentions = next(iter(record["label"].items()))
     surface, positions = next(iter(mentions.items()))
-    record["label"][entity_type] = {surface + "X": positions}  # the key no longer matches
-    lines[2] = json.dumps(record, ensure_ascii=False)
-    bad = tmp_path / "dev.json"
-    bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    config = recovery_config()
-    config["data"]["dev"] = str(bad)
-    write_config(workdir, config)
+    return entity_type, surface, positions
+
+
+def test_a_plain_run_prints_the_reasons_of_a_broken_input_file(tmp_path: Path) -> None:
+    def break_key(record: dict) -> None:
+        entity_type, surface, positions = first_mention(record)
+        record["label"][entity_type] = {surface + "X": positions}  # the key no longer matches
+
+    workdir, bad = edited_dev(tmp_path, break_key)
+    entity_type, surface, positions = first_mention(
+        json.loads((FIXTURES / "tiny/dev.json").read_text("utf-8").splitlines()[2])
+    )
 
     result = snakemake(
         workdir,
@@ -133,20 +153,14 @@ def test_a_plain_run_prints_the_reasons_of_a_broken_input_file(tmp_path: Path) -
 def test_a_run_that_changed_records_says_so_on_screen(tmp_path: Path) -> None:
     """The overlap policy (keep_longest by default) drops a nested span: the run succeeds
     and one line on screen says how many records changed and where the list is."""
-    workdir = copy_workflow(tmp_path / "copied")
-    lines = (FIXTURES / "tiny/dev.json").read_text("utf-8").splitlines()
-    record = json.loads(lines[2])
-    entity_type, mentions = next(iter(record["label"].items()))
-    surface, positions = next(iter(mentions.items()))
-    start, end = positions[0]
-    assert end > start, "a mention of two characters or more"
-    record["label"][entity_type][record["text"][start]] = [[start, start]]  # nested in it
-    lines[2] = json.dumps(record, ensure_ascii=False)
-    changed = tmp_path / "dev.json"
-    changed.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    config = recovery_config()
-    config["data"]["dev"] = str(changed)
-    write_config(workdir, config)
+
+    def nest(record: dict) -> None:
+        entity_type, _, positions = first_mention(record)
+        start, end = positions[0]
+        assert end > start, "a mention of two characters or more"
+        record["label"][entity_type][record["text"][start]] = [[start, start]]  # nested in it
+
+    workdir, changed = edited_dev(tmp_path, nest)
     result = snakemake(
         workdir, "--cores", "1", "results/data/dev.jsonl", snakefile=workdir / "Snakefile"
     )

@@ -139,7 +139,7 @@ class Bigram(InputFeature):
 
     @classmethod
     def drop_tokens(
-        cls, tensors: dict[str, torch.Tensor], dropped: torch.Tensor, unk_id: int
+        cls, tensors: dict[str, torch.Tensor], dropped: torch.Tensor
     ) -> dict[str, torch.Tensor]:
         if "bigram_ids" not in tensors:
             return tensors

@@ -29,13 +29,12 @@ class FeatureInputs(nn.Module):
         if unknown:
             raise ValueError(f"unknown feature sizes {unknown}; known: {list(FEATURE_SIZE_KEYS)}")
         self.sizes = {key: int(sizes.get(key, 0)) for key in FEATURE_SIZE_KEYS}
-        self.parts: dict[str, list[str]] = {}
+        # each feature's parts by name, looked up once (forward runs every batch)
+        self.parts: dict[str, dict[str, nn.Module]] = {}
         for feature in FEATURES:
-            names = []
-            for name, module in feature.modules(self.sizes):
+            self.parts[feature.name] = dict(feature.modules(self.sizes))
+            for name, module in self.parts[feature.name].items():
                 self.add_module(name, module)
-                names.append(name)
-            self.parts[feature.name] = names
 
     @classmethod
     def for_featurizer(cls, featurizer: Featurizer | None) -> FeatureInputs | None:
@@ -45,7 +44,7 @@ class FeatureInputs(nn.Module):
         return cls(**featurizer.sizes())
 
     def modules_of(self, feature: type) -> dict[str, nn.Module]:
-        return {name: self.get_submodule(name) for name in self.parts[feature.name]}
+        return self.parts[feature.name]
 
     @property
     def names(self) -> list[str]:
@@ -64,7 +63,7 @@ class FeatureInputs(nn.Module):
     def own_lr_parameters(self) -> dict[str, list[nn.Parameter]]:
         """``{module name: parameters}`` of the parts trained at their own learning rate."""
         return {
-            name: list(self.get_submodule(name).parameters())
+            name: list(self.parts[feature.name][name].parameters())
             for feature in FEATURES
             for name in feature.own_lr
             if name in self.parts[feature.name]
@@ -91,12 +90,12 @@ class FeatureInputs(nn.Module):
 
 
 def drop_tokens(
-    features: dict[str, torch.Tensor], dropped: torch.Tensor, unk_id: int
+    features: dict[str, torch.Tensor], dropped: torch.Tensor
 ) -> dict[str, torch.Tensor]:
     """The feature tensors when token dropout replaces the tokens ``dropped`` by the
-    unknown token ``unk_id`` (each feature says what becomes of its tensors)."""
+    unknown token (each feature says what becomes of its tensors)."""
     for feature in FEATURES:
-        features = feature.drop_tokens(features, dropped, unk_id)
+        features = feature.drop_tokens(features, dropped)
     return features
 
 

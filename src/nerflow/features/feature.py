@@ -169,7 +169,7 @@ class InputFeature:
 
     @classmethod
     def drop_tokens(
-        cls, tensors: dict[str, torch.Tensor], dropped: torch.Tensor, unk_id: int
+        cls, tensors: dict[str, torch.Tensor], dropped: torch.Tensor
     ) -> dict[str, torch.Tensor]:
         """The tensors when the tokens ``dropped`` (a bool mask) are replaced by the
         unknown token in training (token dropout); unchanged by default."""

@@ -111,7 +111,7 @@ class BiLSTMEmitter(Emitter):
         drop = torch.rand(input_ids.shape, device=input_ids.device) < rate
         drop &= attention_mask.bool() & ~torch.isin(input_ids, self.special_ids)
         input_ids = input_ids.masked_fill(drop, int(self.config["unk_id"]))
-        return input_ids, drop_tokens(features, drop, int(self.config["unk_id"]))
+        return input_ids, drop_tokens(features, drop)
 
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **features: torch.Tensor

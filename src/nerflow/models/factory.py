@@ -14,7 +14,6 @@ from nerflow.config.experiment import ExperimentConfig
 from nerflow.features.featurizer import Featurizer, load_featurizer
 from nerflow.models.bilstm import BiLSTMEmitter, bilstm_config
 from nerflow.models.emitter import Emitter
-from nerflow.models.meta import head_settings_of
 from nerflow.models.registry import head_class, label_maps
 from nerflow.models.tagger import TaggerModel
 from nerflow.models.transformer import TransformerEmitter
@@ -75,6 +74,6 @@ def build_model(
     head = head_class(exp.head)
     if featurizer is None:
         featurizer = experiment_featurizer(exp, tokenizer)
-    settings = head_settings_of(head.setting_keys, exp)
+    settings = head.settings_of(exp)
     emitter = build_emitter(exp, head.output_names(labels, settings), tokenizer, featurizer)
     return TaggerModel(emitter, labels, exp.scheme, head.name, featurizer, settings)

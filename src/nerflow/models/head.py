@@ -71,6 +71,11 @@ class Head(nn.Module):
         return cls(labels, scheme)
 
     @classmethod
+    def settings_of(cls, experiment: Any) -> dict[str, Any]:
+        """The head's own settings (:attr:`setting_keys`) as an experiment block sets them."""
+        return {key: getattr(experiment, key) for key in cls.setting_keys}
+
+    @classmethod
     def from_saved(cls, labels: Sequence[str], scheme: str, settings: Mapping[str, Any]) -> Head:
         """The head of a model folder, from the settings :meth:`settings` saved (which
         :meth:`fit_to_train` settled)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -86,8 +86,3 @@ def read_model_meta(folder: Path) -> ModelMeta:
     except json.JSONDecodeError as error:
         raise ValueError(f"{path}: not JSON ({error.msg}, line {error.lineno})") from None
     return ModelMeta.from_json(data, str(path))
-
-
-def head_settings_of(keys: Iterable[str], source: Any) -> dict[str, Any]:
-    """``{key: source.key}`` of a head's setting ``keys`` (from an experiment's block)."""
-    return {key: getattr(source, key) for key in keys}
