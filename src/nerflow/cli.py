@@ -117,19 +117,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from nerflow.data.rejections import write_rejected
     from nerflow.data.validate import validate_file
 
-    data, name = None, args.file
-    if args.file == STDIO:
-        data, name = sys.stdin.buffer.read(), "<stdin>"
-    elif not Path(args.file).is_file():
-        raise UsageError(f"{args.file}: no such file")
-    result = validate_file(
-        name,
-        split=args.split,
-        labels=_labels(args.labels),
-        overlap_policy=args.overlap_policy,
-        require_labels=not args.unlabelled,
-        data=data,
-    )
+    with ExitStack() as stack:
+        [(path, name)] = _files([args.file], stack)
+        result = validate_file(
+            path,
+            split=args.split,
+            labels=_labels(args.labels),
+            overlap_policy=args.overlap_policy,
+            require_labels=not args.unlabelled,
+            name=name,
+        )
     findings = [rejection.format(name) for rejection in result.rejected]
     if not args.json:
         print("\n".join(findings), end="\n" if findings else "")
@@ -171,7 +168,7 @@ def _print_check(report: dict[str, Any]) -> None:
 
 def _files(paths: Sequence[str], stack: ExitStack) -> list[tuple[str, str]]:
     """``(path to read, name to show)`` of each file argument; ``-`` (one at most) is
-    standard input, kept in a temporary file for the commands that read a file twice."""
+    standard input, kept in a temporary file (the commands read files by path, some twice)."""
     if sum(path == STDIO for path in paths) > 1:
         raise UsageError("only one file argument can be - (standard input)")
     files = []
@@ -243,12 +240,12 @@ def _score_files(
         return EXIT_FINDINGS
     labels = _labels(args.labels)
     gold = validate_file(
-        gold_file[1],
+        gold_file[0],
         split="dev",
         labels=labels,
         overlap_policy=args.overlap_policy,
         require_labels=True,
-        data=Path(gold_file[0]).read_bytes(),
+        name=gold_file[1],
     )
     if gold.rejected:
         for rejection in gold.rejected:

@@ -161,10 +161,10 @@ def validate_file(
     overlap_policy: str = "fail",
     require_labels: bool = True,
     schema_path: str | Path | None = None,
-    data: bytes | None = None,
+    name: str | None = None,
 ) -> ValidationResult:
-    """Validate a CLUENER JSON-lines file line by line (``data``: its bytes, when they
-    come from elsewhere than ``path``, which then only names them: stdin).
+    """Validate a CLUENER JSON-lines file line by line (``name``: what messages and the
+    report call it, default its path; ``<stdin>`` for standard input kept in a file).
 
     ``labels``: allowed entity types (``None``: any type). ``overlap_policy``: ``fail``
     rejects records with overlapping/nested spans, ``keep_longest``/``keep_first`` keep a
@@ -179,15 +179,15 @@ def validate_file(
     if labels is not None and not labels:
         raise ValueError("labels must not be empty; pass None to accept any entity type")
     allowed = frozenset(labels) if labels is not None else None
+    data = Path(path).read_bytes()
+    path = name or str(path)
     run = _FilePass(
-        str(path),
+        path,
         Draft202012Validator(load_record_schema(schema_path)),
         allowed,
         overlap_policy,
         require_labels,
     )
-    if data is None:
-        data = Path(path).read_bytes()
     if data.startswith(BOM):
         data = data[len(BOM) :]
         run.warn(WARN_BOM, f"{path}:1: UTF-8 byte order mark at start of file (stripped)")
