@@ -7,6 +7,9 @@ min_version("9.0")
 # The domain logic lives in the nerflow package (src/nerflow).
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
+from nerflow.provenance import script_code as _script_code
+from nerflow.tasks.registry import task_of_config
+
 
 configfile: "config/config.yaml"
 
@@ -14,32 +17,28 @@ configfile: "config/config.yaml"
 report: "workflow/report/workflow.rst"
 
 
+def script_code(name):
+    """The ``code`` param of the rules that run ``workflow/scripts/{name}.py``. It holds
+    the nerflow modules that script imports (transitively, read from its import
+    statements, never typed) and their fingerprint. Editing one of them makes exactly the
+    rules whose scripts run it stale; the stage records the value in its provenance.
+    tests/test_staleness.py checks that each rule names its own script here."""
+    return _script_code(
+        Path(workflow.basedir) / "workflow" / "scripts" / f"{name}.py",
+        Path(workflow.basedir) / "src" / "nerflow",
+    )
+
+
+# The task (config key ``task``, default ner) brings its rule family and its
+# task_targets(), the inputs of `rule all`.
+TASK = task_of_config(config)
+
+
 include: "workflow/rules/recovery.smk"
-include: "workflow/rules/common.smk"
-
-
-wildcard_constraints:
-    split="|".join(SPLITS),
-    scheme="|".join(SCHEMES),
-    mode="|".join(TOKENIZATIONS),
-    run="[A-Za-z0-9][A-Za-z0-9_.-]*",
-    name="[A-Za-z0-9][A-Za-z0-9_.-]*",
-
-
-include: "workflow/rules/data.smk"
-include: "workflow/rules/analysis.smk"
-include: "workflow/rules/tagging.smk"
-include: "workflow/rules/pretrain.smk"
-include: "workflow/rules/train.smk"
-include: "workflow/rules/evaluate.smk"
-include: "workflow/rules/ensemble.smk"
-include: "workflow/rules/deliver.smk"
-include: "workflow/rules/report_common.smk"
-include: "workflow/rules/report.smk"
+include: "workflow/rules/" + TASK.rules
 
 
 rule all:
     default_target: True
     input:
-        all_targets(),
-        report_targets(),
+        task_targets(),

@@ -66,20 +66,33 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from nerflow.data.user_texts import iter_input_texts
-    from nerflow.inference.annotate import load_predictors, write_annotations
+    from nerflow.jsonio import json_line
+    from nerflow.tasks.registry import task_of_folder
 
     for folder in args.models:
         if not Path(folder).is_dir():
             raise UsageError(f"{folder}: no such model folder")
+    tasks = {task_of_folder(folder).name: task_of_folder(folder) for folder in args.models}
+    if len(tasks) > 1:
+        raise UsageError(f"model folders of several tasks ({', '.join(sorted(tasks))})")
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    predictors = load_predictors(args.models, args.device, args.max_len, args.stride)
+    annotator = next(iter(tasks.values())).load_annotator()
     with ExitStack() as stack:
         source = _open_input(args.input, stack)
         texts = iter_input_texts(
             source, "<stdin>" if args.input == STDIO else args.input, args.format
+        )
+        outputs = annotator(
+            args.models,
+            texts,
+            device=args.device,
+            batch_size=args.batch_size,
+            max_len=args.max_len,
+            stride=args.stride,
+            min_votes=args.min_votes,
         )
         if args.output in (None, STDIO):
             out: TextIO = sys.stdout
@@ -90,11 +103,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
         bar = stack.enter_context(
             tqdm(total=total, unit="text", file=sys.stderr, disable=not show_bar)
         )
-        count = write_annotations(
-            predictors, texts, out, args.batch_size, args.min_votes, on_text=bar.update
-        )
+        count = 0
+        for obj in outputs:
+            out.write(json_line(obj))
+            count += 1
+            bar.update()
     if args.output not in (None, STDIO):
-        print(f"{args.output}: {count} texts tagged", file=sys.stderr)
+        print(f"{args.output}: {count} texts predicted", file=sys.stderr)
     return EXIT_OK
 
 
@@ -280,10 +295,11 @@ def _json_flag(parser: argparse.ArgumentParser, what: str) -> None:
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "predict": (
-        "tag texts with a trained model (several folders: an ensemble vote)",
+        "tag or classify texts with a trained model (several folders: an ensemble vote)",
         "Tag texts: plain text (one per line) or JSON lines with 'text' (other "
-        "fields kept; 'label' is replaced). Writes CLUENER JSON lines with spans on the "
-        "original text; long texts are covered by sliding windows. Streams.",
+        "fields kept; 'label' is replaced). A tagger writes CLUENER JSON lines with spans on "
+        "the original text; a classifier writes the label and the class probabilities. "
+        "Long texts are covered by sliding windows. Streams.",
     ),
     "validate": (
         "check a CLUENER JSON-lines file; print file:line: reason per problem",

@@ -79,7 +79,9 @@ class Section:
             if field.name in mapping:
                 hint = field_types(cls)[field.name]
                 values[field.name] = _value(hint, mapping[field.name], where, problems)
-            elif field.default is dataclasses.MISSING:
+            elif field.default is dataclasses.MISSING and (
+                field.default_factory is dataclasses.MISSING
+            ):
                 problems.append(f"{where}: required key is missing")
         return cls(**values) if len(problems) == before else None
 

@@ -13,7 +13,6 @@ from nerflow.config.check import (
 from nerflow.config.choices import from_scratch
 from nerflow.data.cluener import first_record_has_label
 from nerflow.features.registry import FEATURES
-from nerflow.provenance import script_code as _script_code
 from nerflow.text.tagging import SCHEMES
 from nerflow.text.tokenization import TOKENIZATIONS
 from nerflow.training.input_keys import cache_settings, input_key, tokenizer_settings
@@ -93,18 +92,6 @@ ANALYSIS_PATTERN = (
     "|".join(re.escape(f.analysis) for f in FEATURES if f.analysis is not None)
     or "(?!)"
 )
-
-
-def script_code(name):
-    """The ``code`` param of the rules that run ``../scripts/{name}.py``. It holds the
-    nerflow modules that script imports (transitively, read from its import statements,
-    never typed) and their fingerprint. Editing one of them makes exactly the rules whose
-    scripts run it stale; the stage records the value in its provenance.
-    tests/test_staleness.py checks that each rule names its own script here."""
-    return _script_code(
-        Path(workflow.basedir) / "workflow" / "scripts" / f"{name}.py",
-        Path(workflow.basedir) / "src" / "nerflow",
-    )
 
 
 def raw_data(wildcards):

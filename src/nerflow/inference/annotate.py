@@ -48,6 +48,22 @@ def annotate(
         yield text.output(record.spans)
 
 
+def annotate_folders(
+    model_dirs: Sequence[str | Path],
+    texts: Iterable[InputText],
+    *,
+    device: str | torch.device | None = "auto",
+    batch_size: int = PREDICT_BATCH_SIZE,
+    max_len: int | None = None,
+    stride: int | None = None,
+    min_votes: int | None = None,
+) -> Iterator[dict[str, Any]]:
+    """NER's annotator (:data:`nerflow.tasks.task.Annotator`): :func:`annotate` with the
+    models of ``model_dirs``, loaded before the first text is read."""
+    predictors = load_predictors(model_dirs, device, max_len, stride)
+    return annotate(predictors, texts, batch_size=batch_size, min_votes=min_votes)
+
+
 def write_annotations(
     predictors: Sequence[Predictor],
     texts: Iterable[InputText],

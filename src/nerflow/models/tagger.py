@@ -3,7 +3,7 @@ decoding), over a fixed label list and tagging scheme."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -72,26 +72,8 @@ class TaggerModel(nn.Module):
         return [*self.emitter.head_parameters(), *self.head.parameters()]
 
     def own_lr_parameters(self) -> dict[str, list[nn.Parameter]]:
-        """The parameters of the feature parts trained at their own learning rate (those
-        that start from packaged weights), by part name."""
-        found: dict[str, list[nn.Parameter]] = {}
-        for module in self.modules():
-            if isinstance(module, FeatureInputs):
-                found.update(module.own_lr_parameters())
-        return found
-
-    def named_parameter_groups(self) -> dict[str, list[tuple[str, nn.Parameter]]]:
-        """Trainable named parameters split into ``{"encoder": [...], "head": [...]}`` and
-        one group per feature part with its own learning rate."""
-        head_ids = {id(p) for p in self.head_parameters()}
-        own = {id(p): name for name, params in self.own_lr_parameters().items() for p in params}
-        groups: dict[str, list[tuple[str, nn.Parameter]]] = {"encoder": [], "head": []}
-        groups.update({name: [] for name in self.own_lr_parameters()})
-        for name, param in self.named_parameters():
-            if param.requires_grad:
-                group = "head" if id(param) in head_ids else "encoder"
-                groups[own.get(id(param), group)].append((name, param))
-        return groups
+        """The feature parts with their own learning rate (:func:`own_lr_parameters`)."""
+        return own_lr_parameters(self)
 
     def param_groups(
         self,
@@ -100,16 +82,8 @@ class TaggerModel(nn.Module):
         weight_decay: float,
         own_lrs: dict[str, float] | None = None,
     ) -> list[dict[str, Any]]:
-        """AdamW parameter groups: encoder and head learning rates, and each feature part's
-        own (``own_lrs`` by part name, default ``lr``); no decay on biases, norms and other
-        one-dimensional parameters (CRF start/end scores included)."""
-        groups = self.named_parameter_groups()
-        rates = {"encoder": lr, "head": head_lr, **(own_lrs or {})}
-        return [
-            param_group
-            for name, params in groups.items()
-            for param_group in decay_groups(params, rates.get(name, lr), weight_decay, name)
-        ]
+        """AdamW parameter groups (:func:`param_groups`)."""
+        return param_groups(self, self.head_parameters(), lr, head_lr, weight_decay, own_lrs)
 
     # ------------------------------------------------------------------ forward / decode
 
@@ -156,3 +130,42 @@ class TaggerModel(nn.Module):
 def count_parameters(model: nn.Module) -> int:
     """Number of scalar parameters."""
     return sum(p.numel() for p in model.parameters())
+
+
+def own_lr_parameters(model: nn.Module) -> dict[str, list[nn.Parameter]]:
+    """The parameters of the feature parts trained at their own learning rate (those
+    that start from packaged weights), by part name."""
+    found: dict[str, list[nn.Parameter]] = {}
+    for module in model.modules():
+        if isinstance(module, FeatureInputs):
+            found.update(module.own_lr_parameters())
+    return found
+
+
+def param_groups(
+    model: nn.Module,
+    head_parameters: Iterable[nn.Parameter],
+    lr: float,
+    head_lr: float,
+    weight_decay: float,
+    own_lrs: dict[str, float] | None = None,
+) -> list[dict[str, Any]]:
+    """AdamW parameter groups of ``model``: ``head_parameters`` at ``head_lr``, each
+    feature part with its own learning rate at its own (``own_lrs`` by part name, default
+    ``lr``), the rest (``encoder``) at ``lr``; no decay on biases, norms and other
+    one-dimensional parameters (CRF start/end scores included)."""
+    head_ids = {id(p) for p in head_parameters}
+    own_parts = own_lr_parameters(model)
+    own = {id(p): name for name, params in own_parts.items() for p in params}
+    groups: dict[str, list[tuple[str, nn.Parameter]]] = {"encoder": [], "head": []}
+    groups.update({name: [] for name in own_parts})
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            group = "head" if id(param) in head_ids else "encoder"
+            groups[own.get(id(param), group)].append((name, param))
+    rates = {"encoder": lr, "head": head_lr, **(own_lrs or {})}
+    return [
+        param_group
+        for name, params in groups.items()
+        for param_group in decay_groups(params, rates.get(name, lr), weight_decay, name)
+    ]

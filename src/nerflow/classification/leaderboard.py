@@ -1,0 +1,74 @@
+"""The classification leaderboard: one row per run, best dev accuracy first."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from nerflow.atomic import atomic_output
+
+COLUMNS = (
+    "run",
+    "kind",
+    "model",
+    "dev_accuracy",
+    "dev_macro_f1",
+    "test_accuracy",
+    "test_macro_f1",
+    "train_minutes",
+    "epochs",
+    "stop_reason",
+)
+
+
+def describe(kind: str, settings: Mapping[str, Any]) -> str:
+    """What the model is, in one cell."""
+    if kind == "linear":
+        grams = f"char {settings['ngram_min']}-{settings['ngram_max']}-grams"
+        return f"{settings['weighting']} {grams}, logistic regression C={settings['C']}"
+    return f"{settings['encoder']} {settings['pooling']} pooling, max_len {settings['max_len']}"
+
+
+def leaderboard_rows(
+    runs: Sequence[str],
+    splits: Sequence[str],
+    score_files: Sequence[str | Path],
+    summary_files: Sequence[str | Path],
+    kinds: Mapping[str, str],
+    experiments: Mapping[str, Mapping[str, Any]],
+) -> list[dict[str, Any]]:
+    """Rows from the score files (``runs`` x ``splits``, in that order) and summaries."""
+
+    def read(path: str | Path) -> dict[str, Any]:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+
+    scores = iter(score_files)
+    rows = []
+    for run, summary_file in zip(runs, summary_files, strict=True):
+        summary = read(summary_file)
+        row: dict[str, Any] = {
+            "run": run,
+            "kind": kinds[run],
+            "model": describe(kinds[run], experiments[run]),
+            "train_minutes": summary.get("train_minutes"),
+            "epochs": summary.get("epochs_run"),
+            "stop_reason": summary.get("stop_reason"),
+        }
+        for split in splits:
+            result = read(next(scores))
+            row[f"{split}_accuracy"] = result["accuracy"]
+            row[f"{split}_macro_f1"] = result["macro_f1"]
+        rows.append(row)
+    rows.sort(key=lambda row: -row["dev_accuracy"])
+    return rows
+
+
+def write_leaderboard(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    with atomic_output(path) as handle:
+        writer = csv.DictWriter(handle, COLUMNS, delimiter="\t", extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({key: "" if row.get(key) is None else row.get(key) for key in COLUMNS})

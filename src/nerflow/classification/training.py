@@ -1,0 +1,302 @@
+"""Training a classifier: the linear model in one fit, a neural one through the shared loop
+(:class:`nerflow.training.loop.Loop`: AMP, EMA, early stopping on dev, resume after a
+kill, a time budget), each window of a train text an example with the text's label."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import shutil
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, TextIO
+
+import torch
+
+from nerflow.atomic import atomic_model_folder
+from nerflow.classification.examples import Example
+from nerflow.classification.folder import ClassifierMeta, write_meta
+from nerflow.classification.linear import LinearSettings, fit_linear
+from nerflow.classification.neural import (
+    EncodedText,
+    PooledClassifier,
+    encode_texts,
+    text_scores,
+    window_batch,
+)
+from nerflow.classification.scoring import score_labels
+from nerflow.classification.settings import NeuralSettings
+from nerflow.config.choices import from_scratch
+from nerflow.features.featurizer import Featurizer, build_featurizer
+from nerflow.features.spec import feature_spec, features_enabled
+from nerflow.models.factory import build_emitter
+from nerflow.provenance import describe_hardware
+from nerflow.tensors import resolve_device, use_cpu_threads
+from nerflow.text.vocab import build_char_vocab, load_tokenizer, save_char_tokenizer
+from nerflow.training.amp import amp_name, resolve_amp
+from nerflow.training.loop import Loop, LoopSettings
+from nerflow.training.resume import cpu_state
+from nerflow.training.train import RESUME_INSENSITIVE, Selection
+
+
+def train_linear(
+    settings: LinearSettings,
+    train: Sequence[Example],
+    dev: Sequence[Example],
+    labels: Sequence[str],
+    out_dir: str | Path,
+) -> dict[str, Any]:
+    """Fit the linear model on train, score dev, write the model folder; the summary."""
+    start = time.perf_counter()
+    model = fit_linear([x.text for x in train], [str(x.label) for x in train], labels, settings)
+    seconds = time.perf_counter() - start
+    predicted = [labels[i] for i in model.probabilities([x.text for x in dev]).argmax(axis=1)]
+    dev_scores = score_labels([str(x.label) for x in dev], predicted, labels)
+    summary = {
+        "train_minutes": round(seconds / 60.0, 4),
+        "features": len(model.vocabulary),
+        "dev_accuracy": dev_scores["accuracy"],
+        "dev_macro_f1": dev_scores["macro_f1"],
+        "stop_reason": "completed",
+    }
+    with atomic_model_folder(Path(out_dir)) as folder:
+        model.save(folder)
+        write_meta(
+            folder, ClassifierMeta("linear", list(labels), settings.to_dict(), None, summary)
+        )
+    return summary
+
+
+def classifier_tokenizer(settings: NeuralSettings, train_texts: Sequence[str], folder: Path) -> Any:
+    """A character vocabulary of train for encoders trained from scratch, else the
+    encoder's own tokenizer; saved into ``folder``."""
+    if from_scratch(settings.encoder):
+        return save_char_tokenizer(build_char_vocab(train_texts), folder)
+    tokenizer = load_tokenizer(settings.encoder)
+    tokenizer.save_pretrained(str(folder))
+    return tokenizer
+
+
+class ClassifyingTask:
+    """The loop's classification task: windows of train texts, selected by dev score."""
+
+    evaluate_every_epoch = False
+    finite_loss_required = False
+    ema_shared = ("featurizer",)
+
+    def __init__(
+        self,
+        settings: NeuralSettings,
+        train: Sequence[Example],
+        dev: Sequence[Example],
+        labels: Sequence[str],
+        tokenizer: Any,
+        featurizer: Featurizer | None,
+        device: torch.device,
+        stream: TextIO | None,
+    ) -> None:
+        self.settings, self.labels, self.tokenizer = settings, list(labels), tokenizer
+        self.device, self.stream = device, stream
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        encode = self._encoder(featurizer)
+        index = {label: i for i, label in enumerate(self.labels)}
+        self.windows = [
+            (tok, feats, index[str(example.label)])
+            for example, text in zip(train, encode(train), strict=True)
+            for tok, feats in zip(text.windows, text.features, strict=True)
+        ]
+        self.dev, self.dev_encoded = list(dev), encode(dev)
+        self.lengths = [len(tok.input_ids) for tok, _, _ in self.windows]
+        if not self.lengths:
+            raise ValueError("no training examples")
+        torch.manual_seed(int(settings.train.seed))
+        exp = settings.experiment()
+        emitter = build_emitter(exp, self.labels, tokenizer, featurizer)
+        self.model = PooledClassifier(emitter, self.labels, settings.pooling, featurizer)
+        self.model.to(device)
+        self.class_weight = self._class_weight(train)
+        self.fingerprint = fingerprint(settings, self.labels, self.windows)
+        self.selection = Selection()
+        self.best_state: dict[str, torch.Tensor] | None = None
+
+    def _encoder(self, featurizer: Featurizer | None):
+        s = self.settings
+
+        def encode(examples: Sequence[Example]) -> list[EncodedText]:
+            texts = [x.text for x in examples]
+            return encode_texts(
+                texts, self.tokenizer, featurizer, s.tokenization, s.max_len, s.stride
+            )
+
+        return encode
+
+    def _class_weight(self, train: Sequence[Example]) -> torch.Tensor | None:
+        if self.settings.train.class_weights == "none":
+            return None
+        counts = Counter(str(x.label) for x in train)
+        total = sum(counts.values())
+        weights = [total / (len(self.labels) * max(1, counts[label])) for label in self.labels]
+        return torch.tensor(weights, dtype=torch.float32, device=self.device)
+
+    def say(self, message: str) -> None:
+        if self.stream is not None:
+            print(f"[nerflow.classify] {message}", file=self.stream, flush=True)
+
+    warn = say
+
+    def param_groups(self) -> list[dict[str, Any]]:
+        train = self.settings.train
+        return self.model.param_groups(
+            float(train.lr), float(train.head_lr), float(train.weight_decay)
+        )
+
+    def loss(self, batch: list[int]) -> torch.Tensor:
+        rows = [(self.windows[i][0], self.windows[i][1]) for i in batch]
+        input_ids, mask, features = window_batch(rows, self.pad_id, self.device)
+        gold = torch.tensor([self.windows[i][2] for i in batch], device=self.device)
+        scores = self.model(input_ids, mask, **features)
+        return torch.nn.functional.cross_entropy(scores.float(), gold, weight=self.class_weight)
+
+    def dev_scores(self, model: Any) -> dict[str, Any]:
+        scores = text_scores(
+            model,
+            self.dev_encoded,
+            self.pad_id,
+            2 * int(self.settings.train.batch_size),
+            self.device,
+        )
+        predicted = [self.labels[i] for i in scores.argmax(dim=1).tolist()]
+        return score_labels([str(x.label) for x in self.dev], predicted, self.labels)
+
+    def patience_spent(self) -> bool:
+        patience = int(self.settings.train.patience)
+        return patience > 0 and self.selection.bad_evals >= patience
+
+    def evaluate(self, loop: Loop) -> tuple[dict[str, Any], bool]:
+        p, s = loop.progress, self.selection
+        epoch = p.epoch + 1 if p.step_in_epoch else max(p.epoch, 1)
+        evaluated = loop.evaluated_model
+        result = self.dev_scores(evaluated)
+        metric = str(self.settings.train.select_metric)
+        value = float(result[metric])
+        improved = value > s.best_metric
+        if improved:
+            s.best_metric, s.best_epoch, s.best_step, s.bad_evals = value, epoch, p.global_step, 0
+            self.best_state = cpu_state(evaluated)
+        else:
+            s.bad_evals += 1
+        line = {
+            "epoch": epoch,
+            "step": p.global_step,
+            "loss": p.period.mean_loss(),
+            "dev_accuracy": result["accuracy"],
+            "dev_macro_f1": result["macro_f1"],
+            "lr": loop.group_lr("encoder"),
+            "head_lr": loop.group_lr("head"),
+            "sentences_per_s": p.period.rate(),
+            "elapsed_s": round(loop.elapsed(), 3),
+            "best": improved,
+        }
+        self.say(
+            f"epoch {epoch} step {p.global_step}: dev accuracy {result['accuracy']:.4f}, "
+            f"macro F1 {result['macro_f1']:.4f}{' (best)' if improved else ''}"
+        )
+        return line, self.patience_spent()
+
+    def resume_stop(self, loop: Loop) -> str:
+        return "patience" if self.patience_spent() else ""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"selection": asdict(self.selection), "best_model": self.best_state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.selection = Selection(**state["selection"])
+        self.best_state = state["best_model"]
+
+
+def fingerprint(settings: NeuralSettings, labels: Sequence[str], windows: Sequence[Any]) -> str:
+    """sha256 of what a checkpoint may be resumed into: the settings (but those that may
+    change between a killed run and its resumption), the labels and the train windows."""
+    config = json.loads(json.dumps(settings.to_dict(), sort_keys=True, default=str))
+    for key in RESUME_INSENSITIVE:
+        config["train"].pop(key)
+    digest = hashlib.sha256(json.dumps([config, list(labels)], sort_keys=True).encode())
+    for tok, _, label in windows:
+        digest.update(repr((tok.input_ids, label)).encode())
+    return digest.hexdigest()
+
+
+def train_neural(
+    settings: NeuralSettings,
+    train: Sequence[Example],
+    dev: Sequence[Example],
+    labels: Sequence[str],
+    out_dir: str | Path,
+    log_path: str | Path,
+    checkpoint_dir: str | Path,
+    threads: int = 1,
+    stream: TextIO | None = sys.stderr,
+) -> dict[str, Any]:
+    """Train a pooled classifier, keep the best weights by dev score, write the model
+    folder (emitter, tokenizer, feature assets, ``classifier.json``); the summary. A
+    checkpoint in ``checkpoint_dir`` from a killed run of the same settings is resumed."""
+    device = resolve_device(settings.train.device)
+    if device.type == "cpu":
+        use_cpu_threads(threads)
+    work = Path(checkpoint_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    tokenizer_dir = work / "tokenizer"
+    tokenizer = classifier_tokenizer(settings, [x.text for x in train], tokenizer_dir)
+    featurizer = None
+    spec = feature_spec(settings.features)
+    if features_enabled(spec):
+        featurizer = build_featurizer([x.text for x in train], spec)
+    task = ClassifyingTask(settings, train, dev, labels, tokenizer, featurizer, device, stream)
+    amp_dtype = resolve_amp(str(settings.train.amp), device)
+    loop = Loop(
+        task, LoopSettings.from_config(settings.train), device, amp_dtype, work, log_path, stream
+    )
+    loop.resume()
+    loop.run()
+    summary = finish(task, loop, out_dir)
+    shutil.rmtree(work, ignore_errors=True)
+    return summary
+
+
+def finish(task: ClassifyingTask, loop: Loop, out_dir: str | Path) -> dict[str, Any]:
+    """Write the best weights' model folder; the training summary."""
+    p, s, model = loop.progress, task.selection, task.model
+    if task.best_state is not None:
+        model.load_state_dict(task.best_state)
+    summary = {
+        "best_epoch": s.best_epoch,
+        "best_step": s.best_step,
+        "best_metric": s.best_metric if math.isfinite(s.best_metric) else None,
+        "select_metric": str(task.settings.train.select_metric),
+        "epochs_run": p.epoch,
+        "steps": p.global_step,
+        "train_minutes": round(loop.elapsed() / 60.0, 4),
+        "sentences_per_s": p.total.rate(),
+        "params": sum(x.numel() for x in model.parameters()),
+        "stop_reason": p.stop_reason,
+        "device": str(task.device),
+        "hardware": describe_hardware(task.device),
+        "amp": amp_name(loop.amp_dtype),
+        "resumed_from": loop.resumed_from,
+        "train_windows": len(task.windows),
+    }
+    meta = ClassifierMeta(
+        "neural", task.labels, task.settings.to_dict(), model.emitter.kind, summary
+    )
+    with atomic_model_folder(Path(out_dir)) as folder:
+        model.emitter.save(folder)
+        task.tokenizer.save_pretrained(str(folder))
+        if model.featurizer is not None:
+            model.featurizer.save(folder)
+        write_meta(folder, meta)
+    return summary

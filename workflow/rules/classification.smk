@@ -1,0 +1,234 @@
+# The sentence classification task (config `task: classification`): its rule family and
+# its default targets. Its outputs live under results/classification/, apart from NER's.
+import re
+
+from nerflow.classification.config import RESULTS
+from nerflow.classification.workflow import plan
+
+PLAN = plan(config)
+CLS = PLAN.block
+# The stage helpers (provenance seeds) read the experiments with their defaults.
+config["classification"]["experiments"] = {
+    name: PLAN.experiment_config(name) for name in PLAN.experiments
+}
+NEURAL = [name for name in PLAN.experiments if PLAN.kind(name) == "neural"]
+LINEAR = [name for name in PLAN.experiments if PLAN.kind(name) == "linear"]
+
+
+def pattern(names):
+    return "|".join(re.escape(name) for name in names) or "(?!)"
+
+
+wildcard_constraints:
+    split="|".join(PLAN.splits),
+    run=pattern(PLAN.experiments),
+
+
+def split_labels(wildcards):
+    """Train is checked against the configured labels; the other splits against the
+    label set that train fixed."""
+    return [] if wildcards.split == "train" else [f"{RESULTS}/data/labels.json"]
+
+
+rule classify_validate:
+    input:
+        data=lambda wildcards: PLAN.files()[wildcards.split],
+        labels=split_labels,
+    output:
+        examples=f"{RESULTS}/data/{{split}}.jsonl",
+        report=f"{RESULTS}/data/{{split}}.report.json",
+        rejected=f"{RESULTS}/data/{{split}}.rejected.jsonl",
+    log:
+        "logs/classification/validate_{split}.log",
+    benchmark:
+        "benchmarks/classification/validate_{split}.tsv"
+    conda:
+        "../envs/core.yaml"
+    params:
+        labels=CLS.labels,
+        file_format=CLS.format,
+        text_column=CLS.text_column,
+        label_column=CLS.label_column,
+        on_invalid=CLS.on_invalid,
+        require_labels=lambda wildcards: wildcards.split
+        in PLAN.scored_splits + ["train"],
+        code=script_code("classification/validate"),
+    script:
+        "../scripts/classification/validate.py"
+
+
+rule classify_labels:
+    input:
+        f"{RESULTS}/data/train.jsonl",
+    output:
+        f"{RESULTS}/data/labels.json",
+    log:
+        "logs/classification/labels.log",
+    benchmark:
+        "benchmarks/classification/labels.tsv"
+    conda:
+        "../envs/core.yaml"
+    params:
+        labels=CLS.labels,
+        code=script_code("classification/labels"),
+    script:
+        "../scripts/classification/labels.py"
+
+
+rule classify_overlap:
+    input:
+        expand(f"{RESULTS}/data/{{split}}.jsonl", split=PLAN.splits),
+    output:
+        f"{RESULTS}/data/overlap.json",
+    log:
+        "logs/classification/overlap.log",
+    benchmark:
+        "benchmarks/classification/overlap.tsv"
+    conda:
+        "../envs/core.yaml"
+    params:
+        splits=PLAN.splits,
+        code=script_code("classification/overlap"),
+    script:
+        "../scripts/classification/overlap.py"
+
+
+rule classify_train_linear:
+    input:
+        train=f"{RESULTS}/data/train.jsonl",
+        dev=f"{RESULTS}/data/dev.jsonl",
+        labels=f"{RESULTS}/data/labels.json",
+    output:
+        model=directory(f"{RESULTS}/{{run}}/model"),
+        summary=f"{RESULTS}/{{run}}/train_summary.json",
+    log:
+        "logs/classification/{run}/train.log",
+    benchmark:
+        "benchmarks/classification/{run}/train.tsv"
+    wildcard_constraints:
+        run=pattern(LINEAR),
+    conda:
+        "../envs/train.yaml"
+    threads: 1
+    params:
+        experiment=lambda wildcards: config["classification"]["experiments"][
+            wildcards.run
+        ],
+        code=script_code("classification/train_linear"),
+    script:
+        "../scripts/classification/train_linear.py"
+
+
+rule classify_train_neural:
+    input:
+        train=f"{RESULTS}/data/train.jsonl",
+        dev=f"{RESULTS}/data/dev.jsonl",
+        labels=f"{RESULTS}/data/labels.json",
+    output:
+        model=directory(f"{RESULTS}/{{run}}/model"),
+        summary=f"{RESULTS}/{{run}}/train_summary.json",
+        log=f"{RESULTS}/{{run}}/train_log.jsonl",
+    log:
+        "logs/classification/{run}/train.log",
+    benchmark:
+        "benchmarks/classification/{run}/train.tsv"
+    wildcard_constraints:
+        run=pattern(NEURAL),
+    conda:
+        "../envs/train.yaml"
+    threads: 8
+    resources:
+        gpu=1,
+    params:
+        experiment=lambda wildcards: config["classification"]["experiments"][
+            wildcards.run
+        ],
+        checkpoint_dir=lambda wildcards: f"{RESULTS}/{wildcards.run}/checkpoints",
+        code=script_code("classification/train_neural"),
+    script:
+        "../scripts/classification/train_neural.py"
+
+
+rule classify_predict:
+    input:
+        model=f"{RESULTS}/{{run}}/model",
+        examples=f"{RESULTS}/data/{{split}}.jsonl",
+    output:
+        f"{RESULTS}/{{run}}/predictions/{{split}}.jsonl",
+    log:
+        "logs/classification/{run}/predict_{split}.log",
+    benchmark:
+        "benchmarks/classification/{run}/predict_{split}.tsv"
+    conda:
+        "../envs/train.yaml"
+    threads: 4
+    params:
+        device=lambda wildcards: (
+            config["classification"]["experiments"][wildcards.run]
+            .get("train", {})
+            .get("device", "cpu")
+        ),
+        code=script_code("classification/predict"),
+    script:
+        "../scripts/classification/predict.py"
+
+
+rule classify_score:
+    input:
+        gold=f"{RESULTS}/data/{{split}}.jsonl",
+        predictions=f"{RESULTS}/{{run}}/predictions/{{split}}.jsonl",
+        labels=f"{RESULTS}/data/labels.json",
+    output:
+        scores=f"{RESULTS}/{{run}}/{{split}}_scores.json",
+        errors=f"{RESULTS}/{{run}}/{{split}}_errors.jsonl",
+    log:
+        "logs/classification/{run}/score_{split}.log",
+    benchmark:
+        "benchmarks/classification/{run}/score_{split}.tsv"
+    conda:
+        "../envs/core.yaml"
+    params:
+        code=script_code("classification/score"),
+    script:
+        "../scripts/classification/score.py"
+
+
+rule classify_leaderboard:
+    input:
+        scores=expand(
+            f"{RESULTS}/{{run}}/{{split}}_scores.json",
+            run=PLAN.runs,
+            split=PLAN.scored_splits,
+        ),
+        summaries=expand(f"{RESULTS}/{{run}}/train_summary.json", run=PLAN.runs),
+    output:
+        table=f"{RESULTS}/leaderboard.tsv",
+        json=f"{RESULTS}/dev_scores.json",
+    log:
+        "logs/classification/leaderboard.log",
+    benchmark:
+        "benchmarks/classification/leaderboard.tsv"
+    conda:
+        "../envs/core.yaml"
+    params:
+        runs=PLAN.runs,
+        splits=PLAN.scored_splits,
+        kinds={name: PLAN.kind(name) for name in PLAN.runs},
+        code=script_code("classification/leaderboard"),
+    script:
+        "../scripts/classification/leaderboard.py"
+
+
+def task_targets():
+    """The inputs of `rule all` (Snakefile): validated splits, the overlap report, every
+    run's predictions and the leaderboard."""
+    return [
+        *expand(f"{RESULTS}/data/{{split}}.jsonl", split=PLAN.splits),
+        f"{RESULTS}/data/overlap.json",
+        f"{RESULTS}/leaderboard.tsv",
+        *expand(
+            f"{RESULTS}/{{run}}/predictions/{{split}}.jsonl",
+            run=PLAN.runs,
+            split=PLAN.splits[1:],
+        ),
+    ]

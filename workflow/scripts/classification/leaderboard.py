@@ -1,0 +1,21 @@
+"""The classification leaderboard: one row per run (dev selects, test is reported)."""
+
+from nerflow import stage
+from nerflow.classification.leaderboard import leaderboard_rows, write_leaderboard
+from nerflow.jsonio import write_json
+
+smk = snakemake  # noqa: F821
+log = stage.start(smk)
+rows = leaderboard_rows(
+    smk.params.runs,
+    smk.params.splits,
+    list(smk.input.scores),
+    list(smk.input.summaries),
+    smk.params.kinds,
+    smk.config["classification"]["experiments"],
+)
+write_leaderboard(smk.output.table, rows)
+write_json(smk.output.json, {row["run"]: row for row in rows})
+for row in rows:
+    log.info("%s", row)
+stage.finish(smk)
