@@ -97,8 +97,13 @@ def run_seeds(config: Mapping[str, Any], wildcards: Mapping[str, str]) -> dict |
 
     An experiment ``{run}``: ``{"train": seed}``, plus ``"pretraining"`` when its encoder is
     ``pretrained:NAME``. An ensemble ``{run}``: ``{"members": {member: <its seeds>}}``.
-    A pretraining stage ``{name}``: ``{"pretraining": seed}``. Anything else: ``None``."""
+    A pretraining stage ``{name}``: ``{"pretraining": seed}``. Anything else: ``None``.
+    A task other than NER keeps its experiments in the block named after it
+    (``classification.experiments``)."""
+    task = config.get("task") or "ner"
     experiments = config.get("experiments") or {}
+    if task != "ner":
+        experiments = (config.get(task) or {}).get("experiments") or {}
     pretraining = config.get("pretraining") or {}
     ensembles = config.get("ensembles") or {}
 

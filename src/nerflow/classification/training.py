@@ -116,7 +116,7 @@ class ClassifyingTask:
             raise ValueError("no training examples")
         torch.manual_seed(int(settings.train.seed))
         exp = settings.experiment()
-        emitter = build_emitter(exp, self.labels, tokenizer, featurizer)
+        emitter = build_emitter(exp, self.labels, tokenizer, featurizer, plain_names=True)
         self.model = PooledClassifier(emitter, self.labels, settings.pooling, featurizer)
         self.model.to(device)
         self.class_weight = self._class_weight(train)

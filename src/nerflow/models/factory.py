@@ -41,12 +41,13 @@ def build_emitter(
     labels: Sequence[str],
     tokenizer: Any,
     featurizer: Featurizer | None = None,
+    plain_names: bool = False,
 ) -> Emitter:
     """The emission model of an experiment: ``encoder: bilstm`` or the transformer family
     (``scratch``, hub id or folder); ``featurizer`` adds its feature inputs. ``labels``
     names the outputs (:meth:`~nerflow.models.head.Head.output_names`); a transformers
     config gets them through :func:`~nerflow.models.registry.label_maps` (export names of
-    the experiment's head).
+    the experiment's head), or as they are with ``plain_names`` (a classifier's classes).
 
     Other emitter families plug in here: build their emitter from the experiment and
     register the class in :data:`nerflow.models.registry.EMITTERS`.
@@ -54,7 +55,11 @@ def build_emitter(
     exp = ExperimentConfig.coerce(experiment)
     if exp.encoder == BiLSTMEmitter.kind:
         return BiLSTMEmitter(bilstm_config(exp.bilstm, len(labels), tokenizer, featurizer))
-    id2label, label2id = label_maps(labels, exp.head)
+    if plain_names:
+        id2label = dict(enumerate(labels))
+        label2id = {label: i for i, label in id2label.items()}
+    else:
+        id2label, label2id = label_maps(labels, exp.head)
     return TransformerEmitter.from_experiment(exp, id2label, label2id, tokenizer, featurizer)
 
 
