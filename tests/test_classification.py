@@ -334,3 +334,32 @@ def test_nerflow_predict_classifies_texts(tmp_path) -> None:
     )
     assert result.returncode != 0 and "not a model folder" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_transformer_cls_folder_is_a_transformers_sequence_classifier(tmp_path) -> None:
+    """The folder loads with AutoModelForSequenceClassification, and the pipeline's
+    probabilities are nerflow predict's (texts shorter than a window)."""
+    from transformers import AutoModelForSequenceClassification, pipeline
+
+    train, dev = data()
+    settings = NeuralSettings.from_dict(
+        {
+            **TINY_NEURAL,
+            "encoder": "scratch",
+            "pooling": "cls",
+            "max_len": 64,
+            "scratch": {"layers": 1, "hidden": 16, "heads": 2, "intermediate": 32},
+        }
+    )
+    folder = tmp_path / "model"
+    train_neural(
+        settings, train, dev, LABELS, folder, tmp_path / "log", tmp_path / "w", stream=None
+    )
+    model = AutoModelForSequenceClassification.from_pretrained(folder)
+    assert [model.config.id2label[i] for i in range(2)] == LABELS
+    ours = predict_examples([load_classifier(folder, "cpu")], dev)
+    classify = pipeline("text-classification", model=str(folder), device="cpu", top_k=None)
+    for line, theirs in zip(ours, classify([x.text for x in dev], batch_size=4), strict=True):
+        assert max(theirs, key=lambda x: x["score"])["label"] == line["label"]
+        for item in theirs:
+            assert item["score"] == pytest.approx(line["probabilities"][item["label"]], abs=1e-5)

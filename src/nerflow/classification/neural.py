@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -55,6 +56,16 @@ class PooledClassifier(nn.Module):
         if self.pooling == "max":
             return scores.masked_fill(mask == 0, torch.finfo(scores.dtype).min).amax(dim=1)
         return (scores * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+
+    @property
+    def kind(self) -> str:
+        return self.emitter.kind
+
+    def save(self, folder: Path) -> None:
+        """The emitter's files and the feature assets."""
+        self.emitter.save(folder)
+        if self.featurizer is not None:
+            self.featurizer.save(folder)
 
     def param_groups(self, lr: float, head_lr: float, weight_decay: float) -> list[dict]:
         """AdamW groups of :func:`nerflow.models.tagger.param_groups` (the emitter's output

@@ -68,16 +68,20 @@ def load_classifier(
     if meta.kind == "linear":
         return Classifier(meta, LinearModel.load(folder))
     from nerflow.classification.neural import PooledClassifier
+    from nerflow.classification.sequence import SequenceClassifier
     from nerflow.features.featurizer import SPEC_FILE, Featurizer
     from nerflow.models.registry import EMITTERS
     from nerflow.tensors import resolve_device
     from nerflow.text.vocab import load_tokenizer
 
-    if meta.emitter not in EMITTERS:
+    if meta.emitter == SequenceClassifier.kind:
+        model: Any = SequenceClassifier.load(folder)
+    elif meta.emitter in EMITTERS:
+        featurizer = Featurizer.load(folder) if (folder / SPEC_FILE).is_file() else None
+        emitter = EMITTERS[meta.emitter].load(folder)
+        model = PooledClassifier(emitter, meta.labels, meta.settings["pooling"], featurizer)
+    else:
         raise ClassifierFolderError(f"{folder}: unknown emitter {meta.emitter!r}")
-    featurizer = Featurizer.load(folder) if (folder / SPEC_FILE).is_file() else None
-    emitter = EMITTERS[meta.emitter].load(folder)
-    model = PooledClassifier(emitter, meta.labels, meta.settings["pooling"], featurizer)
     classifier = Classifier(meta, model, load_tokenizer(folder))
     classifier.device = resolve_device(device)
     model.to(classifier.device).eval()

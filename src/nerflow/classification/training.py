@@ -30,10 +30,12 @@ from nerflow.classification.neural import (
     window_batch,
 )
 from nerflow.classification.scoring import score_labels
+from nerflow.classification.sequence import SequenceClassifier
 from nerflow.classification.settings import NeuralSettings
 from nerflow.config.choices import from_scratch
 from nerflow.features.featurizer import Featurizer, build_featurizer
 from nerflow.features.spec import feature_spec, features_enabled
+from nerflow.models.bilstm import BiLSTMEmitter
 from nerflow.models.factory import build_emitter
 from nerflow.provenance import describe_hardware
 from nerflow.tensors import resolve_device, use_cpu_threads
@@ -82,6 +84,24 @@ def classifier_tokenizer(settings: NeuralSettings, train_texts: Sequence[str], f
     return tokenizer
 
 
+def build_classifier(
+    settings: NeuralSettings, labels: Sequence[str], tokenizer: Any, featurizer: Featurizer | None
+) -> PooledClassifier | SequenceClassifier:
+    """A transformer-family encoder with ``cls`` pooling is a ``*ForSequenceClassification``
+    model (:mod:`nerflow.classification.sequence`); anything else pools an emitter's token
+    scores (:class:`~nerflow.classification.neural.PooledClassifier`)."""
+    exp = settings.experiment()
+    if settings.encoder != BiLSTMEmitter.kind and settings.pooling == "cls":
+        if featurizer is not None:
+            raise ValueError(
+                "cls pooling of a transformer encoder is its sequence-classification head, "
+                "which takes no input features: use mean or max pooling with features"
+            )
+        return SequenceClassifier.create(exp, labels, tokenizer)
+    emitter = build_emitter(exp, labels, tokenizer, featurizer, plain_names=True)
+    return PooledClassifier(emitter, labels, settings.pooling, featurizer)
+
+
 class ClassifyingTask:
     """The loop's classification task: windows of train texts, selected by dev score."""
 
@@ -115,9 +135,7 @@ class ClassifyingTask:
         if not self.lengths:
             raise ValueError("no training examples")
         torch.manual_seed(int(settings.train.seed))
-        exp = settings.experiment()
-        emitter = build_emitter(exp, self.labels, tokenizer, featurizer, plain_names=True)
-        self.model = PooledClassifier(emitter, self.labels, settings.pooling, featurizer)
+        self.model = build_classifier(settings, self.labels, tokenizer, featurizer)
         self.model.to(device)
         self.class_weight = self._class_weight(train)
         self.fingerprint = fingerprint(settings, self.labels, self.windows)
@@ -290,13 +308,9 @@ def finish(task: ClassifyingTask, loop: Loop, out_dir: str | Path) -> dict[str, 
         "resumed_from": loop.resumed_from,
         "train_windows": len(task.windows),
     }
-    meta = ClassifierMeta(
-        "neural", task.labels, task.settings.to_dict(), model.emitter.kind, summary
-    )
+    meta = ClassifierMeta("neural", task.labels, task.settings.to_dict(), model.kind, summary)
     with atomic_model_folder(Path(out_dir)) as folder:
-        model.emitter.save(folder)
+        model.save(folder)
         task.tokenizer.save_pretrained(str(folder))
-        if model.featurizer is not None:
-            model.featurizer.save(folder)
         write_meta(folder, meta)
     return summary
