@@ -40,7 +40,8 @@ def sentiment_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         split: str(FIXTURES / "sentiment" / f"{split}.tsv") for split in ("train", "dev", "test")
     }
     experiments = {"tfidf_lr": {"kind": "linear"}, "bilstm_mean": TINY_BILSTM}
-    write_config(workdir, classification_config(data, experiments))
+    ensembles = {"mean2": {"members": ["tfidf_lr", "bilstm_mean"]}}
+    write_config(workdir, classification_config(data, experiments, ensembles=ensembles))
     snakemake(workdir, "--cores", "2")
     return workdir
 
@@ -49,11 +50,11 @@ def test_every_run_is_scored_on_dev_and_the_labelled_test(sentiment_run: Path) -
     results = sentiment_run / RESULTS
     with open(results / "leaderboard.tsv", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t"))
-    assert sorted(row["run"] for row in rows) == ["bilstm_mean", "tfidf_lr"]
+    assert sorted(row["run"] for row in rows) == ["bilstm_mean", "mean2", "tfidf_lr"]
     assert float(rows[0]["dev_accuracy"]) >= float(rows[1]["dev_accuracy"])
     labels = load_json(results / "data" / "labels.json")["labels"]
     assert labels == ["0", "1"]
-    for run in ("tfidf_lr", "bilstm_mean"):
+    for run in ("tfidf_lr", "bilstm_mean", "mean2"):
         for split in ("dev", "test"):
             gold = read_examples(results / "data" / f"{split}.jsonl")
             predicted = read_predictions(results / run / "predictions" / f"{split}.jsonl")
@@ -63,6 +64,26 @@ def test_every_run_is_scored_on_dev_and_the_labelled_test(sentiment_run: Path) -
             row = next(row for row in rows if row["run"] == run)
             assert float(row[f"{split}_accuracy"]) == scores["accuracy"]
     assert (results / "bilstm_mean" / "model" / "classifier.json").is_file()
+    ensemble = next(row for row in rows if row["run"] == "mean2")
+    members = [next(r for r in rows if r["run"] == m) for m in ("tfidf_lr", "bilstm_mean")]
+    assert float(ensemble["train_minutes"]) == pytest.approx(
+        sum(float(r["train_minutes"]) for r in members), abs=1e-3
+    )
+
+
+def test_an_ensemble_averages_its_members_probabilities(sentiment_run: Path) -> None:
+    results = sentiment_run / RESULTS
+    members = [
+        read_predictions(results / run / "predictions/test.jsonl")
+        for run in ("tfidf_lr", "bilstm_mean")
+    ]
+    averaged = read_predictions(results / "mean2/predictions/test.jsonl")
+    for line, a, b in zip(averaged, *members, strict=True):
+        for label, p in line["probabilities"].items():
+            assert p == pytest.approx(
+                (a["probabilities"][label] + b["probabilities"][label]) / 2, abs=2e-6
+            )
+        assert line["label"] == max(line["probabilities"], key=line["probabilities"].get)
     provenance = load_json(results / "bilstm_mean" / "train_summary.json.meta.json")
     assert provenance["seed"] == {"train": 42}
 

@@ -12,6 +12,7 @@ config["classification"]["experiments"] = {
     name: PLAN.experiment_config(name) for name in PLAN.experiments
 }
 NEURAL = [name for name in PLAN.experiments if PLAN.kind(name) == "neural"]
+ENSEMBLES = list(CLS.ensembles)
 LINEAR = [name for name in PLAN.experiments if PLAN.kind(name) == "linear"]
 
 
@@ -21,7 +22,7 @@ def pattern(names):
 
 wildcard_constraints:
     split="|".join(PLAN.splits),
-    run=pattern(PLAN.experiments),
+    run=pattern([*PLAN.experiments, *ENSEMBLES]),
 
 
 def split_labels(wildcards):
@@ -159,6 +160,8 @@ rule classify_predict:
         "logs/classification/{run}/predict_{split}.log",
     benchmark:
         "benchmarks/classification/{run}/predict_{split}.tsv"
+    wildcard_constraints:
+        run=pattern(PLAN.experiments),
     conda:
         "../envs/train.yaml"
     threads: 4
@@ -171,6 +174,28 @@ rule classify_predict:
         code=script_code("classification/predict"),
     script:
         "../scripts/classification/predict.py"
+
+
+rule classify_ensemble:
+    input:
+        lambda wildcards: expand(
+            f"{RESULTS}/{{member}}/predictions/{wildcards.split}.jsonl",
+            member=PLAN.members(wildcards.run),
+        ),
+    output:
+        f"{RESULTS}/{{run}}/predictions/{{split}}.jsonl",
+    log:
+        "logs/classification/{run}/ensemble_{split}.log",
+    benchmark:
+        "benchmarks/classification/{run}/ensemble_{split}.tsv"
+    wildcard_constraints:
+        run=pattern(ENSEMBLES),
+    conda:
+        "../envs/core.yaml"
+    params:
+        code=script_code("classification/ensemble"),
+    script:
+        "../scripts/classification/ensemble.py"
 
 
 rule classify_score:
@@ -200,7 +225,10 @@ rule classify_leaderboard:
             run=PLAN.runs,
             split=PLAN.scored_splits,
         ),
-        summaries=expand(f"{RESULTS}/{{run}}/train_summary.json", run=PLAN.runs),
+        summaries=expand(
+            f"{RESULTS}/{{run}}/train_summary.json",
+            run=[run for run in PLAN.runs if run not in ENSEMBLES],
+        ),
     output:
         table=f"{RESULTS}/leaderboard.tsv",
         json=f"{RESULTS}/dev_scores.json",
@@ -214,6 +242,7 @@ rule classify_leaderboard:
         runs=PLAN.runs,
         splits=PLAN.scored_splits,
         kinds={name: PLAN.kind(name) for name in PLAN.runs},
+        members={name: PLAN.members(name) for name in PLAN.runs},
         code=script_code("classification/leaderboard"),
     script:
         "../scripts/classification/leaderboard.py"

@@ -47,6 +47,7 @@ class ClassificationConfig(Section):
     test_labelled: bool | None = setting(None, description="null: if its first line has one")
     on_invalid: Literal["fail", "skip"] = "fail"
     experiments: dict = dataclasses.field(default_factory=dict)
+    ensembles: dict = dataclasses.field(default_factory=dict)  # name: {members: [...]}
     run_experiments: list = dataclasses.field(default_factory=list)
 
 
@@ -84,7 +85,17 @@ def read_config(config: Mapping[str, Any]) -> tuple[ClassificationConfig, dict[s
             experiments[name] = experiment_settings(str(name), mapping)
         except ConfigError as error:
             problems.extend(error.problems)
-    unknown = sorted(set(block.run_experiments) - set(block.experiments))
+    for name, ensemble in block.ensembles.items():
+        members = ensemble.get("members") if isinstance(ensemble, Mapping) else None
+        where = f"classification.ensembles.{name}"
+        if not isinstance(members, list) or len(members) < 2:
+            problems.append(f"{where}.members: a list of at least two experiments")
+        elif sorted(set(members) - set(block.experiments)):
+            unknown = sorted(set(members) - set(block.experiments))
+            problems.append(f"{where}.members: {unknown} are not experiments")
+        if name in block.experiments:
+            problems.append(f"{where}: the name of an experiment too")
+    unknown = sorted(set(block.run_experiments) - set(block.experiments) - set(block.ensembles))
     if unknown:
         problems.append(f"classification.run_experiments: unknown experiments {unknown}")
     if not block.experiments:

@@ -24,8 +24,10 @@ COLUMNS = (
 )
 
 
-def describe(kind: str, settings: Mapping[str, Any]) -> str:
+def describe(kind: str, settings: Mapping[str, Any], members: Sequence[str] = ()) -> str:
     """What the model is, in one cell."""
+    if kind == "ensemble":
+        return "mean probabilities of " + ", ".join(members)
     if kind == "linear":
         grams = f"char {settings['ngram_min']}-{settings['ngram_max']}-grams"
         return f"{settings['weighting']} {grams}, logistic regression C={settings['C']}"
@@ -39,21 +41,28 @@ def leaderboard_rows(
     summary_files: Sequence[str | Path],
     kinds: Mapping[str, str],
     experiments: Mapping[str, Mapping[str, Any]],
+    members: Mapping[str, Sequence[str]],
 ) -> list[dict[str, Any]]:
-    """Rows from the score files (``runs`` x ``splits``, in that order) and summaries."""
+    """Rows from the score files (``runs`` x ``splits``, in that order) and the training
+    summaries (of the runs that are no ensemble, in order); an ensemble's training time
+    is its members' sum."""
 
     def read(path: str | Path) -> dict[str, Any]:
         return json.loads(Path(path).read_text(encoding="utf-8"))
 
     scores = iter(score_files)
+    trained = [run for run in runs if kinds[run] != "ensemble"]
+    summaries = {run: read(path) for run, path in zip(trained, summary_files, strict=True)}
     rows = []
-    for run, summary_file in zip(runs, summary_files, strict=True):
-        summary = read(summary_file)
+    for run in runs:
+        kind = kinds[run]
+        summary = summaries.get(run, {})
+        minutes = [summaries[m].get("train_minutes") or 0.0 for m in members[run]]
         row: dict[str, Any] = {
             "run": run,
-            "kind": kinds[run],
-            "model": describe(kinds[run], experiments[run]),
-            "train_minutes": summary.get("train_minutes"),
+            "kind": kind,
+            "model": describe(kind, experiments.get(run, {}), members[run]),
+            "train_minutes": round(sum(minutes), 4),
             "epochs": summary.get("epochs_run"),
             "stop_reason": summary.get("stop_reason"),
         }

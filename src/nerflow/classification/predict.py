@@ -132,6 +132,23 @@ def predict_examples(
     ]
 
 
+def average_predictions(members: Sequence[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """An ensemble's prediction lines: the mean of its members' class probabilities
+    (members predicted the same examples, in the same order, over the same classes)."""
+    first = members[0]
+    labels = list(first[0]["probabilities"]) if first else []
+    out = []
+    for number, rows in enumerate(zip(*members, strict=True), start=1):
+        if any((r["id"], r["text"]) != (rows[0]["id"], rows[0]["text"]) for r in rows):
+            raise ClassifierFolderError(f"ensemble members differ at line {number}")
+        if any(list(r["probabilities"]) != labels for r in rows):
+            raise ClassifierFolderError(f"ensemble members' classes differ at line {number}")
+        mean = np.mean([[r["probabilities"][x] for x in labels] for r in rows], axis=0)
+        (guess,) = predicted(labels, mean[None, :])
+        out.append({"id": rows[0]["id"], "text": rows[0]["text"], **guess})
+    return out
+
+
 def annotate_folders(
     model_dirs: Sequence[str | Path],
     texts: Iterable[InputText],

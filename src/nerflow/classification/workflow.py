@@ -28,6 +28,8 @@ class Plan:
     splits: list[str]
     scored_splits: list[str]
     runs: list[str]
+    """The runs the default target scores: those requested, each ensemble after its
+    members."""
 
     def files(self) -> dict[str, str]:
         return {split: getattr(self.block.data, split) for split in self.splits}
@@ -38,7 +40,13 @@ class Plan:
         return {"kind": kind_of(settings), **settings.to_dict()}
 
     def kind(self, name: str) -> str:
-        return kind_of(self.experiments[name])
+        return "ensemble" if name in self.block.ensembles else kind_of(self.experiments[name])
+
+    def members(self, name: str) -> list[str]:
+        """The experiments behind a run: an ensemble's members, or the run itself."""
+        if name in self.block.ensembles:
+            return list(self.block.ensembles[name]["members"])
+        return [name]
 
 
 def first_line_labelled(path: str | Path, label_column: str) -> bool:
@@ -74,5 +82,12 @@ def plan(config: Mapping[str, Any]) -> Plan:
         else first_line_labelled(block.data.test, block.label_column)
     )
     scored = ["dev", "test"] if labelled else ["dev"]
-    runs = list(block.run_experiments) or list(experiments)
+    requested = list(block.run_experiments) or [*experiments, *block.ensembles]
+    runs = list(
+        dict.fromkeys(
+            member
+            for name in requested
+            for member in [*block.ensembles.get(name, {}).get("members", []), name]
+        )
+    )
     return Plan(block, experiments, splits, scored, runs)

@@ -13,6 +13,7 @@ rows = leaderboard_rows(
     list(smk.input.summaries),
     smk.params.kinds,
     smk.config["classification"]["experiments"],
+    smk.params.members,
 )
 write_leaderboard(smk.output.table, rows)
 write_json(smk.output.json, {row["run"]: row for row in rows})
