@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import shutil
 import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -42,8 +40,8 @@ from nerflow.tensors import resolve_device, use_cpu_threads
 from nerflow.text.vocab import build_char_vocab, load_tokenizer, save_char_tokenizer
 from nerflow.training.amp import amp_name, resolve_amp
 from nerflow.training.loop import Loop, LoopSettings
-from nerflow.training.resume import cpu_state
-from nerflow.training.train import RESUME_INSENSITIVE, Selection
+from nerflow.training.selection import SelectsBest
+from nerflow.training.train import RESUME_INSENSITIVE
 
 
 def train_linear(
@@ -102,7 +100,7 @@ def build_classifier(
     return PooledClassifier(emitter, labels, settings.pooling, featurizer)
 
 
-class ClassifyingTask:
+class ClassifyingTask(SelectsBest):
     """The loop's classification task: windows of train texts, selected by dev score."""
 
     evaluate_every_epoch = False
@@ -139,8 +137,7 @@ class ClassifyingTask:
         self.model.to(device)
         self.class_weight = self._class_weight(train)
         self.fingerprint = fingerprint(settings, self.labels, self.windows)
-        self.selection = Selection()
-        self.best_state: dict[str, torch.Tensor] | None = None
+        self.start_selection(int(settings.train.patience))
 
     def _encoder(self, featurizer: Featurizer | None):
         s = self.settings
@@ -191,50 +188,20 @@ class ClassifyingTask:
         predicted = [self.labels[i] for i in scores.argmax(dim=1).tolist()]
         return score_labels([str(x.label) for x in self.dev], predicted, self.labels)
 
-    def patience_spent(self) -> bool:
-        patience = int(self.settings.train.patience)
-        return patience > 0 and self.selection.bad_evals >= patience
-
     def evaluate(self, loop: Loop) -> tuple[dict[str, Any], bool]:
-        p, s = loop.progress, self.selection
-        epoch = p.epoch + 1 if p.step_in_epoch else max(p.epoch, 1)
+        p = loop.progress
+        epoch = loop.current_epoch()
         evaluated = loop.evaluated_model
         result = self.dev_scores(evaluated)
         metric = str(self.settings.train.select_metric)
-        value = float(result[metric])
-        improved = value > s.best_metric
-        if improved:
-            s.best_metric, s.best_epoch, s.best_step, s.bad_evals = value, epoch, p.global_step, 0
-            self.best_state = cpu_state(evaluated)
-        else:
-            s.bad_evals += 1
-        line = {
-            "epoch": epoch,
-            "step": p.global_step,
-            "loss": p.period.mean_loss(),
-            "dev_accuracy": result["accuracy"],
-            "dev_macro_f1": result["macro_f1"],
-            "lr": loop.group_lr("encoder"),
-            "head_lr": loop.group_lr("head"),
-            "sentences_per_s": p.period.rate(),
-            "elapsed_s": round(loop.elapsed(), 3),
-            "best": improved,
-        }
+        improved = self.record(float(result[metric]), epoch, p.global_step, evaluated)
+        scores = {"dev_accuracy": result["accuracy"], "dev_macro_f1": result["macro_f1"]}
+        line = loop.log_line(scores, improved)
         self.say(
             f"epoch {epoch} step {p.global_step}: dev accuracy {result['accuracy']:.4f}, "
             f"macro F1 {result['macro_f1']:.4f}{' (best)' if improved else ''}"
         )
         return line, self.patience_spent()
-
-    def resume_stop(self, loop: Loop) -> str:
-        return "patience" if self.patience_spent() else ""
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"selection": asdict(self.selection), "best_model": self.best_state}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.selection = Selection(**state["selection"])
-        self.best_state = state["best_model"]
 
 
 def fingerprint(settings: NeuralSettings, labels: Sequence[str], windows: Sequence[Any]) -> str:
@@ -288,13 +255,11 @@ def train_neural(
 
 def finish(task: ClassifyingTask, loop: Loop, out_dir: str | Path) -> dict[str, Any]:
     """Write the best weights' model folder; the training summary."""
-    p, s, model = loop.progress, task.selection, task.model
+    p, model = loop.progress, task.model
     if task.best_state is not None:
         model.load_state_dict(task.best_state)
     summary = {
-        "best_epoch": s.best_epoch,
-        "best_step": s.best_step,
-        "best_metric": s.best_metric if math.isfinite(s.best_metric) else None,
+        **task.best_summary(),
         "select_metric": str(task.settings.train.select_metric),
         "epochs_run": p.epoch,
         "steps": p.global_step,

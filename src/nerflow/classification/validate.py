@@ -33,6 +33,7 @@ from nerflow.classification.examples import LabelSetError as LabelSetError
 from nerflow.classification.examples import label_set as label_set
 from nerflow.classification.examples import split_overlap as split_overlap
 from nerflow.data.rejections import Rejection, ValidationResult, rejection
+from nerflow.data.validate import EMPTY_TEXT, INVALID_TEXT, text_faults
 
 FORMATS = ("auto", "tsv", "csv", "jsonl")
 SUFFIXES = {".tsv": "tsv", ".tab": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl"}
@@ -51,8 +52,6 @@ DUPLICATE_KEY = "duplicate_key"
 QUOTING = "quoting"
 MISSING_FIELD = "missing_field"
 EXTRA_FIELD = "extra_field"
-INVALID_TEXT = "invalid_text"
-EMPTY_TEXT = "empty_text"
 INVALID_LABEL = "invalid_label"
 MISSING_LABEL = "missing_label"
 UNKNOWN_LABEL = "unknown_label"
@@ -322,12 +321,7 @@ class _FilePass:
         if not isinstance(text, str):
             reasons.append((INVALID_TEXT, f"text must be a string, not {text!r}"))
             return ""
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as error:
-            reasons.append((INVALID_TEXT, f"text is not encodable as UTF-8 ({error.reason})"))
-        if not text.strip():
-            reasons.append((EMPTY_TEXT, "empty text" if not text else "whitespace-only text"))
+        reasons.extend(text_faults(text))
         return text
 
     def _label(self, fields: dict[str, Any], reasons: list[tuple[str, str]]) -> str | None:

@@ -96,20 +96,27 @@ class _Checked:
     duplicate_spans: list[Span]
 
 
+def text_faults(text: str) -> list[tuple[str, str]]:
+    """``(kind, reason)`` of a record's text that no stage can use: a lone surrogate
+    (``json`` decodes ``\\ud800``) and empty or whitespace-only text."""
+    faults = []
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        faults.append((INVALID_TEXT, f"text is not encodable as UTF-8 ({error.reason})"))
+    if not text.strip():
+        faults.append((EMPTY_TEXT, "empty text" if not text else "whitespace-only text"))
+    return faults
+
+
 def _check_object(
     obj: dict[str, Any],
     labels: frozenset[str] | None,
     require_labels: bool,
 ) -> _Checked:
     """Checks after the schema: text, spans, types, overlaps (reported, not resolved)."""
-    reasons: list[tuple[str, str]] = []
     text: str = obj["text"]
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as error:
-        reasons.append((INVALID_TEXT, f"text is not encodable as UTF-8 ({error.reason})"))
-    if not text.strip():
-        reasons.append((EMPTY_TEXT, "empty text" if not text else "whitespace-only text"))
+    reasons = text_faults(text)
     if "label" not in obj:
         if require_labels:
             reasons.append((MISSING_LABEL, "missing label"))

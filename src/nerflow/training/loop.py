@@ -211,6 +211,28 @@ class Loop:
         budget = self.settings.max_minutes
         return budget > 0 and self.elapsed() >= 60.0 * budget
 
+    def current_epoch(self) -> int:
+        """The epoch under way (1-based), or the last one done at an epoch's end."""
+        p = self.progress
+        return p.epoch + 1 if p.step_in_epoch else max(p.epoch, 1)
+
+    def log_line(self, scores: dict[str, Any], improved: bool, **rates: float) -> dict[str, Any]:
+        """An evaluation's log line: where the run is, its ``scores``, the learning rates
+        (encoder, head and ``rates``), its speed, and whether it is the best so far."""
+        p = self.progress
+        return {
+            "epoch": self.current_epoch(),
+            "step": p.global_step,
+            "loss": p.period.mean_loss(),
+            **scores,
+            "lr": self.group_lr("encoder"),
+            "head_lr": self.group_lr("head"),
+            **rates,
+            "sentences_per_s": p.period.rate(),
+            "elapsed_s": round(self.elapsed(), 3),
+            "best": improved,
+        }
+
     def group_lr(self, name: str) -> float | None:
         """Current learning rate of the first parameter group whose name starts with ``name``."""
         for group in self.optimizer.param_groups:

@@ -32,11 +32,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import math
 import shutil
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -59,7 +57,7 @@ from nerflow.text.tagging import label_types
 from nerflow.training.amp import amp_name, resolve_amp
 from nerflow.training.cache import cache_features_fingerprint, check_cache, load_cache
 from nerflow.training.loop import Loop, LoopSettings
-from nerflow.training.resume import cpu_state
+from nerflow.training.selection import SelectsBest
 
 RESUME_INSENSITIVE = ("epochs", "max_minutes", "patience", "device")
 """``train`` settings that may change between an interrupted run and its resumption."""
@@ -107,17 +105,7 @@ def cache_nesting(cache: dict) -> dict[str, int]:
     return nesting(records)
 
 
-@dataclass
-class Selection:
-    """The best evaluation so far, and the evaluations since that did not improve on it."""
-
-    best_metric: float = -math.inf
-    best_epoch: int = 0
-    best_step: int = 0
-    bad_evals: int = 0
-
-
-class TaggingTask:
+class TaggingTask(SelectsBest):
     """The loop's tagging task: a tagger on a tensor cache, selected by dev span score."""
 
     evaluate_every_epoch = False  # only when not evaluating every N steps
@@ -172,8 +160,7 @@ class TaggingTask:
         for line in self.model.head.fit_to_train(self.train_nesting):
             self.say(line)
         self.fingerprint = fingerprint(exp, self.labels, cache)
-        self.selection = Selection()
-        self.best_state: dict[str, torch.Tensor] | None = None
+        self.start_selection(int(exp.train.patience))
 
     def say(self, message: str) -> None:
         if self.stream is not None:
@@ -215,14 +202,10 @@ class TaggingTask:
         assert loss is not None
         return loss
 
-    def patience_spent(self) -> bool:
-        patience = int(self.exp.train.patience)
-        return patience > 0 and self.selection.bad_evals >= patience
-
     def evaluate(self, loop: Loop) -> tuple[dict[str, Any], bool]:
         """Score the dev set, update the selection; stop when patience ran out."""
-        p, s = loop.progress, self.selection
-        epoch = p.epoch + 1 if p.step_in_epoch else max(p.epoch, 1)  # the current one
+        p = loop.progress
+        epoch = loop.current_epoch()
         evaluated, exp = loop.evaluated_model, self.exp
         predictions = predict_records(
             evaluated,
@@ -238,52 +221,28 @@ class TaggingTask:
         )
         result = score(self.dev_records, predictions, self.types)
         value = select_value(result, self.metric)
-        improved = value > s.best_metric
-        if improved:
-            s.best_metric, s.best_epoch, s.best_step, s.bad_evals = value, epoch, p.global_step, 0
-            self.best_state = cpu_state(evaluated)
-        else:
-            s.bad_evals += 1
+        improved = self.record(value, epoch, p.global_step, evaluated)
         own_lrs = {f"{name}_lr": loop.group_lr(name) for name in self.model.own_lr_parameters()}
-        line = {
-            "epoch": epoch,
-            "step": p.global_step,
-            "loss": p.period.mean_loss(),
+        scores = {
             "dev_micro_f1": float(result["micro"]["f1"]),
             "dev_macro_f1": float(result["macro_f1"]),
             "dev_clue_macro_f1": float(result["clue_macro_f1"]),
-            "lr": loop.group_lr("encoder"),
-            "head_lr": loop.group_lr("head"),
-            **{key: rate for key, rate in own_lrs.items() if rate is not None},
-            "sentences_per_s": p.period.rate(),
-            "elapsed_s": round(loop.elapsed(), 3),
-            "best": improved,
         }
+        rates = {key: rate for key, rate in own_lrs.items() if rate is not None}
+        line = loop.log_line(scores, improved, **rates)
         self.say(
             f"epoch {epoch} step {p.global_step}: dev micro F1 {line['dev_micro_f1']:.4f}"
             f" ({self.metric} {value:.4f}{', best' if improved else ''})"
         )
         return line, self.patience_spent()
 
-    def resume_stop(self, loop: Loop) -> str:
-        return "patience" if self.patience_spent() else ""
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"selection": asdict(self.selection), "best_model": self.best_state}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.selection = Selection(**state["selection"])
-        self.best_state = state["best_model"]
-
     def finish(self, loop: Loop, out_dir: Path) -> dict[str, Any]:
         """Save the best model to ``out_dir/"model"``; the run's summary."""
-        p, s = loop.progress, self.selection
+        p = loop.progress
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
         summary = {
-            "best_epoch": s.best_epoch,
-            "best_step": s.best_step,
-            "best_metric": s.best_metric if math.isfinite(s.best_metric) else None,
+            **self.best_summary(),
             "select_metric": self.metric,
             "epochs_run": p.epoch,
             "steps": p.global_step,
