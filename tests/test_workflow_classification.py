@@ -41,7 +41,15 @@ def sentiment_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     }
     experiments = {"tfidf_lr": {"kind": "linear"}, "bilstm_mean": TINY_BILSTM}
     ensembles = {"mean2": {"members": ["tfidf_lr", "bilstm_mean"]}}
-    write_config(workdir, classification_config(data, experiments, ensembles=ensembles))
+    mine = workdir / "mine.jsonl"
+    mine.write_text(
+        '{"text": "房间干净，服务很好", "source": "app"}\n{"text": "隔音很差，失望"}\n', "utf-8"
+    )
+    annotate = {"run": "mean2", "files": {"mine": str(mine)}}
+    write_config(
+        workdir,
+        classification_config(data, experiments, ensembles=ensembles, annotate=annotate),
+    )
     snakemake(workdir, "--cores", "2")
     return workdir
 
@@ -197,3 +205,33 @@ def test_missing_data_files_stop_before_any_job(tmp_path: Path) -> None:
     result = snakemake(workdir, "-n", check=False)
     assert result.returncode != 0
     assert "no such file(s): train:" in result.stdout + result.stderr
+
+
+def test_user_files_are_classified_by_the_ensemble(sentiment_run: Path) -> None:
+    lines = [
+        json.loads(line)
+        for line in (sentiment_run / RESULTS / "mean2/annotated/mine.jsonl")
+        .read_text("utf-8")
+        .splitlines()
+    ]
+    assert [line["id"] for line in lines] == [0, 1] and lines[0]["source"] == "app"
+    assert all(set(line["probabilities"]) == {"0", "1"} for line in lines)
+
+
+def test_report_pages_and_the_snakemake_report(sentiment_run: Path) -> None:
+    results = sentiment_run / RESULTS
+    for run in ("tfidf_lr", "bilstm_mean", "mean2"):
+        for name in ("per_class_f1.svg", "confusion.svg"):
+            assert (results / run / "plots" / name).read_text("utf-8").startswith("<?xml")
+        page = (results / run / "plots/errors.html").read_text("utf-8")
+        errors = [
+            json.loads(x)
+            for x in (results / run / "dev_errors.jsonl").read_text("utf-8").splitlines()
+        ]
+        assert page.count("<tr>") == len(errors) + 1  # the header and one row per error
+        assert [e["probability"] for e in errors] == sorted(
+            (e["probability"] for e in errors), reverse=True
+        )
+    assert "<table>" in (results / "leaderboard.html").read_text("utf-8")
+    snakemake(sentiment_run, "--report", "report.html")
+    assert (sentiment_run / "report.html").stat().st_size > 10_000

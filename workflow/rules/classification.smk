@@ -13,6 +13,8 @@ config["classification"]["experiments"] = {
 }
 NEURAL = [name for name in PLAN.experiments if PLAN.kind(name) == "neural"]
 ENSEMBLES = list(CLS.ensembles)
+ANNOTATE_FILES = CLS.annotate.get("files") or {}
+ANNOTATE_RUN = CLS.annotate.get("run") or (PLAN.runs[0] if PLAN.runs else None)
 LINEAR = [name for name in PLAN.experiments if PLAN.kind(name) == "linear"]
 
 
@@ -232,6 +234,12 @@ rule classify_leaderboard:
     output:
         table=f"{RESULTS}/leaderboard.tsv",
         json=f"{RESULTS}/dev_scores.json",
+        html=report(
+            f"{RESULTS}/leaderboard.html",
+            caption="../report/classification_leaderboard.rst",
+            category="Classification",
+            labels={"figure": "leaderboard"},
+        ),
     log:
         "logs/classification/leaderboard.log",
     benchmark:
@@ -248,13 +256,84 @@ rule classify_leaderboard:
         "../scripts/classification/leaderboard.py"
 
 
+rule classify_report:
+    input:
+        scores=f"{RESULTS}/{{run}}/dev_scores.json",
+        errors=f"{RESULTS}/{{run}}/dev_errors.jsonl",
+    output:
+        f1=report(
+            f"{RESULTS}/{{run}}/plots/per_class_f1.svg",
+            caption="../report/classification_per_class.rst",
+            category="Classification",
+            subcategory="{run}",
+            labels={"figure": "F1 per class"},
+        ),
+        confusion=report(
+            f"{RESULTS}/{{run}}/plots/confusion.svg",
+            caption="../report/classification_confusion.rst",
+            category="Classification",
+            subcategory="{run}",
+            labels={"figure": "class confusion"},
+        ),
+        errors=report(
+            f"{RESULTS}/{{run}}/plots/errors.html",
+            caption="../report/classification_errors.rst",
+            category="Classification",
+            subcategory="{run}",
+            labels={"figure": "confident errors"},
+        ),
+    log:
+        "logs/classification/{run}/report.log",
+    benchmark:
+        "benchmarks/classification/{run}/report.tsv"
+    conda:
+        "../envs/report.yaml"
+    params:
+        code=script_code("classification/report"),
+    script:
+        "../scripts/classification/report.py"
+
+
+rule classify_annotate:
+    input:
+        models=lambda wildcards: expand(
+            f"{RESULTS}/{{member}}/model", member=PLAN.members(wildcards.run)
+        ),
+        source=lambda wildcards: ANNOTATE_FILES[wildcards.name],
+    output:
+        f"{RESULTS}/{{run}}/annotated/{{name}}.jsonl",
+    log:
+        "logs/classification/{run}/annotate_{name}.log",
+    benchmark:
+        "benchmarks/classification/{run}/annotate_{name}.tsv"
+    wildcard_constraints:
+        name=pattern(ANNOTATE_FILES),
+    conda:
+        "../envs/train.yaml"
+    threads: 4
+    params:
+        format=CLS.annotate.get("format", "auto"),
+        code=script_code("classification/annotate"),
+    script:
+        "../scripts/classification/annotate.py"
+
+
 def task_targets():
     """The inputs of `rule all` (Snakefile): validated splits, the overlap report, every
     run's predictions and the leaderboard."""
     return [
+        *[
+            f"{RESULTS}/{ANNOTATE_RUN}/annotated/{name}.jsonl"
+            for name in ANNOTATE_FILES
+        ],
         *expand(f"{RESULTS}/data/{{split}}.jsonl", split=PLAN.splits),
         f"{RESULTS}/data/overlap.json",
         f"{RESULTS}/leaderboard.tsv",
+        *expand(
+            f"{RESULTS}/{{run}}/plots/{{name}}",
+            run=PLAN.runs,
+            name=["per_class_f1.svg", "confusion.svg", "errors.html"],
+        ),
         *expand(
             f"{RESULTS}/{{run}}/predictions/{{split}}.jsonl",
             run=PLAN.runs,

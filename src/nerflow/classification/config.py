@@ -49,6 +49,7 @@ class ClassificationConfig(Section):
     experiments: dict = dataclasses.field(default_factory=dict)
     ensembles: dict = dataclasses.field(default_factory=dict)  # name: {members: [...]}
     run_experiments: list = dataclasses.field(default_factory=list)
+    annotate: dict = dataclasses.field(default_factory=dict)  # {run, files: {name: path}, format}
 
 
 def experiment_settings(name: str, mapping: Any) -> Section:
@@ -98,8 +99,25 @@ def read_config(config: Mapping[str, Any]) -> tuple[ClassificationConfig, dict[s
     unknown = sorted(set(block.run_experiments) - set(block.experiments) - set(block.ensembles))
     if unknown:
         problems.append(f"classification.run_experiments: unknown experiments {unknown}")
+    problems.extend(annotate_problems(block))
     if not block.experiments:
         problems.append("classification.experiments: no experiment configured")
     if problems:
         raise ConfigError(problems)
     return block, experiments
+
+
+def annotate_problems(block: ClassificationConfig) -> list[str]:
+    """What is wrong with the ``annotate`` block: ``run`` (null: the first run),
+    ``files`` ``{name: path}`` and ``format`` (``auto``, ``text``, ``jsonl``)."""
+    where, annotate = "classification.annotate", block.annotate
+    unknown = sorted(set(annotate) - {"run", "files", "format"})
+    problems = [f"{where}.{key}: unknown key; allowed: run, files, format" for key in unknown]
+    run = annotate.get("run")
+    if run is not None and run not in block.experiments and run not in block.ensembles:
+        problems.append(f"{where}.run: {run!r} is neither an experiment nor an ensemble")
+    if not isinstance(annotate.get("files", {}), Mapping):
+        problems.append(f"{where}.files: a mapping {{name: path}}")
+    if annotate.get("format", "auto") not in ("auto", "text", "jsonl"):
+        problems.append(f"{where}.format: {annotate['format']!r} is not one of auto, text, jsonl")
+    return problems

@@ -179,3 +179,26 @@ def _annotate(
         )
         for text, guess in zip(chunk, predicted(classifiers[0].labels, probabilities), strict=True):
             yield {"id": text.record.id, **text.fields, **guess}
+
+
+def annotate_file(
+    model_dirs: Sequence[str | Path],
+    in_path: str | Path,
+    out_path: str | Path,
+    fmt: str = "auto",
+    batch_size: int = PREDICT_BATCH_SIZE,
+    device: Any = "auto",
+) -> int:
+    """Classify a user file (plain text or JSON lines with ``text``) with one classifier or
+    an ensemble's members; the output appears only when complete. The count of lines."""
+    from nerflow.atomic import atomic_output
+    from nerflow.data.user_texts import read_input_texts
+    from nerflow.jsonio import json_line
+
+    count = 0
+    with atomic_output(out_path) as handle:
+        texts = read_input_texts(in_path, fmt)
+        for line in annotate_folders(model_dirs, texts, device=device, batch_size=batch_size):
+            handle.write(json_line(line))
+            count += 1
+    return count

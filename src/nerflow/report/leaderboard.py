@@ -198,6 +198,7 @@ TABLE_STYLE = (
     "th{background:#eef2f7;position:sticky;top:0}"
     "td.text{text-align:left}tr.reference td{color:#666;font-style:italic}"
     "td.best{font-weight:bold;background:#e6f4ea}caption{text-align:left;margin-bottom:.5em}"
+    "td.wrap{white-space:normal;min-width:24em;max-width:60em}"
 )
 
 
@@ -207,11 +208,13 @@ def html_table(
     title: str,
     note: str = "",
     highlight_best: bool = True,
+    wrap: Sequence[str] = (),
 ) -> str:
     """A complete, self-contained HTML page holding one table (values escaped).
 
     With ``highlight_best`` the best experiment value of every score column is bold;
-    rows of kind ``reference`` are greyed.
+    rows of kind ``reference`` are greyed; the cells of the ``wrap`` columns (long texts)
+    wrap their lines.
     """
     best = best_values(columns, rows) if highlight_best else {}
     head = "".join(f"<th>{html.escape(column)}</th>" for column in columns)
@@ -223,6 +226,8 @@ def html_table(
             classes = []
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 classes.append("text")
+            if column in wrap:
+                classes.append("wrap")
             if (
                 column in best
                 and row.get("kind") != REFERENCE

@@ -76,12 +76,18 @@ def _placeholder(axes: Any, message: str) -> None:
 
 
 def per_type_f1_figure(
-    scores: Mapping[str, Any], types: Sequence[str] | None = None, title: str = ""
+    scores: Mapping[str, Any],
+    types: Sequence[str] | None = None,
+    title: str = "",
+    xlabel: str = "strict span F1 (dev)",
+    lines: Mapping[str, float] | None = None,
 ) -> Figure:
-    """Horizontal bars of strict F1 per type from a ``score()`` result.
+    """Horizontal bars of strict F1 per type from a ``score()`` result (or of F1 per
+    class: ``scores["per_type"]`` is any ``{name: {"f1", "support"}}``).
 
     ``types`` fixes the order (default: the order of ``scores["per_type"]``); a type
-    without scores shows as 0 with support 0. Dashed lines mark micro and macro F1.
+    without scores shows as 0 with support 0. Dashed lines mark ``lines`` (default micro
+    and macro F1).
     """
     per_type = scores.get("per_type", {})
     names = list(types) if types is not None else list(per_type)
@@ -106,19 +112,26 @@ def per_type_f1_figure(
             fontsize=9,
         )
     axes.set_yticks(positions, [f"{name} (n={n})" for name, n in zip(names, support, strict=True)])
-    micro = float(scores.get("micro", {}).get("f1", 0.0))
-    macro = float(scores.get("macro_f1", 0.0))
-    axes.axvline(micro, color="#C44E52", linestyle="--", label=f"micro F1 {micro:.3f}")
-    axes.axvline(macro, color="#8172B2", linestyle=":", label=f"macro F1 {macro:.3f}")
+    if lines is None:
+        lines = {
+            "micro F1": float(scores.get("micro", {}).get("f1", 0.0)),
+            "macro F1": float(scores.get("macro_f1", 0.0)),
+        }
+    for (name, value), colour, style in zip(
+        lines.items(), ("#C44E52", "#8172B2", "#55A868"), ("--", ":", "-."), strict=False
+    ):
+        axes.axvline(value, color=colour, linestyle=style, label=f"{name} {value:.3f}")
     axes.set_xlim(0.0, 1.0)
-    axes.set_xlabel("strict span F1 (dev)")
+    axes.set_xlabel(xlabel)
     axes.legend(loc="lower right", fontsize=8, framealpha=0.9)
     axes.grid(axis="x", alpha=0.3)
     axes.set_title(title or "F1 per entity type")
     return figure
 
 
-def confusion_figure(matrix: Mapping[str, Mapping[str, int]], title: str = "") -> Figure:
+def confusion_figure(
+    matrix: Mapping[str, Mapping[str, int]], title: str = "", what: str = "type"
+) -> Figure:
     """Heat map of ``matrix[gold][pred]`` (:func:`nerflow.evaluation.errors.confusion`), counts
     written.
 
@@ -143,8 +156,8 @@ def confusion_figure(matrix: Mapping[str, Mapping[str, int]], title: str = "") -
                 axes.text(j, i, str(value), ha="center", va="center", fontsize=8, color=colour)
     axes.set_xticks(range(len(columns)), columns, rotation=45, ha="right")
     axes.set_yticks(range(len(rows)), rows)
-    axes.set_xlabel("predicted type")
-    axes.set_ylabel("gold type")
+    axes.set_xlabel(f"predicted {what}")
+    axes.set_ylabel(f"gold {what}")
     if MISSED in columns:
         axes.axvline(columns.index(MISSED) - 0.5, color="#444444", linewidth=1)
     if SPURIOUS in rows:
