@@ -235,3 +235,20 @@ def test_report_pages_and_the_snakemake_report(sentiment_run: Path) -> None:
     assert "<table>" in (results / "leaderboard.html").read_text("utf-8")
     snakemake(sentiment_run, "--report", "report.html")
     assert (sentiment_run / "report.html").stat().st_size > 10_000
+
+
+def test_released_folders_carry_a_model_card(sentiment_run: Path) -> None:
+    import yaml
+
+    for run in ("tfidf_lr", "bilstm_mean"):
+        card = (sentiment_run / RESULTS / run / "model/README.md").read_text("utf-8")
+        matter = yaml.safe_load(card.split("---")[1])
+        assert matter["license"] == "apache-2.0" and matter["datasets"] == ["sentiment"]
+        metrics = matter["model-index"][0]["results"][0]["metrics"]
+        dev = load_json(sentiment_run / RESULTS / run / "dev_scores.json")
+        assert metrics[0] == {
+            "type": "accuracy",
+            "value": round(dev["accuracy"], 4),
+            "name": "accuracy",
+        }
+        assert "train.tsv" in card and str(FIXTURES) not in card  # data by name, not path

@@ -102,7 +102,7 @@ rule classify_train_linear:
         dev=f"{RESULTS}/data/dev.jsonl",
         labels=f"{RESULTS}/data/labels.json",
     output:
-        model=directory(f"{RESULTS}/{{run}}/model"),
+        model=directory(f"{RESULTS}/{{run}}/trained/model"),
         summary=f"{RESULTS}/{{run}}/train_summary.json",
     log:
         "logs/classification/{run}/train.log",
@@ -128,7 +128,7 @@ rule classify_train_neural:
         dev=f"{RESULTS}/data/dev.jsonl",
         labels=f"{RESULTS}/data/labels.json",
     output:
-        model=directory(f"{RESULTS}/{{run}}/model"),
+        model=directory(f"{RESULTS}/{{run}}/trained/model"),
         summary=f"{RESULTS}/{{run}}/train_summary.json",
         log=f"{RESULTS}/{{run}}/train_log.jsonl",
     log:
@@ -154,7 +154,7 @@ rule classify_train_neural:
 
 rule classify_predict:
     input:
-        model=f"{RESULTS}/{{run}}/model",
+        model=f"{RESULTS}/{{run}}/trained/model",
         examples=f"{RESULTS}/data/{{split}}.jsonl",
     output:
         f"{RESULTS}/{{run}}/predictions/{{split}}.jsonl",
@@ -256,6 +256,33 @@ rule classify_leaderboard:
         "../scripts/classification/leaderboard.py"
 
 
+rule classify_model_card:
+    input:
+        trained=f"{RESULTS}/{{run}}/trained/model",
+        scores=expand(
+            f"{RESULTS}/{{{{run}}}}/{{split}}_scores.json", split=PLAN.scored_splits
+        ),
+        data=list(PLAN.files().values()),
+        reports=expand(f"{RESULTS}/data/{{split}}.report.json", split=PLAN.splits),
+    output:
+        directory(f"{RESULTS}/{{run}}/model"),
+    log:
+        "logs/classification/{run}/model_card.log",
+    benchmark:
+        "benchmarks/classification/{run}/model_card.tsv"
+    wildcard_constraints:
+        run=pattern(PLAN.experiments),
+    conda:
+        "../envs/core.yaml"
+    params:
+        splits=PLAN.splits,
+        scored=PLAN.scored_splits,
+        dataset=PLAN.dataset,
+        code=script_code("classification/model_card"),
+    script:
+        "../scripts/classification/model_card.py"
+
+
 rule classify_report:
     input:
         scores=f"{RESULTS}/{{run}}/dev_scores.json",
@@ -297,7 +324,7 @@ rule classify_report:
 rule classify_annotate:
     input:
         models=lambda wildcards: expand(
-            f"{RESULTS}/{{member}}/model", member=PLAN.members(wildcards.run)
+            f"{RESULTS}/{{member}}/trained/model", member=PLAN.members(wildcards.run)
         ),
         source=lambda wildcards: ANNOTATE_FILES[wildcards.name],
     output:
@@ -329,6 +356,7 @@ def task_targets():
         *expand(f"{RESULTS}/data/{{split}}.jsonl", split=PLAN.splits),
         f"{RESULTS}/data/overlap.json",
         f"{RESULTS}/leaderboard.tsv",
+        *[f"{RESULTS}/{run}/model" for run in PLAN.runs if run not in ENSEMBLES],
         *expand(
             f"{RESULTS}/{{run}}/plots/{{name}}",
             run=PLAN.runs,

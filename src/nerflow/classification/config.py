@@ -40,6 +40,7 @@ class ClassificationConfig(Section):
     PATH = "classification"
 
     data: DataFiles
+    dataset: str | None = setting(None, description="its name (null: the train file's folder)")
     format: Literal["auto", "tsv", "csv", "jsonl"] = "auto"
     text_column: str | None = setting(None, description="null: text, text_a or review")
     label_column: str = "label"

@@ -31,6 +31,11 @@ class Plan:
     """The runs the default target scores: those requested, each ensemble after its
     members."""
 
+    @property
+    def dataset(self) -> str:
+        """The data set's name: configured, or the folder of the train file."""
+        return self.block.dataset or Path(self.block.data.train).resolve().parent.name
+
     def files(self) -> dict[str, str]:
         return {split: getattr(self.block.data, split) for split in self.splits}
 

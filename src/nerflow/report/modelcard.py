@@ -95,7 +95,7 @@ def _get(mapping: Any, *keys: str) -> Any:
     return mapping
 
 
-def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+def markdown_table(header: list[str], rows: list[list[Any]]) -> list[str]:
     cells = [[fmt(v).replace("|", "\\|").replace("\n", " ") for v in row] for row in rows]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return lines + ["| " + " | ".join(row) + " |" for row in cells]
@@ -152,7 +152,7 @@ def _scores_section(split: str, result: Mapping) -> list[str]:
     rows: list[list[Any]] = [[name, _get(result, *keys)] for name, keys in SCORE_ROWS]
     counts = " / ".join(fmt(_get(result, "micro", k)) for k in ("tp", "fp", "fn"))
     rows.insert(3, ["tp / fp / fn", counts])
-    lines = [f"### {split}", "", *_table(["metric", "value"], rows)]
+    lines = [f"### {split}", "", *markdown_table(["metric", "value"], rows)]
     per_type = result.get("per_type") or {}
     if split == "dev" and per_type:
         clue = _get(result, "clue", "per_type") or {}
@@ -162,7 +162,7 @@ def _scores_section(split: str, result: Mapping) -> list[str]:
             for name, row in per_type.items()
         ]
         lines += ["", "Per type (dev):", ""]
-        lines += _table(["type", "precision", "recall", "F1", "CLUE F1", "support"], rows)
+        lines += markdown_table(["type", "precision", "recall", "F1", "CLUE F1", "support"], rows)
     return lines + [""]
 
 
@@ -206,10 +206,10 @@ def render_model_card(
     model_rows += [[key, value] for key, value in (meta.get("head_settings") or {}).items()]
     if features:
         model_rows += [["features", names], ["fingerprint", features.get("fingerprint")]]
-    out += ["", "## Model", "", *_table(["setting", "value"], model_rows)]
+    out += ["", "## Model", "", *markdown_table(["setting", "value"], model_rows)]
     cols = ("path", "records", "sha256")
     data_rows = [[s, *(_get(data[s], k) for k in cols)] for s in _ordered(data)]
-    out += ["", "## Training data", "", *_table(["split", "file", *cols[1:]], data_rows)]
+    out += ["", "## Training data", "", *markdown_table(["split", "file", *cols[1:]], data_rows)]
     out += ["", "## Scores", ""] + ([] if scores else ["No labelled split was scored.", ""])
     for split in _ordered(scores):
         out += _scores_section(split, scores[split])
@@ -227,7 +227,7 @@ def render_model_card(
         ["hyperparameters", hyper or NA],
     ]
     how_to = HOW_TO + (HOW_TO_TRANSFORMERS if pipeline else "")
-    out += ["## Training", "", *_table(["training", "value"], train_rows), ""]
+    out += ["## Training", "", *markdown_table(["training", "value"], train_rows), ""]
     if summary.get("stop_reason") == "time_budget":
         out += [TIME_BUDGET_NOTE, ""]
     out += [how_to.format(model_dir=model_dir)]

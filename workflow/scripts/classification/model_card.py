@@ -1,0 +1,31 @@
+"""The released classifier folder: the trained model with a Hugging Face style card."""
+
+import json
+
+from nerflow import stage
+from nerflow.classification.folder import read_meta
+from nerflow.classification.modelcard import render_classifier_card
+from nerflow.report.modelcard import export_model, training_data
+
+smk = snakemake  # noqa: F821
+log = stage.start(smk)
+
+
+def load(path):
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+card = render_classifier_card(
+    run=smk.wildcards.run,
+    meta=read_meta(smk.input.trained),
+    scores={
+        split: load(path) for split, path in zip(smk.params.scored, smk.input.scores, strict=True)
+    },
+    data=training_data(smk.params.splits, smk.input.data, [load(p) for p in smk.input.reports]),
+    dataset=smk.params.dataset,
+    model_dir=smk.output[0],
+)
+export_model(smk.input.trained, smk.output[0], card)
+log.info("model card written to %s/README.md", smk.output[0])
+stage.finish(smk)
