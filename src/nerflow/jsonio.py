@@ -1,9 +1,12 @@
-"""JSON output: one JSON line, and stable pretty JSON files."""
+"""JSON output: one JSON line, JSON-lines files, and stable pretty JSON files."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
+
+from nerflow.atomic import atomic_output
 
 
 def json_line(obj: object) -> str:
@@ -16,3 +19,14 @@ def write_json(path: str | Path, obj: object) -> None:
     with open(path, "w", encoding="utf-8") as handle:
         json.dump(obj, handle, ensure_ascii=False, indent=2, sort_keys=True)
         handle.write("\n")
+
+
+def write_json_lines(path: str | Path, rows: Iterable[object]) -> int:
+    """Write ``rows`` as JSON lines; the file appears only when complete (atomically).
+    The count of lines."""
+    count = 0
+    with atomic_output(path) as handle:
+        for row in rows:
+            handle.write(json_line(row))
+            count += 1
+    return count

@@ -171,6 +171,16 @@ def _type_schema(hint: Any) -> dict[str, Any]:
     return {"type": kinds[0] if len(kinds) == 1 else kinds}
 
 
+def switch(description: str) -> Any:
+    """An input feature's on/off setting (off by default)."""
+    return setting(False, description=description)
+
+
+def size(default: int) -> Any:
+    """A count or width of at least 1."""
+    return setting(default, minimum=1)
+
+
 def block_schema(cls: type[Section], left_out: Iterable[str] = ()) -> dict[str, Any]:
     """The JSON schema of a block, generated from its fields: their types, choices, bounds
     and descriptions (nested blocks inline), no defaults (the dataclass fills those in).

@@ -16,6 +16,7 @@ from nerflow.classification.folder import ClassifierFolderError, ClassifierMeta,
 from nerflow.classification.linear import LinearModel
 from nerflow.data.user_texts import InputText
 from nerflow.inference.settings import PREDICT_BATCH_SIZE
+from nerflow.jsonio import write_json_lines
 
 CHUNK = 1024
 """Texts predicted at a time when streaming."""
@@ -186,19 +187,11 @@ def annotate_file(
     in_path: str | Path,
     out_path: str | Path,
     fmt: str = "auto",
-    batch_size: int = PREDICT_BATCH_SIZE,
     device: Any = "auto",
 ) -> int:
     """Classify a user file (plain text or JSON lines with ``text``) with one classifier or
     an ensemble's members; the output appears only when complete. The count of lines."""
-    from nerflow.atomic import atomic_output
     from nerflow.data.user_texts import read_input_texts
-    from nerflow.jsonio import json_line
 
-    count = 0
-    with atomic_output(out_path) as handle:
-        texts = read_input_texts(in_path, fmt)
-        for line in annotate_folders(model_dirs, texts, device=device, batch_size=batch_size):
-            handle.write(json_line(line))
-            count += 1
-    return count
+    texts = read_input_texts(in_path, fmt)
+    return write_json_lines(out_path, annotate_folders(model_dirs, texts, device=device))

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from nerflow.features.feature import InputFeature, Modules, Sizes, Tensors
 from nerflow.features.specials import SPECIALS, UNK_ID
-from nerflow.section import setting
+from nerflow.section import size
 
 if TYPE_CHECKING:
     import torch
@@ -67,8 +67,8 @@ class BigramSettings:
     """``features.bigram`` and its vocabulary's and embedding's sizes."""
 
     bigram: bool = False
-    bigram_min_freq: int = setting(2, minimum=1)
-    bigram_dim: int = setting(64, minimum=1)
+    bigram_min_freq: int = size(2)
+    bigram_dim: int = size(64)
 
 
 class Bigram(InputFeature):

