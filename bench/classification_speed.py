@@ -32,13 +32,12 @@ from typing import Any
 import torch
 from benchutil import RESULTS, SHARED, VOCAB, environment, quiet_transformers, ratio, write_result
 from benchutil import table as markdown
-from training_loops import sampling_argument
+from training_loops import real_tokenizer, sampling_argument
 
 from nerflow.classification.examples import Example
 from nerflow.classification.predict import load_classifier, predict_examples
 from nerflow.classification.settings import NeuralSettings
 from nerflow.classification.training import ClassifyingTask, finish
-from nerflow.text.vocab import load_tokenizer
 from nerflow.training.loop import Loop, LoopSettings
 
 DATA = SHARED / "data" / "chnsenticorp"
@@ -71,6 +70,7 @@ def settings(args: argparse.Namespace) -> NeuralSettings:
             "encoder": "scratch",  # a random-init BERT on the vocabulary of --vocab
             "pooling": "cls",
             "max_len": args.max_len,
+            "stride": args.max_len // 4,
             "scratch": {
                 "layers": args.layers,
                 "hidden": args.hidden,
@@ -148,13 +148,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     quiet_transformers()
     torch.set_num_threads(args.threads)
-    tokenizer = load_tokenizer(args.vocab)
+    scratch_dir = Path(tempfile.mkdtemp())
+    tokenizer = real_tokenizer(args.vocab, scratch_dir / "tokenizer")
     s = settings(args)
     train = fitting(read(args.data / "train.tsv"), tokenizer, args.max_len)
     train = train[: args.steps * args.batch_size]
     dev = read(args.data / "dev.tsv")
     labels = sorted({x.label for x in train})
-    with tempfile.TemporaryDirectory() as scratch:
+    with tempfile.TemporaryDirectory(dir=scratch_dir) as scratch:
         work = Path(scratch)
 
         def task() -> ClassifyingTask:
@@ -163,7 +164,10 @@ def main(argv: list[str] | None = None) -> int:
             )
 
         ours = train_nerflow(s, task(), work)
-        theirs = train_trainer(task(), train, s, work)
+        try:
+            theirs: float | None = train_trainer(task(), train, s, work)
+        except ImportError as error:  # Trainer needs accelerate (the bench extra)
+            theirs, trainer_skipped = None, str(error)
         folder = work / "model"
         classifier = load_classifier(folder, "cpu")
         start = time.perf_counter()
@@ -193,8 +197,9 @@ def main(argv: list[str] | None = None) -> int:
         "train": {
             "sentences": len(train),
             "nerflow_per_s": len(train) / ours,
-            "trainer_per_s": len(train) / theirs,
+            "trainer_per_s": len(train) / theirs if theirs else None,
             "ratio": ratio(theirs, ours),
+            **({"skipped": trainer_skipped} if theirs is None else {}),
         },
         "predict": {
             "sentences": len(dev),
@@ -206,21 +211,15 @@ def main(argv: list[str] | None = None) -> int:
         "targets": TARGETS,
     }
     write_result(args.json_out, result)
+
+    def row(name: str, part: dict, theirs: str, target: float) -> list[str]:
+        shown = f"{part[theirs]:.1f}" if part[theirs] else "skipped"
+        speedup = f"{part['ratio']:.2f}x" if part["ratio"] else "n/a"
+        return [name, f"{part['nerflow_per_s']:.1f}", shown, speedup, f">= {target}x"]
+
     rows = [
-        [
-            "training",
-            f"{result['train']['nerflow_per_s']:.1f}",
-            f"{result['train']['trainer_per_s']:.1f}",
-            f"{result['train']['ratio']:.2f}x",
-            ">= 1.0x",
-        ],
-        [
-            "inference",
-            f"{result['predict']['nerflow_per_s']:.1f}",
-            f"{result['predict']['pipeline_per_s']:.1f}",
-            f"{result['predict']['ratio']:.2f}x",
-            ">= 1.5x",
-        ],
+        row("training", result["train"], "trainer_per_s", TARGETS["train_vs_trainer"]),
+        row("inference", result["predict"], "pipeline_per_s", TARGETS["predict_vs_pipeline"]),
     ]
     print(markdown(["", "nerflow sent/s", "Trainer / pipeline sent/s", "ratio", "target"], rows))
     print(

@@ -313,3 +313,17 @@ def test_the_offline_variants_are_valid_variants_of_the_first_offline_experiment
         ), name
     for ensemble in overlay["ensembles"].values():
         assert set(ensemble["members"]) <= set(overlay["experiments"])
+
+
+def test_classification_speed(tmp_path: Path, vocab: Path, bench_modules) -> None:
+    import classification_speed
+
+    out = tmp_path / "classification.json"
+    argv = ["--data", str(ROOT / "tests/fixtures/sentiment"), "--vocab", str(vocab)]
+    argv += ["--steps", "2", "--batch-size", "4", "--layers", "1", "--hidden", "32"]
+    argv += ["--max-len", "64", "--threads", "1", "--json-out", str(out)]
+    assert classification_speed.main(argv) == 0
+    result = read(out)
+    assert result["train"]["sentences"] == 8 and result["predict"]["sentences"] == 13
+    assert result["train"]["nerflow_per_s"] > 0 and result["predict"]["pipeline_per_s"] > 0
+    assert result["train"]["ratio"] or "skipped" in result["train"]

@@ -265,6 +265,7 @@ def test_config_errors_are_located_by_key_path() -> None:
             "experiments": {
                 "lin": {"kind": "linear", "C": -1, "ngrams": 3},
                 "nn": {"kind": "neural", "pooling": "first", "train": {"epochs": 0}},
+                "windows": {"kind": "neural", "max_len": 32},
                 "odd": {"kind": "svm"},
             },
             "run_experiments": ["nope"],
@@ -278,6 +279,7 @@ def test_config_errors_are_located_by_key_path() -> None:
         "classification.experiments.nn.pooling: 'first' is not one of",
         "classification.experiments.odd.kind: 'svm' is not one of",
         "classification.run_experiments: unknown experiments ['nope']",
+        "classification.experiments.windows.stride: 64 must be below max_len - 2 = 30",
     ):
         assert expected in text
 

@@ -69,6 +69,12 @@ def experiment_settings(name: str, mapping: Any) -> Section:
         f"{path}{''.join(f'.{part}' for part in error.absolute_path)}: {error.message}"
         for error in Draft202012Validator(block_schema(block)).iter_errors(body)
     ]
+    stride, max_len = getattr(settings, "stride", None), getattr(settings, "max_len", None)
+    if stride is not None and max_len is not None and stride >= max_len - 2:
+        problems.append(
+            f"{path}.stride: {stride} must be below max_len - 2 = {max_len - 2} (the tokens of "
+            "a window but [CLS] and [SEP])"
+        )
     if problems:
         raise ConfigError(problems)
     return settings
