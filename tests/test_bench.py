@@ -327,3 +327,37 @@ def test_classification_speed(tmp_path: Path, vocab: Path, bench_modules) -> Non
     assert result["train"]["sentences"] == 8 and result["predict"]["sentences"] == 13
     assert result["train"]["nerflow_per_s"] > 0 and result["predict"]["pipeline_per_s"] > 0
     assert result["train"]["ratio"] or "skipped" in result["train"]
+
+
+def test_classification_windows(tmp_path: Path, bench_modules) -> None:
+    import classification_windows
+
+    from nerflow.classification.examples import Example
+    from nerflow.classification.settings import NeuralSettings
+    from nerflow.classification.training import train_neural
+
+    data = classification_windows.read(ROOT / "tests/fixtures/sentiment/dev.tsv")
+    settings = NeuralSettings.from_dict(
+        {
+            "max_len": 24,
+            "stride": 6,
+            "bilstm": {"embedding_dim": 8, "hidden": 8},
+            "train": {"epochs": 1, "batch_size": 8, "device": "cpu"},
+        }
+    )
+    train = [Example(x.id, x.text, x.label) for x in data]
+    train_neural(
+        settings,
+        train,
+        train,
+        ["0", "1"],
+        tmp_path / "model",
+        tmp_path / "log",
+        tmp_path / "work",
+        stream=None,
+    )
+    out = tmp_path / "windows.json"
+    argv = [str(tmp_path / "model"), str(ROOT / "tests/fixtures/sentiment/dev.tsv")]
+    assert classification_windows.main([*argv, "--json-out", str(out)]) == 0
+    result = read(out)
+    assert result["long_texts"] >= 1 and len(result["accuracy"]) == 3
