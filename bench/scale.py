@@ -156,7 +156,7 @@ def cache_stage(work: Path, settings: dict) -> Callable[[], dict]:
             stride=exp.stride,
         )
         save_cache(work / "train.pt", cache)
-        return {"sequences": len(cache["input_ids"])}
+        return {"sequences": len(cache.input_ids)}
 
     return run
 

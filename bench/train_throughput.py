@@ -51,7 +51,6 @@ from training_loops import (
     run_nerflow,
     run_static_pad,
     run_trainer,
-    take,
     with_train,
 )
 
@@ -87,7 +86,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def measure(setup: Setup, args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
     """Every applicable loop on one setup, and nerflow's ratios to them."""
     print(f"[bench] {setup.name}: {setup.steps} steps of {setup.batch_size}", file=sys.stderr)
-    warmup = dataclasses.replace(setup, cache=take(setup.cache, 2 * setup.batch_size))
+    warmup = dataclasses.replace(setup, cache=setup.cache.take(2 * setup.batch_size))
     run_static_pad(warmup, setup.exp.max_len, device, args.amp, args.threads)
     loops: dict[str, dict[str, Any]] = {}
     loops["nerflow"] = run_nerflow(setup, device, args.amp, args.threads)

@@ -43,7 +43,7 @@ from nerflow.models.tagger import count_parameters
 from nerflow.tensors import IGNORE_INDEX, pad, padding_mask
 from nerflow.text.tagging import label_list
 from nerflow.text.vocab import build_char_vocab, load_tokenizer, save_char_tokenizer
-from nerflow.training.cache import build_cache
+from nerflow.training.cache import TensorCache, build_cache
 from nerflow.training.train import train
 
 OFFLINE = ROOT / "config" / "offline.yaml"
@@ -61,13 +61,13 @@ class Setup:
     exp: ExperimentConfig
     tokenizer: Any
     labels: list[str]
-    cache: dict[str, Any]
+    cache: TensorCache
     dev: list[Record]
     work: Path
 
     @property
     def steps(self) -> int:
-        return len(self.cache["input_ids"]) // self.batch_size
+        return len(self.cache.input_ids) // self.batch_size
 
     @property
     def batch_size(self) -> int:
@@ -75,7 +75,7 @@ class Setup:
 
     @property
     def sentences(self) -> int:
-        return len(self.cache["input_ids"])
+        return len(self.cache.input_ids)
 
     def fresh_model(self, device: torch.device) -> torch.nn.Module:
         """The model :func:`nerflow.training.train.train` starts from (same seed, same weights)."""
@@ -93,13 +93,6 @@ def sample(records: list[Record], n: int, seed: int) -> list[Record]:
     chosen = list(records)
     random.Random(seed).shuffle(chosen)
     return chosen[:n]
-
-
-def take(cache: dict[str, Any], n: int) -> dict[str, Any]:
-    """The first ``n`` sequences of a cache (per-sequence lists cut, meta kept)."""
-    out = {key: value[:n] if isinstance(value, list) else value for key, value in cache.items()}
-    out["features"] = {name: rows[:n] for name, rows in (cache.get("features") or {}).items()}
-    return out
 
 
 def prepared(
@@ -126,12 +119,12 @@ def prepared(
         feature_dir=exp.feature_dir,
         stride=exp.stride,
     )
-    n = min(len(cache["input_ids"]), steps * batch_size) // batch_size * batch_size
+    n = min(len(cache.input_ids), steps * batch_size) // batch_size * batch_size
     if n == 0:
         raise SystemExit(f"{name}: fewer than one batch of {batch_size} training sequences")
     if n < steps * batch_size:
         print(f"[bench] {name}: only {n // batch_size} steps of data", flush=True)
-    return Setup(name, exp, tokenizer, labels, take(cache, n), dev, work)
+    return Setup(name, exp, tokenizer, labels, cache.take(n), dev, work)
 
 
 def bilstm_setup(
@@ -239,7 +232,7 @@ def run_static_pad(
     """Shuffled batches, every one padded to ``width`` tokens; AdamW with the same groups,
     gradient clipping; no bucketing, scheduler or weight averaging."""
     torch.set_num_threads(threads)
-    longest = max(len(ids) for ids in setup.cache["input_ids"])
+    longest = max(len(ids) for ids in setup.cache.input_ids)
     if width < longest:
         raise SystemExit(f"--pad-to {width} is shorter than the longest sequence ({longest})")
     cfg = setup.exp.train
@@ -257,14 +250,14 @@ def run_static_pad(
     start = time.perf_counter()
     for begin in range(0, len(order), setup.batch_size):
         batch = order[begin : begin + setup.batch_size]
-        rows = [cache["input_ids"][i] for i in batch]
+        rows = [cache.input_ids[i] for i in batch]
         inputs = {
             name: pad([per_record[i] for i in batch], 0, width).to(device)
-            for name, per_record in (cache.get("features") or {}).items()
+            for name, per_record in cache.features.items()
         }
         inputs["input_ids"] = pad(rows, pad_id, width).to(device)
         inputs["attention_mask"] = padding_mask(rows, width).to(device)
-        inputs["labels"] = pad([cache["labels"][i] for i in batch], IGNORE_INDEX, width).to(device)
+        inputs["labels"] = pad([cache.labels[i] for i in batch], IGNORE_INDEX, width).to(device)
         with autocast(device, amp):
             loss, _ = model(**inputs)
         loss.backward()
@@ -315,7 +308,7 @@ def run_trainer(setup: Setup, device: torch.device, amp: str, threads: int) -> d
     cfg = setup.exp.train
     data = [
         {"input_ids": ids.tolist(), "labels": labels.tolist()}
-        for ids, labels in zip(setup.cache["input_ids"], setup.cache["labels"], strict=True)
+        for ids, labels in zip(setup.cache.input_ids, setup.cache.labels, strict=True)
     ]
     args = TrainingArguments(
         output_dir=str(setup.work / "trainer"),

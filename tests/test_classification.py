@@ -365,3 +365,22 @@ def test_a_transformer_cls_folder_is_a_transformers_sequence_classifier(tmp_path
         assert max(theirs, key=lambda x: x["score"])["label"] == line["label"]
         for item in theirs:
             assert item["score"] == pytest.approx(line["probabilities"][item["label"]], abs=1e-5)
+
+
+def test_scores_apart_on_texts_also_in_train() -> None:
+    from nerflow.classification.scoring import score_split
+
+    train = [Example(0, " 房间干净 ", "好评"), Example(1, "失望", "差评")]
+    gold = [Example(0, "房间干净", "好评"), Example(1, "很差", "差评"), Example(2, "失望", "差评")]
+    guesses = ["好评", "好评", "差评"]
+    predicted = [
+        {"id": x.id, "text": x.text, "label": y} for x, y in zip(gold, guesses, strict=True)
+    ]
+    scores = score_split(gold, predicted, LABELS, train)
+    assert scores["train_overlap"] == {
+        "seen_in_train": {"examples": 2, "accuracy": 1.0},  # compared stripped
+        "unseen": {"examples": 1, "accuracy": 0.0},
+    }
+    assert (
+        score_split(gold, predicted, LABELS)["train_overlap"]["seen_in_train"]["accuracy"] is None
+    )

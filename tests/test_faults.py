@@ -87,10 +87,10 @@ def test_cache_write_fails_cleanly_on_a_full_disk(
 
         patch.setattr(torch, "save", torch_failure)
         with pytest.raises(OSError) as error:
-            save_cache(target, {"other": 1})
+            save_cache(target, cache.take(1))
     assert_names(error, target, None)
     assert "unexpected pos" in str(error.value)
-    assert target.read_bytes() == before and load_cache(target)["ids"] == [0, 1, 2, 3]
+    assert target.read_bytes() == before and load_cache(target).ids == [0, 1, 2, 3]
     assert leftovers(target.parent) == []
 
 

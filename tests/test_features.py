@@ -262,7 +262,7 @@ def test_cache_with_features(tokenizer, tmp_path: Path) -> None:
     spec = {"bigram": True, "lexicon": True, "bigram_min_freq": 1, "lexicon_path": words}
     featurizer = build_feature_assets([r.text for r in records], spec, tmp_path / "assets")
     plain = build_cache(records, tokenizer, "char", 6, "BIOS", labels, stride=1)
-    assert plain["features"] == {} and plain["meta"]["features"] is None
+    assert plain.features == {} and plain.meta.features is None
     cache = build_cache(
         records,
         tokenizer,
@@ -274,24 +274,24 @@ def test_cache_with_features(tokenizer, tmp_path: Path) -> None:
         feature_dir=tmp_path / "assets",
         stride=1,
     )
-    assert cache["meta"]["features"]["fingerprint"] == featurizer.fingerprint()
-    assert set(cache["features"]) == {"bigram_ids", "lexicon_bits"}
+    assert cache.meta.features["fingerprint"] == featurizer.fingerprint()
+    assert set(cache.features) == {"bigram_ids", "lexicon_bits"}
     chars = featurizer.char_features(records[0].text)
-    for name, per_record in cache["features"].items():
-        assert [len(t) for t in per_record] == [len(t) for t in cache["input_ids"]]
+    for name, per_record in cache.features.items():
+        assert [len(t) for t in per_record] == [len(t) for t in cache.input_ids]
         assert per_record[0][0].abs().sum() == 0 and per_record[0][-1].abs().sum() == 0
         # truncated to 4 content tokens: still the full text's features
         assert torch.equal(per_record[0][1:5], chars[name][:4])
     save_cache(tmp_path / "cache.pt", cache)
     again = load_cache(tmp_path / "cache.pt")
-    assert torch.equal(again["features"]["bigram_ids"][1], cache["features"]["bigram_ids"][1])
+    assert torch.equal(again.features["bigram_ids"][1], cache.features["bigram_ids"][1])
     check_cache(again, tokenizer, labels, "BIOS", featurizer)
     with pytest.raises(ValueError, match="features"):
         check_cache(again, tokenizer, labels, "BIOS", None)
     with pytest.raises(ValueError, match="features"):
         check_cache(plain, tokenizer, labels, "BIOS", featurizer)
     same = build_cache(records, tokenizer, "char", 6, "BIOS", labels, featurizer, stride=1)
-    assert torch.equal(same["features"]["lexicon_bits"][0], cache["features"]["lexicon_bits"][0])
+    assert torch.equal(same.features["lexicon_bits"][0], cache.features["lexicon_bits"][0])
 
 
 # --------------------------------------------------------------------------- lexicon words

@@ -122,7 +122,7 @@ def test_cache_nesting_joins_the_windows_of_a_record(tokenizer) -> None:
     spans = [Span(4, 7, "company"), Span(4, 5, "address"), Span(13, 15, "name")]
     records = [Record(0, text, spans), Record(1, "北京", [Span(0, 1, "address")])]
     cache = build_cache(records, tokenizer, "char", 10, "BIOS", LABELS, stride=4)
-    assert len(cache["ids"]) > 3  # the nested pair sits in two windows, counted once
+    assert len(cache.ids) > 3  # the nested pair sits in two windows, counted once
     assert cache_nesting(cache) == {
         "records": 2,
         "spans": 4,

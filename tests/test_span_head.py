@@ -161,9 +161,10 @@ def test_span_head_learns_nested_spans_and_round_trips(
         },
     }
     cache = build_cache(NESTED_RECORDS, tokenizer, "char", 32, "BIOS", labels, stride=8)
-    assert cache["spans"][0].tolist() == [[3, 6, 1], [3, 4, 0]] or sorted(
-        cache["spans"][0].tolist()
-    ) == [[3, 4, 0], [3, 6, 1]]
+    assert cache.spans[0].tolist() == [[3, 6, 1], [3, 4, 0]] or sorted(cache.spans[0].tolist()) == [
+        [3, 4, 0],
+        [3, 6, 1],
+    ]
     summary = train(
         cfg,
         cache,

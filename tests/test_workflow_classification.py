@@ -13,7 +13,7 @@ import pytest
 from workflow_helpers import FIXTURES, load_json, planned_rules, snakemake, write_config
 
 from nerflow.classification.examples import read_examples
-from nerflow.classification.scoring import pair_labels, read_predictions, score_labels
+from nerflow.classification.scoring import read_predictions, score_split
 
 RESULTS = "results/classification"
 TINY_BILSTM = {
@@ -68,7 +68,10 @@ def test_every_run_is_scored_on_dev_and_the_labelled_test(sentiment_run: Path) -
             predicted = read_predictions(results / run / "predictions" / f"{split}.jsonl")
             assert [p["text"] for p in predicted] == [x.text for x in gold]
             scores = load_json(results / run / f"{split}_scores.json")
-            assert scores == score_labels(*pair_labels(gold, predicted), labels)
+            train = read_examples(results / "data" / "train.jsonl")
+            assert scores == score_split(gold, predicted, labels, train)
+            overlap = scores["train_overlap"]
+            assert overlap["seen_in_train"]["examples"] + overlap["unseen"]["examples"] == len(gold)
             row = next(row for row in rows if row["run"] == run)
             assert float(row[f"{split}_accuracy"]) == scores["accuracy"]
     assert (results / "bilstm_mean" / "model" / "classifier.json").is_file()

@@ -81,8 +81,8 @@ def test_each_split_is_analysed_once_and_read_by_cache_and_predictions(run: Path
     cache_meta = load_json(inputs["train.pt"].with_name("train.pt.meta.json"))
     assert "results/analysis/lac/train.pt" in cache_meta["inputs"]
     cache = load_cache(inputs["train.pt"])
-    assert set(cache["features"]) == {"lac_ids", "lac_scores", "lac_tokens"}
-    assert cache["features"]["lac_scores"][0].dtype == torch.float16
+    assert set(cache.features) == {"lac_ids", "lac_scores", "lac_tokens"}
+    assert cache.features["lac_scores"][0].dtype == torch.float16
     predict_meta = load_json(run / "results/tiny_lac/predictions/dev.json.meta.json")
     assert "results/analysis/lac/dev.pt" in predict_meta["inputs"]
     scores = load_json(run / TARGET)

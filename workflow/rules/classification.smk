@@ -203,6 +203,7 @@ rule classify_ensemble:
 rule classify_score:
     input:
         gold=f"{RESULTS}/data/{{split}}.jsonl",
+        train=f"{RESULTS}/data/train.jsonl",
         predictions=f"{RESULTS}/{{run}}/predictions/{{split}}.jsonl",
         labels=f"{RESULTS}/data/labels.json",
     output:

@@ -30,8 +30,8 @@ save_cache(smk.output.cache, cache)
 write_json(smk.output.settings, settings)
 log.info(
     "%d sequences (%d texts in windows); spans lost to tokenisation: %s",
-    len(cache["ids"]),
-    cache["meta"]["n_windowed"],
-    cache["lost_spans"],
+    len(cache.ids),
+    cache.meta.n_windowed,
+    cache.lost_spans,
 )
 stage.finish(smk)

@@ -109,6 +109,11 @@ def label_set(examples: Sequence[Example], configured: Sequence[str] | None) -> 
     return classes
 
 
+def text_key(text: str) -> str:
+    """What two texts must share to count as the same review: the text, stripped."""
+    return text.strip()
+
+
 def split_overlap(splits: Mapping[str, Sequence[Example]], max_examples: int = 20) -> dict:
     """Texts shared by several splits (leakage), compared exactly after ``strip()``.
 
@@ -124,7 +129,7 @@ def split_overlap(splits: Mapping[str, Sequence[Example]], max_examples: int = 2
         seen: set[str] = set()
         within[name] = 0
         for example in examples:
-            text = example.text.strip()
+            text = text_key(example.text)
             within[name] += text in seen
             seen.add(text)
             labels = where.setdefault(text, {}).setdefault(name, set())

@@ -18,6 +18,8 @@ COLUMNS = (
     "dev_macro_f1",
     "test_accuracy",
     "test_macro_f1",
+    "dev_unseen_accuracy",
+    "test_unseen_accuracy",
     "train_minutes",
     "epochs",
     "stop_reason",
@@ -70,6 +72,7 @@ def leaderboard_rows(
             result = read(next(scores))
             row[f"{split}_accuracy"] = result["accuracy"]
             row[f"{split}_macro_f1"] = result["macro_f1"]
+            row[f"{split}_unseen_accuracy"] = result["train_overlap"]["unseen"]["accuracy"]
         rows.append(row)
     rows.sort(key=lambda row: -row["dev_accuracy"])
     return rows

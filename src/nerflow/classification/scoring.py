@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from nerflow.classification.examples import Example
+from nerflow.classification.examples import Example, text_key
 from nerflow.errors import UserError
 
 
@@ -83,6 +83,33 @@ def score_labels(gold: Sequence[str], predicted: Sequence[str], labels: Sequence
         "per_class": per_class,
         "confusion": confusion_matrix(gold, predicted, labels=labels).tolist(),
     }
+
+
+def score_split(
+    gold: Sequence[Example],
+    predicted: Sequence[dict[str, Any]],
+    labels: Sequence[str],
+    train: Sequence[Example] = (),
+    name: str = "predictions",
+) -> dict[str, Any]:
+    """:func:`score_labels` of a split's prediction lines, plus ``train_overlap``: the
+    accuracy on the examples whose text is also in ``train`` (a model may have memorised
+    them) and on the others, apart."""
+    gold_labels, predicted_labels = pair_labels(gold, predicted, name)
+    scores = score_labels(gold_labels, predicted_labels, labels)
+    in_train = {text_key(x.text) for x in train}
+    groups: dict[str, list[bool]] = {"seen_in_train": [], "unseen": []}
+    for example, want, got in zip(gold, gold_labels, predicted_labels, strict=True):
+        group = "seen_in_train" if text_key(example.text) in in_train else "unseen"
+        groups[group].append(want == got)
+    scores["train_overlap"] = {
+        group: {
+            "examples": len(right),
+            "accuracy": round(sum(right) / len(right), 6) if right else None,
+        }
+        for group, right in groups.items()
+    }
+    return scores
 
 
 def confident_errors(

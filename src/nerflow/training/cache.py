@@ -1,7 +1,9 @@
 """Tensor cache of a tokenised, labelled training set.
 
-A cache is a plain dict of lists, tensors, strings and numbers, so it is saved with
-``torch.save`` and loaded with ``torch.load(weights_only=True)``:
+A cache is a :class:`TensorCache` (its ``meta`` a :class:`CacheMeta`), written by
+:func:`save_cache` and read by :func:`load_cache` as a plain dict of lists, tensors, strings
+and numbers (``torch.save``, ``torch.load(weights_only=True)``), format
+:data:`CACHE_FORMAT`:
 
 - ``input_ids``: one ``LongTensor [n]`` per sequence (no padding, specials included). A
   text longer than ``max_len`` tokens gives several sequences: the sliding windows that
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +55,73 @@ from nerflow.text.vocab import tokenizer_fingerprint
 CACHE_FORMAT = 1
 
 
+@dataclass(frozen=True)
+class CacheMeta:
+    """What a cache was built from and what it holds (see the module doc)."""
+
+    tokenizer: str
+    labels: list[str]
+    scheme: str
+    mode: str
+    max_len: int
+    stride: int | None
+    n_records: int
+    n_sequences: int
+    n_windowed: int
+    n_truncated: int
+    features: dict[str, Any] | None
+    format: int = CACHE_FORMAT
+
+
+@dataclass(frozen=True)
+class TensorCache:
+    """A tokenised, labelled training set: per sequence (window) its token ids, label ids,
+    offsets, record id, gold token spans and feature tensors (see the module doc)."""
+
+    input_ids: list[torch.Tensor]
+    labels: list[torch.Tensor]
+    offsets: list[torch.Tensor]
+    ids: list[Any]
+    spans: list[torch.Tensor]
+    features: dict[str, list[torch.Tensor]]
+    lost_spans: dict[str, int]
+    meta: CacheMeta
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The file's layout: the fields in order, ``meta`` with ``format`` first."""
+        meta = asdict(self.meta)
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "meta"}
+        return {**data, "meta": {"format": meta.pop("format"), **meta}}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str = "cache") -> TensorCache:
+        """The cache of a file's dict; ``ValueError`` naming ``where`` and what it lacks
+        (a cache written before a part was added: rebuild it)."""
+        names = [f.name for f in fields(cls)]
+        missing = [name for name in names if name not in data]
+        meta_names = [f.name for f in fields(CacheMeta)]
+        missing += [f"meta.{name}" for name in meta_names if name not in data.get("meta", {})]
+        if missing:
+            raise ValueError(f"{where}: the cache lacks {', '.join(missing)}; rebuild it")
+        meta = CacheMeta(**{name: data["meta"][name] for name in meta_names})
+        return cls(**{name: data[name] for name in names if name != "meta"}, meta=meta)
+
+    def take(self, n: int) -> TensorCache:
+        """The first ``n`` sequences (meta kept)."""
+        return replace(
+            self,
+            input_ids=self.input_ids[:n],
+            labels=self.labels[:n],
+            offsets=self.offsets[:n],
+            ids=self.ids[:n],
+            spans=self.spans[:n],
+            features={name: rows[:n] for name, rows in self.features.items()},
+        )
+
+
 def build_cache(
     records: Sequence[Record],
     tokenizer: Any,
@@ -65,7 +135,7 @@ def build_cache(
     stride: int,
     truncate: bool = False,
     analyses: Mapping[str, Any] | str | Path | None = None,
-) -> dict[str, Any]:
+) -> TensorCache:
     """Tokenise and label every record (see the module doc): texts longer than ``max_len``
     tokens become sliding windows sharing ``stride`` tokens (the experiment's ``stride``,
     as prediction will use), or, with ``truncate``, are cut at ``max_len``.
@@ -87,8 +157,8 @@ def build_cache(
         char_features = featurizer.iter_char_features(record.text for record in records)
     label2id = {label: i for i, label in enumerate(labels)}
     type_index = {t: i for i, t in enumerate(label_types(labels))}
-    cache: dict[str, Any] = {"input_ids": [], "labels": [], "offsets": [], "ids": [], "spans": []}
-    cache["features"] = {name: [] for name in (featurizer.tensor_names if featurizer else [])}
+    parts: dict[str, Any] = {"input_ids": [], "labels": [], "offsets": [], "ids": [], "spans": []}
+    parts["features"] = {name: [] for name in (featurizer.tensor_names if featurizer else [])}
     lost: Counter[str] = Counter(dict.fromkeys(LOST_REASONS, 0))
     n_truncated = n_windowed = 0
     for record in records:
@@ -102,32 +172,30 @@ def build_cache(
                 tok, record.spans, scheme, clip=not truncate
             )
             lost_per_window.append(lost_spans)
-            _add_window(cache, tok, record, token_labels, label2id, type_index)
+            _add_window(parts, tok, record, token_labels, label2id, type_index)
             if record_features is not None:
                 assert featurizer is not None
                 for name, tensor in featurizer.token_features(tok, record_features).items():
-                    cache["features"][name].append(tensor)
+                    parts["features"][name].append(tensor)
         lost.update(lost_in_every_window(lost_per_window).values())
-    cache["lost_spans"] = dict(lost)
-    cache["meta"] = {
-        "format": CACHE_FORMAT,
-        "tokenizer": tokenizer_fingerprint(tokenizer),
-        "labels": list(labels),
-        "scheme": scheme,
-        "mode": mode,
-        "max_len": int(max_len),
-        "stride": None if truncate else int(stride),
-        "n_records": len(records),
-        "n_sequences": len(cache["ids"]),
-        "n_windowed": n_windowed,
-        "n_truncated": n_truncated,
-        "features": featurizer.describe() if featurizer is not None else None,
-    }
-    return cache
+    meta = CacheMeta(
+        tokenizer=tokenizer_fingerprint(tokenizer),
+        labels=list(labels),
+        scheme=scheme,
+        mode=mode,
+        max_len=int(max_len),
+        stride=None if truncate else int(stride),
+        n_records=len(records),
+        n_sequences=len(parts["ids"]),
+        n_windowed=n_windowed,
+        n_truncated=n_truncated,
+        features=featurizer.describe() if featurizer is not None else None,
+    )
+    return TensorCache(**parts, lost_spans=dict(lost), meta=meta)
 
 
 def _add_window(
-    cache: dict[str, Any],
+    parts: dict[str, Any],
     tok: TokenizedText,
     record: Record,
     token_labels: Sequence[str | None],
@@ -139,12 +207,12 @@ def _add_window(
     if unknown:
         raise ValueError(f"record {record.id!r}: tags {sorted(unknown)} not in the label list")
     ids = [IGNORE_INDEX if tag is None else label2id[tag] for tag in token_labels]
-    cache["input_ids"].append(torch.tensor(tok.input_ids, dtype=torch.long))
-    cache["labels"].append(torch.tensor(ids, dtype=torch.long))
-    cache["offsets"].append(torch.tensor(tok.offsets, dtype=torch.long).reshape(-1, 2))
-    cache["ids"].append(record.id)
+    parts["input_ids"].append(torch.tensor(tok.input_ids, dtype=torch.long))
+    parts["labels"].append(torch.tensor(ids, dtype=torch.long))
+    parts["offsets"].append(torch.tensor(tok.offsets, dtype=torch.long).reshape(-1, 2))
+    parts["ids"].append(record.id)
     token_spans, _ = token_spans_from_spans(tok, record.spans)
-    cache["spans"].append(
+    parts["spans"].append(
         torch.tensor(
             [(first, last, type_index[label]) for first, last, label in token_spans],
             dtype=torch.long,
@@ -152,27 +220,27 @@ def _add_window(
     )
 
 
-def save_cache(path: str | Path, cache: dict[str, Any]) -> None:
+def save_cache(path: str | Path, cache: TensorCache) -> None:
     """Write a cache with ``torch.save`` (atomically, see :func:`nerflow.atomic.save_torch`)."""
-    save_torch(cache, path)
+    save_torch(cache.to_dict(), path)
 
 
-def load_cache(path: str | Path) -> dict[str, Any]:
+def load_cache(path: str | Path) -> TensorCache:
     """Load a cache written by :func:`save_cache` (safe ``weights_only`` loading)."""
-    cache = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(cache, dict) or cache.get("meta", {}).get("format") != CACHE_FORMAT:
+    data = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(data, dict) or data.get("meta", {}).get("format") != CACHE_FORMAT:
         raise ValueError(f"{path}: not a nerflow cache of format {CACHE_FORMAT}")
-    return cache
+    return TensorCache.from_dict(data, str(path))
 
 
-def cache_features_fingerprint(cache: dict[str, Any]) -> str | None:
+def cache_features_fingerprint(cache: TensorCache) -> str | None:
     """Fingerprint of the feature assets a cache was built with (None: no features)."""
-    described = cache["meta"].get("features")
+    described = cache.meta.features
     return described["fingerprint"] if described else None
 
 
 def check_cache(
-    cache: dict[str, Any],
+    cache: TensorCache,
     tokenizer: Any,
     labels: Sequence[str],
     scheme: str,
@@ -180,18 +248,18 @@ def check_cache(
 ) -> None:
     """Raise ``ValueError`` if the cache was built with another tokenizer, labels or scheme
     (or, when ``featurizer`` is given -- None meaning "no features" -- other features)."""
-    meta = cache["meta"]
+    meta = cache.meta
     problems = []
     if featurizer is not False:
         wanted = featurizer.fingerprint() if isinstance(featurizer, Featurizer) else None
         if cache_features_fingerprint(cache) != wanted:
             problems.append("input features differ (rebuild the cache with the same assets)")
-    if meta["tokenizer"] != tokenizer_fingerprint(tokenizer):
+    if meta.tokenizer != tokenizer_fingerprint(tokenizer):
         problems.append("tokenizer fingerprint differs")
-    if list(meta["labels"]) != list(labels):
-        problems.append(_label_difference(list(meta["labels"]), list(labels)))
-    if meta["scheme"] != scheme:
-        problems.append(f"scheme differs ({meta['scheme']} vs {scheme})")
+    if list(meta.labels) != list(labels):
+        problems.append(_label_difference(list(meta.labels), list(labels)))
+    if meta.scheme != scheme:
+        problems.append(f"scheme differs ({meta.scheme} vs {scheme})")
     if problems:
         raise ValueError("cache does not match the experiment: " + "; ".join(problems))
 

@@ -55,7 +55,12 @@ from nerflow.provenance import describe_hardware
 from nerflow.tensors import IGNORE_INDEX, pad, padding_mask, resolve_device, use_cpu_threads
 from nerflow.text.tagging import label_types
 from nerflow.training.amp import amp_name, resolve_amp
-from nerflow.training.cache import cache_features_fingerprint, check_cache, load_cache
+from nerflow.training.cache import (
+    TensorCache,
+    cache_features_fingerprint,
+    check_cache,
+    load_cache,
+)
 from nerflow.training.loop import Loop, LoopSettings
 from nerflow.training.selection import SelectsBest
 
@@ -72,7 +77,7 @@ def select_value(result: dict, metric: str) -> float:
     raise ValueError(f"unknown select_metric {metric!r}; expected one of {SELECT_METRICS}")
 
 
-def fingerprint(exp: ExperimentConfig, labels: Sequence[str], cache: dict) -> str:
+def fingerprint(exp: ExperimentConfig, labels: Sequence[str], cache: TensorCache) -> str:
     """sha256 identifying what a checkpoint may be resumed into (see module docstring)."""
     cfg = json.loads(json.dumps(exp.to_dict(), sort_keys=True, default=str))
     for key in RESUME_INSENSITIVE:
@@ -81,17 +86,17 @@ def fingerprint(exp: ExperimentConfig, labels: Sequence[str], cache: dict) -> st
     for key in switched_off_settings(exp.features):
         cfg["features"].pop(key)
     digest = hashlib.sha256()
-    digest.update(json.dumps([cfg, list(labels), cache["meta"]], sort_keys=True).encode())
-    for tensor in (*cache["input_ids"], *cache["labels"]):
+    digest.update(json.dumps([cfg, list(labels), cache.to_dict()["meta"]], sort_keys=True).encode())
+    for tensor in (*cache.input_ids, *cache.labels):
         digest.update(tensor.numpy().tobytes())
     return digest.hexdigest()
 
 
-def cache_nesting(cache: dict) -> dict[str, int]:
+def cache_nesting(cache: TensorCache) -> dict[str, int]:
     """:func:`nerflow.data.spans.nesting` of the gold spans a training cache carries (its token
     spans back on the characters, the consecutive windows of one record id joined)."""
-    types = label_types(cache["meta"]["labels"])
-    rows = zip(cache["ids"], cache["spans"], cache["offsets"], strict=True)
+    types = label_types(cache.meta.labels)
+    rows = zip(cache.ids, cache.spans, cache.offsets, strict=True)
     records = []
     for _, windows in itertools.groupby(rows, key=lambda row: row[0]):
         spans = set()
@@ -115,7 +120,7 @@ class TaggingTask(SelectsBest):
     def __init__(
         self,
         exp: ExperimentConfig,
-        cache: dict,
+        cache: TensorCache,
         dev_records: Sequence[Record],
         tokenizer: Any,
         labels: Sequence[str],
@@ -132,7 +137,7 @@ class TaggingTask(SelectsBest):
         if self.metric not in SELECT_METRICS:
             raise ValueError(f"unknown select_metric {self.metric!r}; expected {SELECT_METRICS}")
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        self.lengths = [len(ids) for ids in cache["input_ids"]]
+        self.lengths = [len(ids) for ids in cache.input_ids]
         if not self.lengths:
             raise ValueError("empty training cache")
         torch.manual_seed(int(exp.train.seed))
@@ -146,8 +151,6 @@ class TaggingTask(SelectsBest):
                 for line in module.start():
                     self.say(line)
         self.model.to(device)
-        if self.model.needs_spans and "spans" not in cache:
-            raise ValueError("the span head needs a cache with gold token spans (rebuild it)")
         featurizer = self.model.featurizer
         wanted = featurizer.fingerprint() if featurizer is not None else None
         if cache_features_fingerprint(cache) != wanted:
@@ -182,16 +185,16 @@ class TaggingTask(SelectsBest):
 
     def loss(self, batch: list[int]) -> torch.Tensor:
         cache, device = self.cache, self.device
-        rows = [cache["input_ids"][i] for i in batch]
+        rows = [cache.input_ids[i] for i in batch]
         input_ids, attention_mask = pad(rows, self.pad_id), padding_mask(rows)
-        labels = pad([cache["labels"][i] for i in batch], IGNORE_INDEX)
+        labels = pad([cache.labels[i] for i in batch], IGNORE_INDEX)
         features = {
             name: pad([per_record[i] for i in batch], 0, input_ids.size(1)).to(
                 device, non_blocking=True
             )
-            for name, per_record in (cache.get("features") or {}).items()
+            for name, per_record in cache.features.items()
         }
-        spans = [cache["spans"][i] for i in batch] if self.model.needs_spans else None
+        spans = [cache.spans[i] for i in batch] if self.model.needs_spans else None
         loss, _ = self.model(
             input_ids.to(device, non_blocking=True),
             attention_mask.to(device, non_blocking=True),
@@ -273,7 +276,7 @@ class TaggingTask(SelectsBest):
 
 def train(
     experiment: ExperimentConfig | Mapping[str, Any],
-    train_cache: dict | str | Path,
+    train_cache: TensorCache | str | Path,
     dev_records: Sequence[Record],
     tokenizer: Any,
     labels: Sequence[str],
@@ -284,7 +287,7 @@ def train(
     checkpoint_dir: str | Path | None = None,
     keep_checkpoint: bool = False,
 ) -> dict[str, Any]:
-    """Train a tagger on a cache (dict or path) and keep the best model by dev span score.
+    """Train a tagger on a cache (loaded or a path) and keep the best model by dev span score.
 
     ``experiment``: its settings (a mapping is read with the defaults of
     :class:`~nerflow.config.experiment.ExperimentConfig`). Input features: with a ``features`` block
@@ -307,10 +310,10 @@ def train(
     exp = ExperimentConfig.coerce(experiment)
     cache = load_cache(train_cache) if isinstance(train_cache, str | Path) else train_cache
     check_cache(cache, tokenizer, labels, exp.scheme)
-    meta = cache["meta"]
-    if meta["mode"] != exp.tokenization or int(meta["max_len"]) != int(exp.max_len):
+    meta = cache.meta
+    if meta.mode != exp.tokenization or int(meta.max_len) != int(exp.max_len):
         raise ValueError(
-            f"cache built for mode={meta['mode']} max_len={meta['max_len']}, experiment wants "
+            f"cache built for mode={meta.mode} max_len={meta.max_len}, experiment wants "
             f"mode={exp.tokenization} max_len={exp.max_len}"
         )
     out = Path(out_dir)
