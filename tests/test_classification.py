@@ -292,7 +292,7 @@ def test_task_registry() -> None:
 
 
 def test_a_folder_of_no_task_is_refused(tmp_path) -> None:
-    with pytest.raises(TaskError, match="not a model folder"):
+    with pytest.raises(TaskError, match="not a nerflow model folder"):
         task_of_folder(tmp_path)
     (tmp_path / "classifier.json").write_text('{"task": "classification", "kind": "svm"}')
     with pytest.raises(ClassifierFolderError, match="kind 'svm'"):
@@ -334,7 +334,7 @@ def test_nerflow_predict_classifies_texts(tmp_path) -> None:
         encoding="utf-8",
         timeout=300,
     )
-    assert result.returncode != 0 and "not a model folder" in result.stderr
+    assert result.returncode != 0 and "not a nerflow model folder" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -7,7 +7,8 @@ import shutil
 import subprocess
 import sys
 
-from workflow_helpers import REPO, tiny_data_config, write_config
+import pytest
+from workflow_helpers import FIXTURES, REPO, tiny_data_config, write_config
 
 
 def run(*command: str, cwd=REPO) -> subprocess.CompletedProcess:
@@ -31,8 +32,17 @@ def test_snakefmt() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_snakemake_lint(tmp_path) -> None:
-    write_config(tmp_path, tiny_data_config())
+@pytest.mark.parametrize("task", ["ner", "classification"])
+def test_snakemake_lint(tmp_path, task) -> None:
+    sentiment = FIXTURES / "sentiment"
+    classification = {
+        "task": "classification",
+        "classification": {
+            "data": {split: str(sentiment / f"{split}.tsv") for split in ("train", "dev")},
+            "experiments": {"lin": {"kind": "linear"}, "nn": {"max_len": 32, "stride": 8}},
+        },
+    }
+    write_config(tmp_path, tiny_data_config() if task == "ner" else classification)
     result = run(
         sys.executable, "-m", "snakemake", "--lint", "--snakefile", str(REPO / "Snakefile"),
         "--directory", str(tmp_path), cwd=tmp_path,

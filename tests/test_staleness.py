@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -233,11 +234,61 @@ def test_a_training_default_is_read_only_by_training_and_what_follows_it() -> No
     assert scripts_running(TrainConfig.__module__) == after_training
 
 
+def observed_edits(workdir: Path, tmp_path: Path, task_file: Callable[[str], bool]) -> tuple:
+    """Whitespace-edit every module of the copy in ``workdir`` (its config written) and
+    collect the rules whose params Snakemake sees change; the script rules of the rule
+    files ``task_file`` accepts, what they should see, and what was observed."""
+    src = workdir / "src"
+    module_files = sorted((src / "nerflow").rglob("*.py"))
+    assert len(module_files) > 20
+    rules = {
+        name: r
+        for name, r in script_rules(workdir / "workflow/rules").items()
+        if r["script"] and task_file(r["file"])
+    }
+    runs = {
+        script: modules_run_by(workdir / f"workflow/scripts/{script}.py", src)
+        for script in {rule["script"] for rule in rules.values()}
+    }
+    expected = {
+        module_name(path): {
+            name for name, rule in rules.items() if module_name(path) in runs[rule["script"]]
+        }
+        for path in module_files
+    }
+    out = tmp_path / "observed.json"
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, __file__, "collect", str(workdir), str(out), *map(str, module_files)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-6000:]
+    observed = json.loads(out.read_text(encoding="utf-8"))
+    print(f"{len(module_files)} module edits observed in {time.monotonic() - started:.1f} s")
+    # Every script rule of the task must be in this DAG (a new rule may need a config key).
+    assert sorted(observed["rules"]) == sorted(rules)
+    assert observed["unchanged_after_restore"], "params are stable when nothing changed"
+    wrong = [
+        f"{module}: expected {sorted(expected[module])}, Snakemake saw {sorted(seen)}"
+        for module, seen in observed["changed"].items()
+        if set(seen) != expected[module]
+    ]
+    assert not wrong, "\n".join(wrong)
+    assert sorted(observed["changed"]["nerflow.stage"]) == sorted(rules)  # every stage runs it
+    return rules, observed
+
+
+CLASSIFICATION_RULES = "classification.smk"
+
+
 def test_a_whitespace_edit_of_any_module_restales_exactly_the_rules_that_run_it(
     tmp_path: Path,
 ) -> None:
-    """For EVERY module of the package: the rules whose params Snakemake sees change are
-    exactly the rules whose scripts import it, directly or transitively (modulefinder)."""
+    """For EVERY module of the package: the rules of the NER task whose params Snakemake
+    sees change are exactly the rules whose scripts import it, directly or transitively
+    (modulefinder)."""
     workdir = copy_workflow(tmp_path / "workflow")
     notes = workdir / "notes.txt"
     notes.write_text("叶老桂在北京\n", encoding="utf-8")
@@ -253,48 +304,38 @@ def test_a_whitespace_edit_of_any_module_restales_exactly_the_rules_that_run_it(
             "annotate": {"run": "vote", "files": {"notes": str(notes)}},
         },
     )
-    src = workdir / "src"
-    module_files = sorted((src / "nerflow").rglob("*.py"))
-    assert len(module_files) > 20
-    rules = {name: r for name, r in script_rules(workdir / "workflow/rules").items() if r["script"]}
-    runs = {
-        script: modules_run_by(workdir / f"workflow/scripts/{script}.py", src)
-        for script in {rule["script"] for rule in rules.values()}
-    }
-    expected = {
-        module_name(path): {
-            name for name, rule in rules.items() if module_name(path) in runs[rule["script"]]
-        }
-        for path in module_files
-    }
-
-    out = tmp_path / "observed.json"
-    started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, __file__, "collect", str(workdir), str(out), *map(str, module_files)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-6000:]
-    observed = json.loads(out.read_text(encoding="utf-8"))
-    print(f"{len(module_files)} module edits observed in {time.monotonic() - started:.1f} s")
-
-    # Every script rule must be in this DAG (a new rule may need a config key here).
-    assert sorted(observed["rules"]) == sorted(rules)
-    assert observed["unchanged_after_restore"], "params are stable when nothing changed"
-    wrong = [
-        f"{module}: expected {sorted(expected[module])}, Snakemake saw {sorted(seen)}"
-        for module, seen in observed["changed"].items()
-        if set(seen) != expected[module]
-    ]
-    assert not wrong, "\n".join(wrong)
-    # Not vacuous: the issue's cases, and a module that every stage runs.
+    _, observed = observed_edits(workdir, tmp_path, lambda file: file != CLASSIFICATION_RULES)
+    # Not vacuous: the issue's cases.
     assert {"text_check", "annotate_text_check"} <= set(
         observed["changed"]["nerflow.data.user_texts"]
     )
     assert "tokenizer" in observed["changed"]["nerflow.features.featurizer"]
-    assert sorted(observed["changed"]["nerflow.stage"]) == sorted(rules)
+
+
+def test_the_classification_task_restales_exactly_the_rules_that_run_a_module(
+    tmp_path: Path,
+) -> None:
+    """The same for the classification task's rules (``task: classification``)."""
+    workdir = copy_workflow(tmp_path / "workflow")
+    notes = workdir / "notes.txt"
+    notes.write_text("房间很干净\n", encoding="utf-8")
+    sentiment = Path(__file__).parent / "fixtures" / "sentiment"
+    block = {
+        "data": {split: str(sentiment / f"{split}.tsv") for split in SPLITS},
+        "experiments": {
+            "lin": {"kind": "linear"},
+            "nn": {"kind": "neural", "max_len": 32, "stride": 8},
+        },
+        "ensembles": {"both": {"members": ["lin", "nn"]}},
+        "annotate": {"run": "both", "files": {"notes": str(notes)}},
+    }
+    write_config(workdir, {"task": "classification", "classification": block})
+    _, observed = observed_edits(workdir, tmp_path, lambda file: file == CLASSIFICATION_RULES)
+    assert set(observed["changed"]["nerflow.classification.linear"]) >= {
+        "classify_train_linear",
+        "classify_predict",
+    }
+    assert "classify_validate" not in observed["changed"]["nerflow.classification.neural"]
 
 
 def collect_changed_params(workdir: Path, out: Path, module_files: list[Path]) -> None:

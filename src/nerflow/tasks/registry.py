@@ -55,5 +55,8 @@ def task_of_folder(model_dir: str | Path) -> Task:
     task = first_owner(TASKS.values(), model_dir)
     if task is None:
         markers = ", ".join(f"{t.marker} ({t.name})" for t in TASKS.values())
-        raise TaskError(f"{model_dir}: not a model folder: it holds none of {markers}")
+        raise TaskError(
+            f"{model_dir}: not a nerflow model folder: it holds none of {markers}; give a "
+            "folder written by training, such as results/RUN/model"
+        )
     return task
