@@ -68,6 +68,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from nerflow.data.user_texts import iter_input_texts
     from nerflow.jsonio import json_line
     from nerflow.tasks.registry import task_of_folder
+    from nerflow.tasks.task import ANNOTATOR_OPTIONS
 
     for folder in args.models:
         if not Path(folder).is_dir():
@@ -85,15 +86,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         texts = iter_input_texts(
             source, "<stdin>" if args.input == STDIO else args.input, args.format
         )
-        outputs = annotator(
-            args.models,
-            texts,
-            device=args.device,
-            batch_size=args.batch_size,
-            max_len=args.max_len,
-            stride=args.stride,
-            min_votes=args.min_votes,
-        )
+        options = {name: getattr(args, name) for name in ANNOTATOR_OPTIONS}
+        outputs = annotator(args.models, texts, **options)
         if args.output in (None, STDIO):
             out: TextIO = sys.stdout
         else:

@@ -32,7 +32,13 @@ from nerflow.classification.examples import Example, ExampleFileError
 from nerflow.classification.examples import LabelSetError as LabelSetError
 from nerflow.classification.examples import label_set as label_set
 from nerflow.classification.examples import split_overlap as split_overlap
-from nerflow.data.rejections import Rejection, ValidationResult, rejection
+from nerflow.data.rejections import (
+    DUPLICATE_ID,
+    Rejection,
+    ValidationResult,
+    duplicate_id,
+    rejection,
+)
 from nerflow.data.validate import EMPTY_TEXT, INVALID_TEXT, text_faults
 
 FORMATS = ("auto", "tsv", "csv", "jsonl")
@@ -56,7 +62,6 @@ INVALID_LABEL = "invalid_label"
 MISSING_LABEL = "missing_label"
 UNKNOWN_LABEL = "unknown_label"
 INVALID_ID = "invalid_id"
-DUPLICATE_ID = "duplicate_id"
 REASONS = (
     INVALID_UTF8,
     NOT_JSON,
@@ -357,11 +362,7 @@ class _FilePass:
                 (INVALID_ID, f"id must be an integer or a non-empty string, not {example_id!r}")
             )
             return number - self.layout.header_line - 1
-        if example_id in self.ids_seen:
-            first = self.ids_seen[example_id]
-            reasons.append((DUPLICATE_ID, f"duplicate id {example_id!r} (first on line {first})"))
-        else:
-            self.ids_seen[example_id] = number
+        reasons.extend(duplicate_id(self.ids_seen, example_id, number))
         return example_id
 
 

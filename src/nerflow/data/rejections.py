@@ -13,6 +13,7 @@ from nerflow.data.records import Record
 from nerflow.errors import UserError
 
 ON_INVALID = ("fail", "skip")
+DUPLICATE_ID = "duplicate_id"
 
 
 @dataclass
@@ -88,3 +89,12 @@ def write_rejected(path: str | Path, rejections: Iterable[Rejection]) -> int:
             handle.write(json.dumps(rejection.to_json(), ensure_ascii=False) + "\n")
             count += 1
     return count
+
+
+def duplicate_id(seen: dict[Any, int], record_id: Any, line: int) -> list[tuple[str, str]]:
+    """The ``duplicate_id`` reason of ``record_id`` when an earlier line had it (``seen``
+    maps ids to their first line), else none, and the id remembered."""
+    if record_id in seen:
+        return [(DUPLICATE_ID, f"duplicate id {record_id!r} (first on line {seen[record_id]})")]
+    seen[record_id] = line
+    return []

@@ -24,7 +24,12 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from nerflow.data.records import Record, Span
-from nerflow.data.rejections import Rejection, ValidationResult, rejection
+from nerflow.data.rejections import (
+    Rejection,
+    ValidationResult,
+    duplicate_id,
+    rejection,
+)
 from nerflow.data.spans import (
     OVERLAP,
     OVERLAP_POLICIES,
@@ -47,7 +52,6 @@ INVALID_TEXT = "invalid_text"
 EMPTY_TEXT = "empty_text"
 MISSING_LABEL = "missing_label"
 UNKNOWN_TYPE = "unknown_type"
-DUPLICATE_ID = "duplicate_id"
 
 # Warning kinds (keys of ``report["warnings"]``).
 WARN_BOM = "bom"
@@ -307,11 +311,7 @@ class _FilePass:
         record_id: int | str = obj.get("id", number - 1)
         if isinstance(record_id, float):  # JSON Schema counts 2.0 as an integer
             record_id = int(record_id)
-        if record_id in self.ids_seen:
-            first = self.ids_seen[record_id]
-            reasons.append((DUPLICATE_ID, f"duplicate id {record_id!r} (first on line {first})"))
-        else:
-            self.ids_seen[record_id] = number
+        reasons.extend(duplicate_id(self.ids_seen, record_id, number))
         return record_id
 
     def _keep(self, number: int, record_id: int | str, text: str, checked: _Checked) -> None:

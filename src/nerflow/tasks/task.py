@@ -16,8 +16,11 @@ from pathlib import Path
 from typing import Any
 
 Annotator = Callable[..., Iterator[dict[str, Any]]]
-"""``annotator(model_dirs, texts, *, device, batch_size, **options)``: output objects, one
-per input text (:class:`nerflow.data.user_texts.InputText`), in input order."""
+"""``annotator(model_dirs, texts, **options)``: output objects, one per input text
+(:class:`nerflow.data.user_texts.InputText`), in input order; ``options`` are those of
+:data:`ANNOTATOR_OPTIONS` (None: the model's own)."""
+ANNOTATOR_OPTIONS = ("device", "batch_size", "max_len", "stride", "min_votes")
+"""What ``nerflow predict`` passes every annotator (a task refuses those it cannot honour)."""
 
 
 @dataclass(frozen=True)
