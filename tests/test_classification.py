@@ -384,3 +384,33 @@ def test_scores_apart_on_texts_also_in_train() -> None:
     assert (
         score_split(gold, predicted, LABELS)["train_overlap"]["seen_in_train"]["accuracy"] is None
     )
+
+
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+def test_a_pretrained_folder_encoder_is_fine_tuned(pooling, tmp_path) -> None:
+    """``encoder: FOLDER`` (what a hub id resolves to): the folder's weights are loaded, its
+    tokenizer used, and the classifier trains and predicts (cls: a sequence classifier)."""
+    from transformers import AutoModel
+
+    from nerflow.config.scratch import ScratchConfig
+    from nerflow.models.scratch_bert import scratch_bert_config
+
+    train, dev = data()
+    encoder = tmp_path / "encoder"
+    tokenizer = save_char_tokenizer(build_char_vocab(x.text for x in train + dev), encoder)
+    sizes = ScratchConfig(layers=1, hidden=16, heads=2, intermediate=32)
+    torch.manual_seed(0)
+    AutoModel.from_config(scratch_bert_config(sizes, tokenizer, 64)).save_pretrained(encoder)
+    settings = NeuralSettings.from_dict(
+        {**TINY_NEURAL, "encoder": str(encoder), "pooling": pooling, "max_len": 64, "stride": 8}
+    )
+    folder = tmp_path / "model"
+    summary = train_neural(
+        settings, train, dev, LABELS, folder, tmp_path / "log", tmp_path / "w", stream=None
+    )
+    assert summary["epochs_run"] == 3
+    classifier = load_classifier(folder, "cpu")
+    assert len(classifier.tokenizer) == len(tokenizer)  # the encoder's own tokenizer
+    predicted = predict_examples([classifier], dev)
+    accuracy = np.mean([p["label"] == x.label for p, x in zip(predicted, dev, strict=True)])
+    assert accuracy == pytest.approx(summary["best_metric"])
