@@ -255,3 +255,6 @@ def test_released_folders_carry_a_model_card(sentiment_run: Path) -> None:
             "name": "accuracy",
         }
         assert "train.tsv" in card and str(FIXTURES) not in card  # data by name, not path
+        released = sentiment_run / RESULTS / run / "model"
+        assert not any(p.name.startswith(".") for p in released.iterdir())  # no timestamp file
+        assert (sentiment_run / RESULTS / run / "model.meta.json").is_file()

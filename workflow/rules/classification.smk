@@ -243,7 +243,9 @@ rule classify_model_card:
         data=list(PLAN.files().values()),
         reports=expand(f"{RESULTS}/data/{{split}}.report.json", split=PLAN.splits),
     output:
-        directory(f"{RESULTS}/{{run}}/model"),
+        # The card, written last into the released folder: declared instead of the folder,
+        # which therefore carries no Snakemake timestamp file.
+        f"{RESULTS}/{{run}}/model/README.md",
     log:
         "logs/classification/{run}/model_card.log",
     benchmark:

@@ -38,7 +38,11 @@ def task_targets():
         *expand(f"{RESULTS}/data/{{split}}.jsonl", split=PLAN.splits),
         f"{RESULTS}/data/overlap.json",
         f"{RESULTS}/leaderboard.tsv",
-        *[f"{RESULTS}/{run}/model" for run in PLAN.runs if run not in ENSEMBLES],
+        *[
+            f"{RESULTS}/{run}/model/README.md"
+            for run in PLAN.runs
+            if run not in ENSEMBLES
+        ],
         *expand(
             f"{RESULTS}/{{run}}/plots/{{name}}",
             run=PLAN.runs,

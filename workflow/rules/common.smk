@@ -249,7 +249,9 @@ def all_targets():
     if "test" in SPLITS and not TEST_LABELLED:
         targets += [f"results/submission/{name}.zip" for name in RUN_EXPERIMENTS]
     targets += [
-        f"results/{name}/model" for name in RUN_EXPERIMENTS if name in EXPERIMENTS
+        f"results/{name}/model/README.md"
+        for name in RUN_EXPERIMENTS
+        if name in EXPERIMENTS
     ]
     for name in ANNOTATE["files"]:
         targets.append(f"results/{ANNOTATE_RUN}/annotated/{name}.jsonl")

@@ -10,7 +10,9 @@ rule model_card:
         data=[config["data"][split] for split in SPLITS],
         reports=expand("results/data/{split}.report.json", split=SPLITS),
     output:
-        directory("results/{run}/model"),
+        # The card, written last into the released folder: declared instead of the folder,
+        # which therefore carries no Snakemake timestamp file.
+        "results/{run}/model/README.md",
     log:
         "logs/{run}/model_card.log",
     benchmark:

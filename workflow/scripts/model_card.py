@@ -9,6 +9,7 @@ from nerflow.report.modelcard import export_model, render_model_card, training_d
 
 smk = snakemake  # noqa: F821
 log = stage.start(smk)
+released = Path(smk.output[0]).parent  # the folder whose card is the declared output
 
 
 def load(path):
@@ -26,8 +27,8 @@ card = render_model_card(
     },
     data=training_data(smk.params.splits, smk.input.data, [load(p) for p in smk.input.reports]),
     experiment=smk.params.experiment,
-    model_dir=smk.output[0],
+    model_dir=str(released),
 )
-export_model(trained, smk.output[0], card)
-log.info("model card written to %s/README.md", smk.output[0])
-stage.finish(smk)
+export_model(trained, released, card)
+log.info("model card written to %s", smk.output[0])
+stage.finish(smk, outputs=[released])  # the sidecar beside the folder, not in it

@@ -1,6 +1,7 @@
 """The released classifier folder: the trained model with a Hugging Face style card."""
 
 import json
+from pathlib import Path
 
 from nerflow import stage
 from nerflow.classification.folder import read_meta
@@ -9,6 +10,7 @@ from nerflow.report.modelcard import export_model, training_data
 
 smk = snakemake  # noqa: F821
 log = stage.start(smk)
+released = Path(smk.output[0]).parent  # the folder whose card is the declared output
 
 
 def load(path):
@@ -24,8 +26,8 @@ card = render_classifier_card(
     },
     data=training_data(smk.params.splits, smk.input.data, [load(p) for p in smk.input.reports]),
     dataset=smk.params.dataset,
-    model_dir=smk.output[0],
+    model_dir=str(released),
 )
-export_model(smk.input.trained, smk.output[0], card)
-log.info("model card written to %s/README.md", smk.output[0])
-stage.finish(smk)
+export_model(smk.input.trained, released, card)
+log.info("model card written to %s", smk.output[0])
+stage.finish(smk, outputs=[released])  # the sidecar beside the folder, not in it
