@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from benchutil import RESULTS, SHARED, VOCAB, environment, quiet_transformers, ratio, write_result
 from benchutil import table as markdown
-from training_loops import real_tokenizer, sampling_argument
+from training_loops import real_tokenizer, trainer_arguments
 
 from nerflow.classification.examples import Example
 from nerflow.classification.predict import load_classifier, predict_examples
@@ -109,7 +109,7 @@ def train_nerflow(s: NeuralSettings, task: ClassifyingTask, out: Path) -> float:
 def train_trainer(
     task: ClassifyingTask, train: list[Example], s: NeuralSettings, work: Path
 ) -> float:
-    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+    from transformers import DataCollatorWithPadding, Trainer
 
     index = {label: i for i, label in enumerate(task.labels)}
     encoded = task.tokenizer([x.text for x in train], truncation=True, max_length=s.max_len)
@@ -117,22 +117,8 @@ def train_trainer(
         {"input_ids": ids, "labels": index[x.label]}
         for ids, x in zip(encoded["input_ids"], train, strict=True)
     ]
-    args = TrainingArguments(
-        output_dir=str(work / "trainer"),
-        per_device_train_batch_size=s.train.batch_size,
-        max_steps=len(data) // s.train.batch_size,
-        learning_rate=s.train.lr,
-        weight_decay=s.train.weight_decay,
-        max_grad_norm=s.train.grad_clip,
-        use_cpu=True,
-        report_to=[],
-        eval_strategy="no",
-        save_strategy="no",
-        logging_strategy="no",
-        disable_tqdm=True,
-        dataloader_num_workers=0,
-        **sampling_argument(),
-    )
+    batch = s.train.batch_size
+    args = trainer_arguments(work / "trainer", batch, len(data) // batch, s.train, use_cpu=True)
     trainer = Trainer(
         model=task.model.model,
         args=args,

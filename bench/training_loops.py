@@ -279,6 +279,30 @@ def sampling_argument() -> dict[str, Any]:
     return {"group_by_length": True}
 
 
+def trainer_arguments(out: Path, batch_size: int, steps: int, train: Any, **extra: Any) -> Any:
+    """``TrainingArguments`` of a timed ``Trainer`` run: ``steps`` steps of ``batch_size``
+    at the learning rate, weight decay and clipping of ``train`` (a ``train`` block),
+    length-grouped, no evaluation, saving, logging or bar; ``extra`` adds arguments."""
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
+        output_dir=str(out),
+        per_device_train_batch_size=batch_size,
+        max_steps=steps,
+        learning_rate=train.lr,
+        weight_decay=train.weight_decay,
+        max_grad_norm=train.grad_clip,
+        report_to=[],
+        eval_strategy="no",
+        save_strategy="no",
+        logging_strategy="no",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        **sampling_argument(),
+        **extra,
+    )
+
+
 def run_trainer(setup: Setup, device: torch.device, amp: str, threads: int) -> dict[str, Any]:
     """``transformers.Trainer`` for ``steps`` steps; the clock runs from ``on_train_begin``
     to ``on_train_end`` (data loading and collation included, model setup not)."""
@@ -286,7 +310,6 @@ def run_trainer(setup: Setup, device: torch.device, amp: str, threads: int) -> d
         DataCollatorForTokenClassification,
         Trainer,
         TrainerCallback,
-        TrainingArguments,
     )
     from transformers.trainer_callback import PrinterCallback
 
@@ -310,24 +333,15 @@ def run_trainer(setup: Setup, device: torch.device, amp: str, threads: int) -> d
         {"input_ids": ids.tolist(), "labels": labels.tolist()}
         for ids, labels in zip(setup.cache.input_ids, setup.cache.labels, strict=True)
     ]
-    args = TrainingArguments(
-        output_dir=str(setup.work / "trainer"),
-        per_device_train_batch_size=setup.batch_size,
-        max_steps=setup.steps,
-        learning_rate=cfg.lr,
-        weight_decay=cfg.weight_decay,
+    args = trainer_arguments(
+        setup.work / "trainer",
+        setup.batch_size,
+        setup.steps,
+        cfg,
         warmup_steps=int(round(cfg.warmup_ratio * setup.steps)),
-        max_grad_norm=cfg.grad_clip,
         seed=cfg.seed,
         bf16=amp == "bf16" and device.type == "cuda",
         use_cpu=device.type == "cpu",
-        report_to=[],
-        eval_strategy="no",
-        save_strategy="no",
-        logging_strategy="no",
-        disable_tqdm=True,
-        dataloader_num_workers=0,
-        **sampling_argument(),
     )
     clock = Clock()
     trainer = Trainer(

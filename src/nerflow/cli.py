@@ -73,7 +73,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     for folder in args.models:
         if not Path(folder).is_dir():
             raise UsageError(f"{folder}: no such model folder")
-    tasks = {task_of_folder(folder).name: task_of_folder(folder) for folder in args.models}
+    tasks = {task.name: task for task in map(task_of_folder, args.models)}
     if len(tasks) > 1:
         raise UsageError(f"model folders of several tasks ({', '.join(sorted(tasks))})")
     if args.threads:

@@ -1,4 +1,4 @@
-"""JSON output: one JSON line, JSON-lines files, and stable pretty JSON files."""
+"""JSON in and out: one JSON line, JSON-lines files, and stable pretty JSON files."""
 
 from __future__ import annotations
 
@@ -12,6 +12,11 @@ from nerflow.atomic import atomic_output
 def json_line(obj: object) -> str:
     """One JSON line (UTF-8 characters kept, not escaped)."""
     return json.dumps(obj, ensure_ascii=False) + "\n"
+
+
+def read_json(path: str | Path) -> object:
+    """A JSON file of our own outputs (UTF-8)."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 def write_json(path: str | Path, obj: object) -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from nerflow.atomic import atomic_output
+from nerflow.jsonio import read_json
 
 COLUMNS = (
     "run",
@@ -49,12 +49,9 @@ def leaderboard_rows(
     summaries (of the runs that are no ensemble, in order); an ensemble's training time
     is its members' sum."""
 
-    def read(path: str | Path) -> dict[str, Any]:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-
     scores = iter(score_files)
     trained = [run for run in runs if kinds[run] != "ensemble"]
-    summaries = {run: read(path) for run, path in zip(trained, summary_files, strict=True)}
+    summaries = {run: read_json(path) for run, path in zip(trained, summary_files, strict=True)}
     rows = []
     for run in runs:
         kind = kinds[run]
@@ -69,7 +66,7 @@ def leaderboard_rows(
             "stop_reason": summary.get("stop_reason"),
         }
         for split in splits:
-            result = read(next(scores))
+            result = read_json(next(scores))
             row[f"{split}_accuracy"] = result["accuracy"]
             row[f"{split}_macro_f1"] = result["macro_f1"]
             row[f"{split}_unseen_accuracy"] = result["train_overlap"]["unseen"]["accuracy"]

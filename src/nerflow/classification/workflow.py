@@ -74,8 +74,8 @@ def plan(config: Mapping[str, Any]) -> Plan:
     problem, :class:`MissingDataError` names the data files that do not exist."""
     block, experiments = read_config(config)
     splits = [split for split in SPLITS if getattr(block.data, split)]
-    missing = [f"{split}: {getattr(block.data, split)}" for split in splits]
-    missing = [item for item in missing if not Path(item.split(": ", 1)[1]).is_file()]
+    files = {split: getattr(block.data, split) for split in splits}
+    missing = [f"{split}: {path}" for split, path in files.items() if not Path(path).is_file()]
     if missing:
         raise MissingDataError(
             "classification.data: no such file(s): " + "; ".join(missing) + " (set the paths "

@@ -1,17 +1,17 @@
 """Fit a linear (bag-of-n-grams) classifier; its model folder and training summary."""
 
 from nerflow import stage
+from nerflow.classification.config import experiment_settings
 from nerflow.classification.examples import read_examples
-from nerflow.classification.linear import LinearSettings
 from nerflow.classification.training import train_linear
 from nerflow.data.labels import read_labels
 from nerflow.jsonio import write_json
 
 smk = snakemake  # noqa: F821
 log = stage.start(smk)
-settings = {key: value for key, value in smk.params.experiment.items() if key != "kind"}
+settings = experiment_settings(smk.wildcards.run, smk.params.experiment)
 summary = train_linear(
-    LinearSettings.from_dict(settings),
+    settings,
     read_examples(smk.input.train),
     read_examples(smk.input.dev),
     read_labels(smk.input.labels),
