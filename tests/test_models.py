@@ -148,7 +148,7 @@ def test_crf_decode_never_yields_an_invalid_sequence(scheme: str, tokenizer) -> 
     labels = label_list(TYPES, scheme)
     torch.manual_seed(1)
     model = build_model(tiny_cfg("crf", scheme), labels, tokenizer).eval()
-    start, trans, end = allowed_transitions(labels, scheme)
+    start, trans, end = map(torch.from_numpy, allowed_transitions(labels, scheme))
     with torch.no_grad():  # make forbidden moves the most attractive ones
         model.crf.transitions.normal_(0, 3).add_((~trans).float() * 20)
         model.crf.start_transitions.normal_(0, 3).add_((~start).float() * 20)
@@ -184,7 +184,7 @@ def test_crf_viterbi_is_the_best_valid_path(scheme: str, tokenizer) -> None:
         length = 1 + trial % 5
         emissions = torch.randn(1, length, len(labels)) * 2
         mask = torch.ones(1, length, dtype=torch.bool)
-        best = model.crf.best_paths(emissions, mask)[0].tolist()
+        best = model.crf.decode(emissions, mask)[0]
 
         @torch.no_grad()
         def total(seq: tuple[int, ...], emissions: torch.Tensor = emissions) -> float:
@@ -217,7 +217,8 @@ def test_viterbi_equals_pytorch_crf_decode_on_a_batch_of_mixed_lengths() -> None
     lengths = torch.tensor([1, 2, 5, 9, 9, 3, 8, 4])
     mask = torch.arange(9)[None] < lengths[:, None]
     emissions = torch.randn(len(lengths), 9, 7) * 3
-    paths = viterbi(emissions, mask, crf.start_transitions, crf.transitions, crf.end_transitions)
+    scores = (crf.start_transitions, crf.transitions, crf.end_transitions)
+    paths = viterbi(emissions, mask, *(score.detach() for score in scores))
     expected = crf.decode(emissions, mask)
     for row, n, path in zip(paths.tolist(), lengths.tolist(), expected, strict=True):
         assert row[:n] == path and not any(row[n:])

@@ -12,11 +12,11 @@ from conftest import tiny_scratch
 from nerflow.data.records import Record, Span
 from nerflow.evaluation.scoring import score
 from nerflow.inference.predict import predict_records
+from nerflow.models.decoding import scored_cells
 from nerflow.models.factory import build_model
 from nerflow.models.folder import load_model, save_model
 from nerflow.models.global_pointer import (
     MASKED,
-    decode_scored_spans,
     multilabel_crossentropy,
     rotary,
     span_scores,
@@ -74,7 +74,7 @@ def test_loss_is_small_only_when_gold_is_above_zero_and_the_rest_below() -> None
     masked = perfect.clone()
     masked[0, 0, 3, 0] = MASKED  # masked cells cost nothing
     assert torch.isfinite(multilabel_crossentropy(masked, targets))
-    assert [[span[:3] for span in row] for row in decode_scored_spans(perfect)] == [
+    assert [[span[:3] for span in row] for row in scored_cells(perfect.numpy())] == [
         [(1, 1, 1), (1, 2, 0)]
     ]
 

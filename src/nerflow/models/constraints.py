@@ -12,7 +12,7 @@ import itertools
 from collections.abc import Sequence
 from functools import cache
 
-import torch
+import numpy as np
 
 from nerflow.text.tagging import check_scheme, is_valid_sequence, label_list, parse_tag
 
@@ -57,7 +57,7 @@ def _pattern(a: str, b: str) -> tuple[str, str, bool]:
 
 def allowed_transitions(
     labels: Sequence[str], scheme: str
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Boolean masks ``(start [C], transitions [C, C], end [C])`` of allowed tag moves.
 
     ``transitions[i, j]`` is True when label ``j`` may follow label ``i``. A tag sequence
@@ -67,9 +67,9 @@ def allowed_transitions(
     check_scheme(scheme)
     starts, transitions, ends = _allowed_patterns(scheme)
     prefixes = [parse_tag(label)[0] for label in labels]
-    start = torch.tensor([p in starts for p in prefixes], dtype=torch.bool)
-    end = torch.tensor([p in ends for p in prefixes], dtype=torch.bool)
-    trans = torch.tensor(
-        [[_pattern(a, b) in transitions for b in labels] for a in labels], dtype=torch.bool
-    )
+    start = np.array([p in starts for p in prefixes], dtype=bool)
+    end = np.array([p in ends for p in prefixes], dtype=bool)
+    trans = np.array(
+        [[_pattern(a, b) in transitions for b in labels] for a in labels], dtype=bool
+    ).reshape(len(labels), len(labels))
     return start, trans, end

@@ -4,8 +4,8 @@ pytorch-crf's :class:`torchcrf.CRF` gives the parameters (start, transition and 
 scores), their initialisation and the training likelihood. The moves the scheme forbids
 (:func:`~nerflow.models.constraints.allowed_transitions`) get a large finite penalty in
 the likelihood (:data:`TRAIN_PENALTY`) and ``-inf`` at Viterbi decoding
-(:func:`~nerflow.models.viterbi.viterbi`), so decoding never yields a sequence that
-:func:`nerflow.text.tagging.is_valid_sequence` rejects. The parameters are saved in
+(:class:`~nerflow.models.decoding.ViterbiDecoder`), so decoding never yields a sequence
+that :func:`nerflow.text.tagging.is_valid_sequence` rejects. The parameters are saved in
 ``crf.safetensors`` under pytorch-crf's names.
 """
 
@@ -21,13 +21,12 @@ from torch.func import functional_call
 from torchcrf import CRF
 
 from nerflow.models.constraints import allowed_transitions
+from nerflow.models.decoding import CRF_FILE, CRF_SCORES, ViterbiDecoder
 from nerflow.models.head import GoldSpans, TagHead
-from nerflow.models.viterbi import viterbi
 from nerflow.models.weights import load_weights, save_weights
 from nerflow.nn.positions import gather_positions, left_align
 from nerflow.tensors import IGNORE_INDEX
 
-CRF_FILE = "crf.safetensors"
 TRAIN_PENALTY = -1.0e4
 """Score added to forbidden CRF transitions in the training likelihood (finite: no NaNs)."""
 
@@ -38,6 +37,7 @@ class CRFHead(TagHead, CRF):
 
     name: ClassVar[str] = "crf"
     files: ClassVar[tuple[str, ...]] = (CRF_FILE,)
+    decoder_class = ViterbiDecoder
     plain_load: ClassVar[tuple[str, str]] = (
         "transformers",
         "the emission scores only: the argmax per token, without the CRF transitions "
@@ -49,7 +49,7 @@ class CRFHead(TagHead, CRF):
 
     def __init__(self, labels: Sequence[str], scheme: str) -> None:
         super().__init__(labels, scheme, num_tags=len(labels), batch_first=True)
-        start, trans, end = allowed_transitions(self.labels, scheme)
+        start, trans, end = map(torch.from_numpy, allowed_transitions(self.labels, scheme))
         self.register_buffer("allowed_start", start, persistent=False)
         self.register_buffer("allowed_trans", trans, persistent=False)
         self.register_buffer("allowed_end", end, persistent=False)
@@ -81,16 +81,12 @@ class CRFHead(TagHead, CRF):
             llh = functional_call(self, params, (emissions, tags, mask), {"reduction": "none"})
         return -llh.mean()
 
-    def best_paths(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """The best valid paths (constrained Viterbi)."""
-        params = self.constrained_scores(float("-inf"))
-        return viterbi(
-            emissions,
-            mask,
-            params["start_transitions"],
-            params["transitions"],
-            params["end_transitions"],
+    def decode(self, scores: Tensor, label_mask: Tensor) -> list[list[int]]:
+        """The best valid paths (constrained Viterbi) under the CRF's current scores."""
+        self.decoder.set_scores(
+            *(getattr(self, name).detach().float().cpu().numpy() for name in CRF_SCORES)
         )
+        return super().decode(scores, label_mask)
 
     def save(self, out_dir: Path) -> None:
         save_weights(self.state_dict(), out_dir / CRF_FILE)

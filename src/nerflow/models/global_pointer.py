@@ -26,12 +26,10 @@ import torch
 from torch import Tensor
 
 from nerflow.config.experiment import ExperimentConfig
-from nerflow.data.records import Span
-from nerflow.data.spans import FLAT, NESTED, best_flat_spans, resolve_span_decoding
+from nerflow.data.spans import FLAT, NESTED, resolve_span_decoding
+from nerflow.models.decoding import SpanDecoder
 from nerflow.models.head import GoldSpans, Head
-from nerflow.text.alignment import merge_scored_window_spans, scored_spans_from_token_spans
 from nerflow.text.tagging import label_types
-from nerflow.text.tokenization import TokenizedText
 
 MASKED = -1e12
 """Score of cells that can never be a span (finite, so the loss stays NaN-free)."""
@@ -96,19 +94,6 @@ def multilabel_crossentropy(scores: torch.Tensor, targets: torch.Tensor) -> torc
     return loss.mean()
 
 
-def decode_scored_spans(
-    scores: torch.Tensor, threshold: float = 0.0
-) -> list[list[tuple[int, int, int, float]]]:
-    """Per sequence, every ``(start, end, type, score)`` scoring above ``threshold``,
-    sorted."""
-    found: list[list[tuple[int, int, int, float]]] = [[] for _ in range(scores.size(0))]
-    cells = (scores > threshold).nonzero()
-    values = scores[tuple(cells.unbind(dim=1))].tolist()
-    for (row, type_index, start, end), value in zip(cells.tolist(), values, strict=True):
-        found[row].append((start, end, type_index, value))
-    return [sorted(spans) for spans in found]
-
-
 class SpanHead(Head):
     """GlobalPointer over the entity types of the labels; ``size``: ``span_head_size``.
 
@@ -121,6 +106,7 @@ class SpanHead(Head):
 
     name: ClassVar[str] = "span"
     needs_spans: ClassVar[bool] = True
+    decoder_class = SpanDecoder
     setting_keys: ClassVar[tuple[str, ...]] = ("span_head_size", "span_decoding")
     plain_load: ClassVar[tuple[str, str]] = (
         "nerflow",
@@ -134,16 +120,18 @@ class SpanHead(Head):
         self.size = int(size)
         self.policy = policy
         """The experiment's ``span_decoding``: ``auto`` is settled by :meth:`fit_to_train`."""
-        self.decoding = policy if policy in (FLAT, NESTED) else NESTED
+        self.set_decoding(policy if policy in (FLAT, NESTED) else NESTED)
+
+    @property
+    def decoding(self) -> str:
+        return self.decoder.decoding
 
     @property
     def flat(self) -> bool:
-        return self.decoding == FLAT
+        return self.decoder.flat
 
     def set_decoding(self, policy: str) -> None:
-        if policy not in (FLAT, NESTED):
-            raise ValueError(f"span decoding must be {FLAT!r} or {NESTED!r}, not {policy!r}")
-        self.decoding = policy
+        self.decoder.set_decoding(policy)
 
     @classmethod
     def create(cls, labels: Sequence[str], scheme: str, settings: Mapping[str, Any]) -> SpanHead:
@@ -195,39 +183,6 @@ class SpanHead(Head):
             raise ValueError("the span head needs the gold spans to compute a loss")
         targets = span_targets(spans, len(self.types), scores.size(-1), scores.device)
         return multilabel_crossentropy(scores, targets)
-
-    def decode(
-        self, scores: torch.Tensor, label_mask: torch.Tensor
-    ) -> list[list[tuple[int, int, str, float]]]:
-        """``(first token, last token, type, score)`` of every span scoring above 0, per
-        sequence (overlaps are resolved per text, in :meth:`record_spans`)."""
-        return [
-            [(start, end, self.types[t], value) for start, end, t, value in row]
-            for row in decode_scored_spans(scores)
-        ]
-
-    def token_predictions(
-        self, tok: TokenizedText, decoded: list[tuple[int, int, str, float]]
-    ) -> list[tuple[int, int, str, float]]:
-        """The window's scored token spans, as decoded."""
-        return decoded
-
-    def record_spans(
-        self,
-        n_chars: int,
-        windows: Sequence[TokenizedText],
-        predictions: Sequence[list[tuple[int, int, str, float]]],
-        scheme: str,
-    ) -> list[Span]:
-        """Each window's token spans become character spans, each kept from the window
-        that owns its first character (:func:`nerflow.text.alignment.merge_scored_window_spans`);
-        the ``flat`` decoding then keeps the best non-overlapping ones of the whole text."""
-        char_spans = [
-            scored_spans_from_token_spans(tok, token_spans)
-            for tok, token_spans in zip(windows, predictions, strict=True)
-        ]
-        merged = merge_scored_window_spans(n_chars, windows, char_spans)
-        return best_flat_spans(merged) if self.flat else sorted(merged)
 
 
 def _size(settings: Mapping[str, Any]) -> int:

@@ -23,9 +23,8 @@ from typing import Any, ClassVar
 from torch import Tensor, nn
 
 from nerflow.data.records import Span
-from nerflow.nn.positions import gather_positions, left_align
-from nerflow.text.alignment import char_tags_from_token_labels, merge_window_tags, restore_spans
-from nerflow.text.tagging import label_types, parse_tag, tags_to_spans
+from nerflow.models.decoding import Decoder
+from nerflow.text.tagging import label_types, parse_tag
 from nerflow.text.tokenization import TokenizedText
 
 GoldSpans = Sequence[Tensor] | None
@@ -58,11 +57,16 @@ class Head(nn.Module):
     ``AutoModelForTokenClassification`` alone gives of this head's folder (formatted with
     ``tokenization``, ``max_len`` and ``stride``)."""
 
+    decoder_class: ClassVar[type[Decoder]] = Decoder
+    """What decodes the head's scores (:mod:`nerflow.models.decoding`, without torch): an
+    exported folder names it, so that onnxruntime decodes as the head does."""
+
     def __init__(self, labels: Sequence[str], scheme: str, **module_args: Any) -> None:
         super().__init__(**module_args)  # the next base: pytorch-crf's CRF for the CRF head
         self.labels = list(labels)
         self.scheme = scheme
         self.types = label_types(self.labels)
+        self.decoder = self.decoder_class(self.labels, scheme)
 
     @classmethod
     def create(cls, labels: Sequence[str], scheme: str, settings: Mapping[str, Any]) -> Head:
@@ -127,12 +131,14 @@ class Head(nn.Module):
         raise NotImplementedError
 
     def decode(self, scores: Tensor, label_mask: Tensor) -> list[list[Any]]:
-        """Per sequence, the predictions on its labelled positions (``label_mask``)."""
-        raise NotImplementedError
+        """Per sequence, the predictions on its labelled positions (``label_mask``): the
+        :attr:`decoder`'s, on the scores in numpy."""
+        scores = scores.detach().float().cpu().numpy()
+        return self.decoder.decode(scores, label_mask.detach().bool().cpu().numpy())
 
     def token_predictions(self, tok: TokenizedText, decoded: list[Any]) -> Any:
         """One window's :meth:`decode` row, on the window's tokens."""
-        raise NotImplementedError
+        return self.decoder.token_predictions(tok, decoded)
 
     def record_spans(
         self,
@@ -143,7 +149,7 @@ class Head(nn.Module):
     ) -> list[Span]:
         """The character spans of a text of ``n_chars`` from the :meth:`token_predictions`
         of its ``windows`` (tags read in ``scheme``), sorted."""
-        raise NotImplementedError
+        return self.decoder.record_spans(n_chars, windows, predictions, scheme)
 
     def save(self, out_dir: Path) -> None:
         """Write the head's parameters into ``out_dir`` (a head without any writes nothing)."""
@@ -162,46 +168,6 @@ class TagHead(Head):
 
     def scores(self, outputs: Tensor, labelled: Tensor) -> Tensor:
         return outputs
-
-    def best_paths(self, emissions: Tensor, mask: Tensor) -> Tensor:
-        """Label ids ``[batch, n]`` (CPU) for left-aligned ``emissions [batch, n, C]``."""
-        raise NotImplementedError
-
-    def decode(self, scores: Tensor, label_mask: Tensor) -> list[list[int]]:
-        """Label ids of the labelled positions, per sequence, in order."""
-        lengths = label_mask.sum(dim=1).tolist()
-        if scores.size(0) == 0 or max(lengths, default=0) == 0:
-            return [[] for _ in lengths]
-        index, mask = left_align(label_mask)
-        best = self.best_paths(gather_positions(scores.float(), index), mask)
-        return [row[:n] for row, n in zip(best.tolist(), lengths, strict=True)]
-
-    def token_predictions(self, tok: TokenizedText, decoded: list[int]) -> list[str | None]:
-        """Each token's label (None on unlabelled tokens)."""
-        labels: list[str | None] = [None] * len(tok)
-        for position, label_id in zip(tok.label_positions(), decoded, strict=True):
-            labels[position] = self.labels[label_id]
-        return labels
-
-    def record_spans(
-        self,
-        n_chars: int,
-        windows: Sequence[TokenizedText],
-        predictions: Sequence[list[str | None]],
-        scheme: str,
-    ) -> list[Span]:
-        """Each window's token labels become character tags, each character takes those of
-        its most central window (:func:`nerflow.text.alignment.merge_window_tags`) and the
-        merged tags are decoded. A text in one window needs no merging: its spans are the
-        window's restored spans (:func:`nerflow.text.alignment.restore_spans`, equal by
-        construction and cheaper)."""
-        if len(windows) == 1:
-            return sorted(restore_spans(windows[0], predictions[0], scheme))
-        char_tags = [
-            char_tags_from_token_labels(tok, labels, scheme)
-            for tok, labels in zip(windows, predictions, strict=True)
-        ]
-        return sorted(tags_to_spans(merge_window_tags(n_chars, windows, char_tags), scheme))
 
 
 PIPELINE_PREFIXES = {"B": "B", "I": "I", "S": "B", "E": "I"}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import torch
 from torch import Tensor, nn
 
+from nerflow.models.decoding import ArgmaxDecoder
 from nerflow.models.head import GoldSpans, TagHead
 from nerflow.tensors import IGNORE_INDEX
 
@@ -17,6 +17,7 @@ class SoftmaxHead(TagHead):
 
     name: ClassVar[str] = "softmax"
     pipeline_usable: ClassVar[bool] = True
+    decoder_class = ArgmaxDecoder
     plain_load: ClassVar[tuple[str, str]] = (
         "transformers",
         "the full tagger: the logits are the tag scores that nerflow decodes, and `id2label` "
@@ -39,6 +40,3 @@ class SoftmaxHead(TagHead):
         if not bool((labels != IGNORE_INDEX).any()):
             loss = scores.float().sum() * 0.0
         return loss
-
-    def best_paths(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return emissions.argmax(dim=-1).cpu()
