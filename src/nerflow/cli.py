@@ -76,10 +76,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
     tasks = {task.name: task for task in map(task_of_folder, args.models)}
     if len(tasks) > 1:
         raise UsageError(f"model folders of several tasks ({', '.join(sorted(tasks))})")
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
     annotator = next(iter(tasks.values())).load_annotator()
     with ExitStack() as stack:
         source = _open_input(args.input, stack)
@@ -104,6 +100,28 @@ def cmd_predict(args: argparse.Namespace) -> int:
             bar.update()
     if args.output not in (None, STDIO):
         print(f"{args.output}: {count} texts predicted", file=sys.stderr)
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- export
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from nerflow.tasks.registry import task_of_folder
+
+    if not Path(args.model).is_dir():
+        raise UsageError(f"{args.model}: no such model folder")
+    if task_of_folder(args.model).name != "ner":
+        raise UsageError(f"{args.model}: only tagger folders export (this is a classifier)")
+    from nerflow.export.onnx import export_onnx
+
+    report = export_onnx(args.model, args.out, opset=args.opset)
+    print(
+        f"{report.folder}: exported ({', '.join(report.inputs)}); checked on "
+        f"{report.windows} windows: scores within {report.max_abs_diff:.2g} of PyTorch's, "
+        "same spans",
+        file=sys.stderr,
+    )
     return EXIT_OK
 
 
@@ -304,6 +322,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "score predictions against gold (strict, CLUE, seqeval check, errors)",
         "Text-check, then score predictions against labelled gold records.",
     ),
+    "export": (
+        "export a model folder to run without PyTorch (ONNX)",
+        "Write the model's scoring graph as ONNX (dynamic batch and length) with what "
+        "decoding needs beside it; `nerflow predict OUT_DIR` then runs it on onnxruntime "
+        "without torch. The export is checked against PyTorch before it is put in place.",
+    ),
     "check-text": (
         "check that predictions fit their source texts",
         "The text-mismatch check: every prediction line against its source "
@@ -351,7 +375,11 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--max-len", type=int, help="tokens per window (default: the model's)")
     predict.add_argument("--stride", type=int, help="tokens shared by consecutive windows")
     predict.add_argument("--min-votes", type=int, help="ensemble: votes a span needs")
-    predict.add_argument("--threads", type=int, help="CPU threads (default: torch's)")
+    predict.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads (default: torch's, or onnxruntime's for an exported folder)",
+    )
     predict.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     validate = _command(commands, "validate", cmd_validate)
@@ -368,6 +396,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_record_options(score_cmd, "types to average over, or a labels.json file")
     score_cmd.add_argument("--errors", metavar="TSV", help="write the error rows")
     _json_flag(score_cmd, "scores")
+
+    export = _command(commands, "export", cmd_export)
+    export.add_argument("model", metavar="MODEL_DIR", help="trained model folder")
+    export.add_argument("out", metavar="OUT_DIR", help="folder to write (replaced if present)")
+    export.add_argument("--format", choices=("onnx",), default="onnx", help="export format")
+    export.add_argument("--opset", type=int, default=18, help="ONNX opset")
 
     check = _command(commands, "check-text", cmd_check_text)
     check.add_argument("source", metavar="SOURCE", help="JSON lines or plain text, or -")

@@ -159,12 +159,18 @@ def annotate_folders(
     max_len: int | None = None,
     stride: int | None = None,
     min_votes: int | None = None,
+    threads: int | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Classification's annotator (:data:`nerflow.tasks.task.Annotator`): each input's
     fields with ``id``, the predicted ``label`` and the class ``probabilities``.
-    ``min_votes`` is a tagger's ensemble option; classifiers average instead."""
+    ``min_votes`` is a tagger's ensemble option; classifiers average instead.
+    ``threads``: torch's CPU threads."""
     if min_votes is not None:
         raise ClassifierFolderError("--min-votes is for taggers; classifiers average")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     classifiers = [load_classifier(d, device, max_len, stride) for d in model_dirs]
     check_members(classifiers, list(model_dirs))
     return _annotate(classifiers, texts, batch_size)

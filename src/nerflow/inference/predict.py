@@ -1,31 +1,20 @@
-"""Prediction: sliding windows -> batched decoding -> character tags -> spans on the original text.
+"""Prediction with a PyTorch model folder: :class:`Predictor`.
 
-Every record is cut into windows of at most ``max_len`` tokens overlapping by ``stride``
-(:func:`nerflow.text.tokenization.windows`; a text that fits is one window). All windows of all
-records are sorted by length and decoded in dynamically padded batches; the model's head
-turns a record's decoded windows into its spans (:meth:`nerflow.models.head.Head.record_spans`).
-Tag heads: each window's token labels become character tags
-(:func:`nerflow.text.alignment.char_tags_from_token_labels`), the windows of a record are merged
-(:func:`nerflow.text.alignment.merge_window_tags`) and the spans decoded with
-:func:`nerflow.text.tagging.tags_to_spans`. Span heads give character spans per window instead,
-merged with :func:`nerflow.text.alignment.merge_scored_window_spans`; a head decoding ``flat``
-then keeps the best non-overlapping spans of the whole text (its ``span_decoding``, saved
-in the model folder, so ``nerflow predict`` decodes as training did).
-Output records carry the source id and text unchanged: text is never rebuilt from tokens.
-
-Streaming: :func:`stream_predictions` cuts an iterable of records into chunks of
-``chunk_size`` and predicts chunk by chunk, so memory stays flat however long the input;
-with several models it votes per chunk (:func:`nerflow.inference.ensemble.vote`).
-
-Models with input features (``model.featurizer``): the features of a record's characters
-are computed once on its FULL text and gathered per window, so a window's features equal
-those of the same characters in the whole text.
+The text side (windows, features of the full text, merging, spans on the original text)
+is :func:`nerflow.inference.windowed.predict_windowed`; here the windows are decoded in
+length-sorted, dynamically padded batches on the model's device
+(:func:`decode_windows`), and the head's decoder turns a record's decoded windows into its
+spans (:class:`nerflow.models.decoding.Decoder`: tags per window merged by their most
+central window, or scored spans kept by the window that owns their first character; a
+span head decoding ``flat`` keeps the best non-overlapping spans of the whole text, as
+its folder says). :func:`predict_file` streams a file through
+:func:`nerflow.inference.streaming.stream_predictions`.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,13 +24,14 @@ import torch
 from nerflow.atomic import atomic_output
 from nerflow.data.cluener import iter_records
 from nerflow.data.records import Record
-from nerflow.inference.ensemble import vote
 from nerflow.inference.settings import PREDICT_BATCH_SIZE
+from nerflow.inference.streaming import stream_predictions
+from nerflow.inference.windowed import Windowing, length_sorted_batches, predict_windowed
 from nerflow.jsonio import json_line
 from nerflow.models.folder import load_model
 from nerflow.models.tagger import TaggerModel
 from nerflow.tensors import pad, padding_mask, resolve_device
-from nerflow.text.tokenization import TokenizedText, windows_many
+from nerflow.text.tokenization import TokenizedText
 
 
 def window_batches(
@@ -53,9 +43,7 @@ def window_batches(
 ) -> Iterator[tuple[list[int], dict[str, Any]]]:
     """Length-sorted batches of windows: ``(window indices, model inputs)`` where the
     inputs are ``input_ids``, ``attention_mask``, ``label_mask`` and the feature tensors."""
-    order = sorted(range(len(toks)), key=lambda i: len(toks[i]))
-    for begin in range(0, len(order), batch_size):
-        chunk = order[begin : begin + batch_size]
+    for chunk in length_sorted_batches([len(tok) for tok in toks], batch_size):
         rows = [toks[i].input_ids for i in chunk]
         input_ids, attention_mask = pad(rows, pad_id), padding_mask(rows)
         label_mask = pad([toks[i].labelled for i in chunk], 0).bool()
@@ -67,7 +55,7 @@ def window_batches(
         if features is not None:
             width = input_ids.size(1)
             for name in features[chunk[0]]:
-                padded = pad([features[i][name] for i in chunk], 0, width)
+                padded = pad([torch.as_tensor(features[i][name]) for i in chunk], 0, width)
                 inputs[name] = padded.to(device)
         yield chunk, inputs
 
@@ -118,40 +106,20 @@ def predict_records(
         device = next((t.device for t in tensors), torch.device("cpu"))
     device = resolve_device(device)
     model.to(device)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    featurizer = getattr(model, "featurizer", None)
-    owners: list[int] = []
-    toks: list[TokenizedText] = []
-    features: list[dict[str, torch.Tensor]] | None = [] if featurizer is not None else None
-    texts = [record.text for record in records]
-    per_record = featurizer.iter_char_features(texts) if featurizer else None
-    for index, record_windows in enumerate(windows_many(texts, tokenizer, mode, max_len, stride)):
-        char_features = next(per_record) if per_record is not None else None
-        for tok in record_windows:
-            owners.append(index)
-            toks.append(tok)
-            if features is not None and char_features is not None:
-                features.append(featurizer.token_features(tok, char_features))
+    windowing = Windowing(tokenizer, mode, max_len, stride, scheme)
+
+    def decode(toks: Sequence[TokenizedText], features: Sequence[dict] | None) -> list[Any]:
+        return decode_windows(model, toks, windowing.pad_id, batch_size, device, features)
+
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode():
-            window_results = decode_windows(model, toks, pad_id, batch_size, device, features)
+            return predict_windowed(
+                records, windowing, model.head.decoder, decode, getattr(model, "featurizer", None)
+            )
     finally:
         model.train(was_training)
-    per_record: list[tuple[list[TokenizedText], list]] = [([], []) for _ in records]
-    for owner, tok, result in zip(owners, toks, window_results, strict=True):
-        per_record[owner][0].append(tok)
-        per_record[owner][1].append(result)
-    out: list[Record] = []
-    for record, (record_windows, results) in zip(records, per_record, strict=True):
-        spans = model.head.record_spans(len(record.text), record_windows, results, scheme)
-        out.append(Record(id=record.id, text=record.text, spans=spans))
-    return out
-
-
-CHUNK_SIZE = 2048
-"""Records predicted together by :func:`stream_predictions` (bounds its memory)."""
 
 
 @dataclass
@@ -183,6 +151,14 @@ class Predictor:
         overlap = int(saved if saved is not None else length // 4)
         return cls(model, tokenizer, meta.tokenization, length, overlap, meta.scheme)
 
+    @property
+    def labels(self) -> list[str]:
+        return self.model.labels
+
+    @property
+    def flat(self) -> bool:
+        return self.model.head.flat
+
     def predict(
         self, records: Sequence[Record], batch_size: int = PREDICT_BATCH_SIZE
     ) -> list[Record]:
@@ -196,34 +172,6 @@ class Predictor:
             scheme=self.scheme,
             batch_size=batch_size,
         )
-
-
-def stream_predictions(
-    predictors: Sequence[Predictor],
-    records: Iterable[Record],
-    batch_size: int = PREDICT_BATCH_SIZE,
-    chunk_size: int = CHUNK_SIZE,
-    min_votes: int | None = None,
-) -> Iterator[Record]:
-    """Predicted records in input order, ``chunk_size`` records in memory at a time.
-
-    Several predictors form an ensemble: a span is kept when ``min_votes`` of them
-    (default: a strict majority) predict it; when every member decodes flat, so does the
-    vote (:func:`nerflow.inference.ensemble.vote`). Their labels must agree.
-    """
-    if not predictors:
-        raise ValueError("no model to predict with")
-    for predictor in predictors[1:]:
-        if predictor.model.labels != predictors[0].model.labels:
-            raise ValueError(
-                f"ensemble members have different labels: {predictors[0].model.labels} "
-                f"vs {predictor.model.labels}"
-            )
-    flat = all(predictor.model.head.flat for predictor in predictors)
-    iterator = iter(records)
-    while chunk := list(itertools.islice(iterator, chunk_size)):
-        members = [predictor.predict(chunk, batch_size) for predictor in predictors]
-        yield from members[0] if len(members) == 1 else vote(members, min_votes, flat)
 
 
 def predict_file(

@@ -19,7 +19,7 @@ Annotator = Callable[..., Iterator[dict[str, Any]]]
 """``annotator(model_dirs, texts, **options)``: output objects, one per input text
 (:class:`nerflow.data.user_texts.InputText`), in input order; ``options`` are those of
 :data:`ANNOTATOR_OPTIONS` (None: the model's own)."""
-ANNOTATOR_OPTIONS = ("device", "batch_size", "max_len", "stride", "min_votes")
+ANNOTATOR_OPTIONS = ("device", "batch_size", "max_len", "stride", "min_votes", "threads")
 """What ``nerflow predict`` passes every annotator (a task refuses those it cannot honour)."""
 
 

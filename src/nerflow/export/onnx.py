@@ -1,0 +1,267 @@
+"""``nerflow export MODEL_DIR OUT_DIR --format onnx``: a model folder as an ONNX graph.
+
+The graph is the model's scoring part: the emitter (encoder and input-feature embeddings,
+LAC's encoder included) and the head's scores (a span head's rotary span scores; a tag
+head's scores are the emissions), with dynamic batch and length. Decoding stays in the
+package (pytorch-crf's Viterbi does not export, issue 80 of pytorch-crf; the windows and the
+restore on the original text are not tensor work): the exported folder keeps the head's
+files, the feature assets, ``tokenizer.json`` and ``nerflow_head.json`` beside
+``model.onnx``, and ``nerflow_export.json`` names the decoder
+(:mod:`nerflow.models.decoding`) that :class:`~nerflow.inference.onnx_predictor.OnnxPredictor`
+runs on the graph's output, without torch.
+
+The export checks itself before it is put in place: on texts of several lengths (windows
+of one and of several batches) the onnxruntime scores must equal PyTorch's within
+:data:`TOLERANCE` and the predicted spans must be the same; the figures go into the
+manifest. Needs ``pip install "nerflow[export]"`` (onnx, onnxscript, onnxruntime).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import platform
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from nerflow.atomic import atomic_model_folder
+from nerflow.data.records import Record
+from nerflow.inference.onnx_predictor import (
+    EXPORT_FILE,
+    EXPORT_FORMAT,
+    MASK_INPUTS,
+    ONNX_FILE,
+    OnnxPredictor,
+)
+from nerflow.inference.predict import Predictor
+from nerflow.jsonio import write_json
+from nerflow.models.folder import load_model
+from nerflow.models.meta import write_model_meta
+from nerflow.models.tagger import TaggerModel
+
+FORMATS = ("onnx",)
+OPSET = 18
+TOLERANCE = 1e-4
+"""Largest difference allowed between onnxruntime's and PyTorch's scores, relative to the
+largest score (at least 1): float32 kernels differ in summation order, not in results."""
+CHECK_TEXTS = (
+    "北京大学的王小明去了上海。",
+    "ac米兰CS1.6，浙商银行叶老桂博士认为：《红楼梦》是2019年的书。",
+    "我",
+)
+"""Texts the export checks on (with their repeats, they make windows of many lengths)."""
+
+
+class ExportError(ValueError):
+    """An export that cannot be made or that does not reproduce the PyTorch model."""
+
+
+class ScoringGraph(nn.Module):
+    """What the ONNX graph computes: the head's scores of the emitter's outputs."""
+
+    def __init__(self, model: TaggerModel, feature_names: Sequence[str]) -> None:
+        super().__init__()
+        self.model = model
+        self.feature_names = list(feature_names)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        labelled: torch.Tensor,
+        *features: torch.Tensor,
+    ) -> torch.Tensor:
+        named = dict(zip(self.feature_names, features, strict=True))
+        outputs = self.model.emitter(input_ids, attention_mask, **named)
+        return self.model.head.scores(outputs, labelled)
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    """What an export wrote and how closely it reproduces the PyTorch model."""
+
+    folder: Path
+    inputs: list[str]
+    max_abs_diff: float
+    scale: float
+    windows: int
+    records: int
+
+
+def check_records(texts: Sequence[str] = CHECK_TEXTS) -> list[Record]:
+    """The check's records: each text alone and repeated (several windows)."""
+    texts = [*texts, *(text * 7 for text in texts)]
+    return [Record(i, text, []) for i, text in enumerate(texts)]
+
+
+def export_onnx(
+    model_dir: str | Path,
+    out_dir: str | Path,
+    opset: int = OPSET,
+    texts: Sequence[str] = CHECK_TEXTS,
+) -> ExportReport:
+    """Export ``model_dir`` into ``out_dir`` (see the module docstring); the folder appears
+    only when the check passed."""
+    source = Path(model_dir)
+    model, tokenizer, meta = load_model(source, "cpu")
+    predictor = Predictor.load(source, "cpu")
+    records = check_records(texts)
+    feature_names = model.featurizer.tensor_names if model.featurizer is not None else []
+    graph = ScoringGraph(model, feature_names).eval()
+    feeds = _example_feeds(predictor, records[:2])
+    names = [*MASK_INPUTS, *feature_names]
+    with atomic_model_folder(out_dir) as folder:
+        _export_graph(graph, feeds, names, folder / ONNX_FILE, opset)
+        tokenizer.save_pretrained(str(folder))
+        model.head.save(folder)
+        if model.featurizer is not None:
+            model.featurizer.save(folder)
+        write_model_meta(folder, meta)
+        exported = _session_check(folder, model, predictor, records, names, opset)
+    return ExportReport(Path(out_dir), **exported)
+
+
+def _example_feeds(predictor: Predictor, records: Sequence[Record]) -> list[torch.Tensor]:
+    """Inputs of one batch of windows (two rows of different lengths: no axis is 1)."""
+    from nerflow.inference.onnx_predictor import pad_rows
+    from nerflow.text.tokenization import windows_many
+
+    toks = [
+        w[0]
+        for w in windows_many(
+            [r.text for r in records],
+            predictor.tokenizer,
+            predictor.mode,
+            predictor.max_len,
+            predictor.stride,
+        )
+    ]
+    width = max(len(tok) for tok in toks)
+    pad_id = predictor.tokenizer.pad_token_id or 0
+    feeds = [
+        pad_rows([tok.input_ids for tok in toks], pad_id, width, np.int64),
+        pad_rows([[1] * len(tok) for tok in toks], 0, width, np.int64),
+        pad_rows([tok.labelled for tok in toks], False, width, bool),
+    ]
+    featurizer = predictor.model.featurizer
+    if featurizer is not None:
+        per_text = [featurizer.encode(r.text, tok) for r, tok in zip(records, toks, strict=True)]
+        for name in featurizer.tensor_names:
+            feeds.append(pad_rows([np.asarray(f[name]) for f in per_text], 0, width))
+    return [torch.from_numpy(np.ascontiguousarray(feed)) for feed in feeds]
+
+
+def _export_graph(
+    graph: ScoringGraph, feeds: list[torch.Tensor], names: list[str], path: Path, opset: int
+) -> None:
+    batch, length = torch.export.Dim("batch"), torch.export.Dim("length")
+    shapes = tuple({0: batch, 1: length} for _ in feeds)
+    chatter = io.StringIO()  # the exporter's progress lines; shown when it fails
+    exporter_log = logging.getLogger("torch.onnx")
+    level = exporter_log.level
+    exporter_log.setLevel(logging.ERROR)  # "torchvision is not installed" and the like
+    try:
+        with (
+            warnings.catch_warnings(),
+            torch.no_grad(),
+            contextlib.redirect_stdout(chatter),
+            contextlib.redirect_stderr(chatter),
+        ):
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(
+                graph,
+                tuple(feeds),
+                dynamo=True,
+                input_names=names,
+                output_names=["scores"],
+                dynamic_shapes=(shapes[0], shapes[1], shapes[2], *shapes[3:]),
+                opset_version=opset,
+                verbose=False,
+            )
+    except ImportError as error:
+        raise ExportError(f"ONNX export needs pip install 'nerflow[export]' ({error})") from None
+    except Exception as error:
+        lines = chatter.getvalue().strip().splitlines()[-5:]
+        raise ExportError(f"torch.onnx.export failed: {error}\n" + "\n".join(lines)) from error
+    finally:
+        exporter_log.setLevel(level)
+    program.save(str(path))
+
+
+def _session_check(
+    folder: Path,
+    model: TaggerModel,
+    predictor: Predictor,
+    records: Sequence[Record],
+    names: list[str],
+    opset: int,
+) -> dict[str, Any]:
+    """Write the manifest, then compare the exported folder with the PyTorch model: the
+    scores of every check window and the predicted spans."""
+    manifest = {
+        "format": EXPORT_FORMAT,
+        "onnx": ONNX_FILE,
+        "opset": opset,
+        "inputs": names,
+        "decoder": model.head.decoder_class.path(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+    write_json(folder / EXPORT_FILE, manifest)
+    exported = OnnxPredictor.load(folder)
+    from nerflow.text.tokenization import windows_many
+
+    all_windows = windows_many(
+        [r.text for r in records],
+        predictor.tokenizer,
+        predictor.mode,
+        predictor.max_len,
+        predictor.stride,
+    )
+    toks = [tok for windows in all_windows for tok in windows]
+    featurizer = model.featurizer
+    features = None
+    if featurizer is not None:
+        features = [
+            featurizer.encode(r.text, tok)
+            for r, windows in zip(records, all_windows, strict=True)
+            for tok in windows
+        ]
+    feeds = exported.batch_feeds(toks, features)
+    ours = exported.scores(feeds)
+    with torch.no_grad():
+        graph_inputs = [torch.from_numpy(feeds[name]) for name in names]
+        theirs = ScoringGraph(model, names[len(MASK_INPUTS) :])(*graph_inputs).numpy()
+    scale = float(max(1.0, np.abs(theirs[theirs > -1e11]).max(initial=0.0)))
+    diff = float(np.abs(ours - theirs).max(initial=0.0))
+    if not diff <= TOLERANCE * scale:
+        raise ExportError(
+            f"the exported graph's scores differ from PyTorch's by {diff:.3g} (allowed "
+            f"{TOLERANCE * scale:.3g}); not exported"
+        )
+    torch_spans = [r.spans for r in predictor.predict(records)]
+    onnx_spans = [r.spans for r in exported.predict(records)]
+    if torch_spans != onnx_spans:
+        raise ExportError("the exported folder predicts other spans than PyTorch; not exported")
+    manifest["check"] = {
+        "records": len(records),
+        "windows": len(toks),
+        "max_abs_diff": diff,
+        "tolerance": TOLERANCE * scale,
+    }
+    write_json(folder / EXPORT_FILE, manifest)
+    return {
+        "inputs": names,
+        "max_abs_diff": diff,
+        "scale": scale,
+        "windows": len(toks),
+        "records": len(records),
+    }
