@@ -57,7 +57,7 @@ def fake_analysis(text: str, words: list[tuple[int, int, str]]) -> Analysis:
     """An analysis of ``text`` with ``words`` and scores ``i + j / 100`` at (char i, tag j)."""
     scores = torch.arange(len(text))[:, None] + torch.arange(N_SCORES)[None, :] / 100
     hidden = torch.arange(len(text))[:, None] - torch.arange(N_HIDDEN)[None, :] / 100
-    return Analysis(char_ids(words, len(text)), scores.half(), hidden.half())
+    return Analysis(char_ids(words, len(text)), scores.half().numpy(), hidden.half().numpy())
 
 
 def lac_featurizer(**extra: object) -> Featurizer:
@@ -72,7 +72,7 @@ def test_char_ids_cover_position_by_tag_with_zero_for_padding() -> None:
     assert ids == set(range(1, N_IDS)) and N_IDS == 1 + 4 * len(LAC_TAGS) <= 256
     assert char_id("B", "a") == 1 and char_id("S", "O") == N_IDS - 1
     ids = char_ids(WORDS + [(7, 10, "ORG")], 11)
-    assert ids.dtype == torch.uint8 and ids[10] == 0  # a character of no word
+    assert ids.dtype == np.uint8 and ids[10] == 0  # a character of no word
     assert ids[:10].tolist() == [
         char_id("B", "PER"),
         char_id("E", "PER"),
@@ -135,9 +135,9 @@ def test_analyses_file_round_trip_and_checks(tmp_path: Path) -> None:
     loaded = load_analyses(path)
     assert list(loaded) == [text_key(text) for text in texts]
     for text, analysis in zip(texts, analyses, strict=True):
-        assert torch.equal(loaded[text_key(text)].ids, analysis.ids)
-        assert torch.equal(loaded[text_key(text)].scores, analysis.scores)
-        assert torch.equal(loaded[text_key(text)].hidden, analysis.hidden)
+        assert np.array_equal(loaded[text_key(text)].ids, analysis.ids)
+        assert np.array_equal(loaded[text_key(text)].scores, analysis.scores)
+        assert np.array_equal(loaded[text_key(text)].hidden, analysis.hidden)
     data = torch.load(path, weights_only=True)
     torch.save(dict(data, analyser="0" * 64), tmp_path / "other.pt")
     with pytest.raises(ValueError, match="another analyser"):
@@ -166,7 +166,7 @@ def test_analyses_use_the_given_ones_and_analyse_the_others_once(
     source.analyser = counting = CountingAnalyser()  # type: ignore[assignment]
     first = source.get([TEXT, "北京", "北京", "上海"])
     assert counting.texts == ["北京", "上海"]  # given texts and repeats are not analysed
-    assert torch.equal(first[0].ids, char_ids(WORDS, len(TEXT)))
+    assert np.array_equal(first[0].ids, char_ids(WORDS, len(TEXT)))
     assert source.get(["上海", TEXT])[0] is first[3] and counting.texts == ["北京", "上海"]
     monkeypatch.setattr("nerflow.features.lac_analyses.MEMO_TEXTS", 3)
     source.get(["甲", "乙"])  # the memo is full: forgotten, then these two remembered
@@ -206,7 +206,7 @@ def test_features_are_gathered_per_token_window_invariant(tokenizer) -> None:
     featurizer = lac_featurizer()
     featurizer.use_analyses({text_key(text): fake_analysis(text, words)})
     chars = featurizer.char_features(text)
-    assert chars["lac_ids"].dtype == torch.long and chars["lac_ids"].shape == (len(text),)
+    assert chars["lac_ids"].dtype == np.int64 and chars["lac_ids"].shape == (len(text),)
     assert chars["lac_scores"].shape == (len(text), N_SCORES)
     assert chars["lac_ids"].tolist() == char_ids(words, len(text)).tolist()
     tok = tokenize(text, tokenizer, "char", 64)
@@ -214,7 +214,7 @@ def test_features_are_gathered_per_token_window_invariant(tokenizer) -> None:
     assert gathered["lac_ids"][0] == 0 and gathered["lac_ids"][-1] == 0  # [CLS], [SEP]
     assert gathered["lac_ids"][1:-1].tolist() == chars["lac_ids"].tolist()
     assert not gathered["lac_scores"][0].any()
-    assert torch.equal(gathered["lac_scores"][3], chars["lac_scores"][2])
+    assert np.array_equal(gathered["lac_scores"][3], chars["lac_scores"][2])
     for window in windows(text, tokenizer, "char", 6, 2):
         per_window = featurizer.token_features(window, chars)
         starts = [
@@ -222,7 +222,7 @@ def test_features_are_gathered_per_token_window_invariant(tokenizer) -> None:
         ]
         assert per_window["lac_ids"][1:-1].tolist() == chars["lac_ids"][starts].tolist()
     many = list(featurizer.iter_char_features([text, text]))
-    assert len(many) == 2 and torch.equal(many[1]["lac_scores"], chars["lac_scores"])
+    assert len(many) == 2 and np.array_equal(many[1]["lac_scores"], chars["lac_scores"])
     with pytest.raises(ValueError, match="without features that read them"):
         Featurizer({"bigram": True}, bigram=["[PAD]", "[UNK]"]).use_analyses({})
 
@@ -323,10 +323,12 @@ def test_batches_score_as_one_text_at_a_time(real: Analyser) -> None:
     for text, analysis in zip(SENTENCES, together, strict=True):
         alone = real.analyse([text])[0]
         assert analysis.scores.shape == (len(text), N_SCORES)
-        assert analysis.scores.dtype == torch.float16 and analysis.ids.dtype == torch.uint8
-        assert torch.equal(analysis.scores, alone.scores) and torch.equal(analysis.ids, alone.ids)
+        assert analysis.scores.dtype == np.float16 and analysis.ids.dtype == np.uint8
+        assert np.array_equal(analysis.scores, alone.scores) and np.array_equal(
+            analysis.ids, alone.ids
+        )
         assert analysis.hidden.shape == (len(text), N_HIDDEN)
-        assert torch.equal(analysis.hidden, alone.hidden)
+        assert np.array_equal(analysis.hidden, alone.hidden)
 
 
 def test_a_featurizer_analyses_unknown_texts_itself(real: Analyser) -> None:
@@ -334,9 +336,9 @@ def test_a_featurizer_analyses_unknown_texts_itself(real: Analyser) -> None:
     chars = featurizer.char_features(SENTENCES[1])
     expected = real.analyse([SENTENCES[1]])[0]
     assert chars["lac_ids"].tolist() == expected.ids.tolist()
-    assert torch.equal(chars["lac_scores"], expected.scores)
+    assert np.array_equal(chars["lac_scores"], expected.scores)
     hidden = Featurizer({"lac_hidden": True}).char_features(SENTENCES[1])
-    assert list(hidden) == ["lac_hidden"] and torch.equal(hidden["lac_hidden"], expected.hidden)
+    assert list(hidden) == ["lac_hidden"] and np.array_equal(hidden["lac_hidden"], expected.hidden)
 
 
 def test_packaged_char_vectors_start_the_bilstm_embedding(real: Analyser, tokenizer) -> None:
@@ -350,7 +352,7 @@ def test_packaged_char_vectors_start_the_bilstm_embedding(real: Analyser, tokeni
     vectors, found = char_vectors(["[PAD]", "万", "萬", "北", "😀", "ab"])
     assert found.tolist() == [False, True, True, True, False, False]
     assert vectors.shape == (6, N_EMBEDDING) and not vectors[~found].any()
-    assert torch.equal(vectors[1], vectors[2]) and not torch.equal(vectors[1], vectors[3])
+    assert np.array_equal(vectors[1], vectors[2]) and not np.array_equal(vectors[1], vectors[3])
     ids = real.tokens.ids("北")
     assert ids != [real.tokens.vocab["OOV"]]  # a character LAC knows
 
@@ -364,7 +366,7 @@ def test_packaged_char_vectors_start_the_bilstm_embedding(real: Analyser, tokeni
     copied = found.clone()
     copied[tokenizer.pad_token_id] = False
     assert rows == int(copied.sum()) > 0
-    assert torch.equal(after[~copied], before[~copied])
+    assert np.array_equal(after[~copied], before[~copied])
     ratio = after[copied] / vectors[copied]  # one scale for every copied row
     assert torch.allclose(ratio[vectors[copied] != 0], ratio[vectors[copied] != 0][0])
     with pytest.raises(ValueError, match="embedding_dim must match"):

@@ -60,9 +60,9 @@ class CharClass(InputFeature):
     inputs = {"char_class": "char_class_ids"}
 
     def char_features(self, text: str, context: Any = None) -> dict[str, Any]:
-        import torch
+        import numpy as np
 
-        return {"char_class_ids": torch.tensor([char_class(c) for c in text], dtype=torch.long)}
+        return {"char_class_ids": np.array([char_class(c) for c in text], dtype=np.int64)}
 
     def sizes(self) -> dict[str, int]:
         return {

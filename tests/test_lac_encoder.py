@@ -123,11 +123,13 @@ def test_the_packaged_weights_give_lac_s_own_hidden_layer() -> None:
     for row, text in enumerate(SENTENCES):
         chars = featurizer.char_features(text)
         assert list(chars) == ["lac_tokens"] and bool((chars["lac_tokens"] > 0).all())
-        tokens[row, 1 : 1 + len(text)] = chars["lac_tokens"]
+        tokens[row, 1 : 1 + len(text)] = torch.from_numpy(chars["lac_tokens"])
     encoder = LacEncoder()
     encoder.start_from_packaged()
     with torch.no_grad():
         out = encoder.eval()(tokens)
     for row, (text, analysis) in enumerate(zip(SENTENCES, analyses, strict=True)):
-        assert torch.allclose(out[row, 1 : 1 + len(text)], analysis.hidden.float(), atol=2e-3)
+        assert torch.allclose(
+            out[row, 1 : 1 + len(text)], torch.from_numpy(analysis.hidden).float(), atol=2e-3
+        )
     assert featurizer.describe()["analyser"]

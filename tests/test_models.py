@@ -530,7 +530,9 @@ def feature_batch(featurizer, tokenizer, texts: list[str]):
         label_mask[row, : len(tok)] = torch.tensor(tok.labelled)
     rows = [featurizer.encode(text, tok) for text, tok in zip(texts, toks, strict=True)]
     width = input_ids.size(1)
-    features = {name: pad([row[name] for row in rows], 0, width) for name in rows[0]}
+    features = {
+        name: pad([torch.from_numpy(row[name]) for row in rows], 0, width) for name in rows[0]
+    }
     return input_ids, attention_mask, label_mask, features
 
 

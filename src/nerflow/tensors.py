@@ -3,8 +3,9 @@ threads, the ignored-label value and right-padding of ragged rows."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence, Sized
+from collections.abc import Mapping, Sequence, Sized
 
+import numpy as np
 import torch
 
 from nerflow.errors import UserError
@@ -79,3 +80,8 @@ def padding_mask(rows: Sequence[Sized], width: int | None = None) -> torch.Tenso
     if width is None:
         width = int(lengths.max()) if len(lengths) else 0
     return (torch.arange(width).unsqueeze(0) < lengths.unsqueeze(1)).long()
+
+
+def as_tensors(arrays: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    """Numpy arrays (input features, :mod:`nerflow.features`) as tensors sharing memory."""
+    return {name: torch.from_numpy(array) for name, array in arrays.items()}

@@ -25,7 +25,7 @@ from nerflow.classification.settings import POOLINGS
 from nerflow.features.featurizer import Featurizer
 from nerflow.models.emitter import Emitter
 from nerflow.models.tagger import param_groups
-from nerflow.tensors import pad, padding_mask
+from nerflow.tensors import as_tensors, pad, padding_mask
 from nerflow.text.tokenization import TokenizedText, windows_many
 
 
@@ -98,7 +98,8 @@ def encode_texts(
     for toks in per_text:
         chars = next(char_features) if featurizer is not None else None
         features = [
-            featurizer.token_features(tok, chars) if featurizer is not None else {} for tok in toks
+            as_tensors(featurizer.token_features(tok, chars)) if featurizer is not None else {}
+            for tok in toks
         ]
         encoded.append(EncodedText(toks, features))
     return encoded

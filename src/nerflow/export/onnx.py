@@ -182,7 +182,7 @@ def _export_graph(
                 dynamo=True,
                 input_names=names,
                 output_names=["scores"],
-                dynamic_shapes=(shapes[0], shapes[1], shapes[2], *shapes[3:]),
+                dynamic_shapes=(*shapes[:3], shapes[3:]),  # the features: one *args tuple
                 opset_version=opset,
                 verbose=False,
             )

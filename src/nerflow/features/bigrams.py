@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from nerflow.features.feature import InputFeature, Modules, Sizes, Tensors
 from nerflow.features.specials import SPECIALS, UNK_ID
 from nerflow.section import size
@@ -52,14 +54,11 @@ def build_bigram_vocab(texts: Iterable[str], min_freq: int = 2) -> list[str]:
     return list(SPECIALS) + kept
 
 
-def bigram_ids(text: str, index: Mapping[str, int]) -> torch.Tensor:
-    """``LongTensor [len(text), 2]``: per character, the ids of its left and right bigrams
+def bigram_ids(text: str, index: Mapping[str, int]) -> np.ndarray:
+    """``int64 [len(text), 2]``: per character, the ids of its left and right bigrams
     in the vocabulary ``index`` (``{bigram: id}``; unknown bigrams are ``[UNK]``)."""
-    import torch
-
-    ids = [index.get(b, UNK_ID) for b in text_bigrams(text)]
-    pairs = [[ids[i], ids[i + 1]] for i in range(len(text))]
-    return torch.tensor(pairs, dtype=torch.long).reshape(len(text), 2)
+    ids = np.array([index.get(b, UNK_ID) for b in text_bigrams(text)], dtype=np.int64)
+    return np.stack([ids[:-1], ids[1:]], axis=1).reshape(len(text), 2)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,7 +109,7 @@ class Bigram(InputFeature):
     def describe(self) -> dict[str, Any]:
         return {"bigram_vocab_size": len(self.vocab or [])}
 
-    def char_features(self, text: str, context: Any = None) -> dict[str, torch.Tensor]:
+    def char_features(self, text: str, context: Any = None) -> dict[str, np.ndarray]:
         if self.vocab is None:
             return {}
         return {"bigram_ids": bigram_ids(text, self.index)}

@@ -1,7 +1,8 @@
 """The input-feature plug-in contract: what one feature file declares and implements.
 
 An input feature gives a from-scratch encoder more than the character itself: per
-character of the FULL original text, a tensor (bigram ids, lexicon bits, ...), gathered per
+character of the FULL original text, a numpy array (bigram ids, lexicon bits, ...): no
+torch, so that an exported model computes its features on onnxruntime's side; gathered per
 token by the :class:`~nerflow.features.featurizer.Featurizer` and embedded by
 :class:`~nerflow.features.embeddings.FeatureInputs` next to the character embedding. A
 feature is one file with one :class:`InputFeature` subclass and one line in
@@ -28,8 +29,9 @@ loaded from a feature folder): :meth:`~InputFeature.build`, :meth:`~InputFeature
 stage, batched per-text contexts, token dropout, an own learning rate, packaged starting
 weights and packaged character vectors.
 
-Feature files import torch inside their functions: the workflow reads the ``features``
-block's keys and defaults when it parses the Snakefile, which must stay fast.
+Feature files import torch inside their functions (the embeddings only): the workflow
+reads the ``features`` block's keys and defaults when it parses the Snakefile, which must
+stay fast.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 if TYPE_CHECKING:
     import hashlib
 
+    import numpy as np
     import torch
     from torch import nn
 
@@ -141,8 +144,9 @@ class InputFeature:
         """Per text, what :meth:`char_features` needs beside it, computed for a batch."""
         return [None] * len(texts)
 
-    def char_features(self, text: str, context: Any = None) -> dict[str, torch.Tensor]:
-        """``{tensor name: tensor [len(text), ...]}`` for the switches that are on."""
+    def char_features(self, text: str, context: Any = None) -> dict[str, np.ndarray]:
+        """``{tensor name: array [len(text), ...]}`` for the switches that are on (numpy:
+        an exported model computes its features without torch)."""
         raise NotImplementedError
 
     def sizes(self) -> dict[str, int]:

@@ -34,7 +34,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
+import numpy as np
 
 from nerflow.features.config import FeatureConfig
 from nerflow.features.feature import InputFeature
@@ -110,16 +110,16 @@ class Featurizer:
 
     def char_features(
         self, text: str, contexts: Sequence[Any] | None = None
-    ) -> dict[str, torch.Tensor]:
-        """Per-character features of a FULL text: ``{name: tensor [len(text), ...]}``
+    ) -> dict[str, np.ndarray]:
+        """Per-character features of a FULL text: ``{name: array [len(text), ...]}``
         (``contexts``: each feature's context of ``text``, computed when not given)."""
-        out: dict[str, torch.Tensor] = {}
+        out: dict[str, np.ndarray] = {}
         for index, part in enumerate(self.parts):
             if part.on:
                 out.update(part.char_features(text, contexts[index] if contexts else None))
         return out
 
-    def iter_char_features(self, texts: Iterable[str]) -> Iterator[dict[str, torch.Tensor]]:
+    def iter_char_features(self, texts: Iterable[str]) -> Iterator[dict[str, np.ndarray]]:
         """:meth:`char_features` of each text in order, contexts taken in batches."""
         iterator = iter(texts)
         while chunk := list(itertools.islice(iterator, CONTEXT_BATCH)):
@@ -130,33 +130,32 @@ class Featurizer:
                 yield self.char_features(text, contexts)
 
     def token_features(
-        self, tok: Any, char_feats: Mapping[str, torch.Tensor]
-    ) -> dict[str, torch.Tensor]:
+        self, tok: Any, char_feats: Mapping[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
         """Gather per-character features onto the tokens of ``tok`` (a ``TokenizedText``).
 
         A token takes the features of its first character; special tokens get zeros.
         """
         special = tok.special or [offset == (0, 0) for offset in tok.offsets]
-        index = torch.tensor(
+        index = np.array(
             [
                 0 if is_special else int(start)
                 for (start, _), is_special in zip(tok.offsets, special, strict=True)
             ],
-            dtype=torch.long,
+            dtype=np.int64,
         )
-        keep = ~torch.tensor(special, dtype=torch.bool)
-        out: dict[str, torch.Tensor] = {}
+        keep = ~np.array(special, dtype=bool)
+        out: dict[str, np.ndarray] = {}
         for name, values in char_feats.items():
-            if values.size(0) == 0:
-                shape = (len(tok.offsets), *values.shape[1:])
-                out[name] = torch.zeros(shape, dtype=values.dtype)
+            if values.shape[0] == 0:
+                out[name] = np.zeros((len(tok.offsets), *values.shape[1:]), dtype=values.dtype)
                 continue
-            gathered = values[index.clamp(max=values.size(0) - 1)]
+            gathered = values[np.minimum(index, values.shape[0] - 1)]
             mask = keep.reshape(-1, *([1] * (gathered.ndim - 1)))
-            out[name] = torch.where(mask, gathered, torch.zeros_like(gathered))
+            out[name] = np.where(mask, gathered, np.zeros((), dtype=values.dtype))
         return out
 
-    def encode(self, text: str, tok: Any) -> dict[str, torch.Tensor]:
+    def encode(self, text: str, tok: Any) -> dict[str, np.ndarray]:
         """``token_features(tok, char_features(text))`` (``tok`` tokenises ``text``)."""
         return self.token_features(tok, self.char_features(text))
 

@@ -23,6 +23,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from nerflow.features.feature import InputFeature, Modules, Sizes, Tensors
 from nerflow.features.matching import POSITIONS, bmes_roles, lower_chars, substrings
 from nerflow.section import setting, size, switch
@@ -114,11 +116,9 @@ class Gazetteer:
                     found.append((start, end, entity_type))
         return found
 
-    def char_bits(self, text: str) -> torch.Tensor:
-        """``LongTensor [len(text), n_words]``: per character, bit ``4 * type + p`` set
+    def char_bits(self, text: str) -> np.ndarray:
+        """``int64 [len(text), n_words]``: per character, bit ``4 * type + p`` set
         for each match of that type where it stands at position p (B, M, E, S)."""
-        import torch
-
         bits = [0] * len(text)
         for start, end, entity_type in self.matches(text):
             base = 4 * self.type_index[entity_type]
@@ -128,7 +128,7 @@ class Gazetteer:
         rows = [
             [(value >> (BITS_PER_WORD * w)) & mask for w in range(self.n_words)] for value in bits
         ]
-        return torch.tensor(rows, dtype=torch.long).reshape(len(text), self.n_words)
+        return np.array(rows, dtype=np.int64).reshape(len(text), self.n_words)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -155,11 +155,9 @@ class Gazetteer:
 
 def unpack_bit_words(words: torch.Tensor, n_bits: int) -> torch.Tensor:
     """``int64 [..., n_words]`` (:data:`BITS_PER_WORD` bits each) -> float ``[..., n_bits]``."""
-    import torch
+    from nerflow.nn.bits import unpack_bits
 
-    shifts = torch.arange(BITS_PER_WORD, device=words.device)
-    unpacked = ((words[..., None] >> shifts) & 1).flatten(-2)
-    return unpacked[..., :n_bits].float()
+    return unpack_bits(words, BITS_PER_WORD).flatten(-2)[..., :n_bits]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -230,7 +228,7 @@ class GazetteerFeature(InputFeature):
             "gazetteer_bits": gazetteer.n_bits if gazetteer is not None else 0,
         }
 
-    def char_features(self, text: str, context: Any = None) -> dict[str, torch.Tensor]:
+    def char_features(self, text: str, context: Any = None) -> dict[str, np.ndarray]:
         if self.gazetteer is None:
             return {}
         return {"gazetteer_bits": self.gazetteer.char_bits(text)}

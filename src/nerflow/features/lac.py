@@ -26,6 +26,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from nerflow.features.feature import InputFeature, Modules, Sizes, Tensors
 from nerflow.section import setting, size, switch
 
@@ -156,20 +158,18 @@ class LacFeature(InputFeature):
     def contexts(self, texts: Sequence[str]) -> Sequence[Any]:
         return self.analyses.get(texts) if self.analyses is not None else [None] * len(texts)
 
-    def char_features(self, text: str, context: Any = None) -> dict[str, torch.Tensor]:
-        import torch
-
-        out: dict[str, torch.Tensor] = {}
+    def char_features(self, text: str, context: Any = None) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
         if self.analyses is not None:
             analysis = context or self.analyses.get([text])[0]
             if self.spec.lac:
-                out["lac_ids"] = analysis.ids.long()
+                out["lac_ids"] = analysis.ids.astype(np.int64)
             if self.spec.lac_scores:
                 out["lac_scores"] = analysis.scores
             if self.spec.lac_hidden:
                 out["lac_hidden"] = analysis.hidden
         if self.token_vocab is not None:
-            out["lac_tokens"] = torch.tensor(self.token_vocab.ids(text), dtype=torch.long) + 1
+            out["lac_tokens"] = np.array(self.token_vocab.ids(text), dtype=np.int64) + 1
         return out
 
     def sizes(self) -> dict[str, int]:

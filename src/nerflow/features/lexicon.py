@@ -41,6 +41,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from nerflow.features.feature import InputFeature, Modules, Sizes, Tensors
 from nerflow.features.matching import POSITIONS, bmes_roles, lower_chars, substrings
 from nerflow.features.specials import SPECIALS, UNK_ID
@@ -211,10 +213,9 @@ def _read_lexicon(path: str, mtime_ns: int, size: int) -> tuple[tuple[str, str],
 
 def unpack_bits(bits: torch.Tensor, n_bits: int = LEXICON_BITS) -> torch.Tensor:
     """``int64 [...]`` bit sets -> float multi-hot ``[..., n_bits]``."""
-    import torch
+    from nerflow.nn.bits import unpack_bits as unpack
 
-    shifts = torch.arange(n_bits, device=bits.device)
-    return ((bits[..., None] >> shifts) & 1).float()
+    return unpack(bits, n_bits)
 
 
 def build_word_vocab(texts: Iterable[str], lexicon: Lexicon, min_freq: int = 1) -> list[str]:
@@ -314,28 +315,24 @@ class LexiconFeature(InputFeature):
             "word_vocab_size": len(self.word_vocab or []),
         }
 
-    def char_features(self, text: str, context: Any = None) -> dict[str, torch.Tensor]:
-        import torch
-
+    def char_features(self, text: str, context: Any = None) -> dict[str, np.ndarray]:
         if self.lexicon is None:
             return {}
         out = {}
         matches = self.lexicon.matches(text)
         if self.spec.lexicon:
             bits = self.lexicon.char_bits(text, matches)
-            out["lexicon_bits"] = torch.tensor(bits, dtype=torch.long)
+            out["lexicon_bits"] = np.array(bits, dtype=np.int64).reshape(len(text))
         if self.word_vocab is not None:
             out["lexicon_word_ids"] = self._word_ids(self.lexicon.match_sets(text, matches))
         return out
 
-    def _word_ids(self, match_sets: Sequence[Mapping[str, Sequence[str]]]) -> torch.Tensor:
-        """``LongTensor [n, 3, lexicon_word_k]``: per character of the text that gave
+    def _word_ids(self, match_sets: Sequence[Mapping[str, Sequence[str]]]) -> np.ndarray:
+        """``int64 [n, 3, lexicon_word_k]``: per character of the text that gave
         ``match_sets`` (:meth:`Lexicon.match_sets`), the vocabulary ids of the longest
         words of its B, M and E sets (ties by word), 0-padded."""
-        import torch
-
         k = self.spec.lexicon_word_k
-        ids = torch.zeros((len(match_sets), 3, k), dtype=torch.long)
+        ids = np.zeros((len(match_sets), 3, k), dtype=np.int64)
         for char, per_position in enumerate(match_sets):
             for row, position in enumerate(("B", "M", "E")):
                 chosen = sorted(per_position[position], key=lambda w: (-len(w), w))[:k]

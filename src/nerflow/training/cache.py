@@ -175,8 +175,8 @@ def build_cache(
             _add_window(parts, tok, record, token_labels, label2id, type_index)
             if record_features is not None:
                 assert featurizer is not None
-                for name, tensor in featurizer.token_features(tok, record_features).items():
-                    parts["features"][name].append(tensor)
+                for name, array in featurizer.token_features(tok, record_features).items():
+                    parts["features"][name].append(torch.from_numpy(array))
         lost.update(lost_in_every_window(lost_per_window).values())
     meta = CacheMeta(
         tokenizer=tokenizer_fingerprint(tokenizer),
