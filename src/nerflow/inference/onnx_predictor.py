@@ -97,6 +97,8 @@ class OnnxPredictor:
     decoder: Decoder
     featurizer: Any
     meta: ModelMeta
+    pad_to: int | None = None
+    """The one width the graph takes (``nerflow_export.json``), None: any."""
 
     @classmethod
     def load(
@@ -132,7 +134,10 @@ class OnnxPredictor:
             meta.scheme,
         )
         decoder = load_decoder(manifest["decoder"], directory, meta)
-        return cls(session, windowing, decoder, featurizer, meta)
+        pad_to = manifest.get("pad_to")
+        if pad_to is not None and windowing.max_len > pad_to:
+            raise ValueError(f"{directory}: the graph takes windows of {pad_to} tokens at most")
+        return cls(session, windowing, decoder, featurizer, meta, pad_to)
 
     @property
     def labels(self) -> list[str]:
@@ -157,7 +162,7 @@ class OnnxPredictor:
         features: Sequence[dict[str, Any]] | None,
     ) -> dict[str, np.ndarray]:
         """The graph's inputs for windows ``toks`` (padded to the longest)."""
-        width = max(len(tok) for tok in toks)
+        width = self.pad_to or max(len(tok) for tok in toks)
         feeds = {
             "input_ids": pad_rows(
                 [tok.input_ids for tok in toks], self.windowing.pad_id, width, np.int64
