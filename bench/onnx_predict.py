@@ -70,6 +70,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def recipe_folder(train_path: str, out: Path) -> Path:
     """A random-init model of the offline recipe's shape, saved like a trained one."""
+    from nerflow.data.records import entity_types
     from nerflow.features.featurizer import build_featurizer
     from nerflow.models.factory import build_model
     from nerflow.models.folder import save_model
@@ -83,9 +84,8 @@ def recipe_folder(train_path: str, out: Path) -> Path:
     texts = [record.text for record in train]
     tokenizer = save_char_tokenizer(build_char_vocab(texts), out / "tokenizer")
     featurizer = build_featurizer(texts, experiment["features"], train)
-    types = sorted({span.type for record in train for span in record.spans})
     torch.manual_seed(0)
-    model = build_model(experiment, label_list(types, "BIOS"), tokenizer, featurizer)
+    model = build_model(experiment, label_list(entity_types(train), "BIOS"), tokenizer, featurizer)
     meta = {
         "tokenization": "char",
         "max_len": experiment["max_len"],

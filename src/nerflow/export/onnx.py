@@ -7,7 +7,7 @@ package (pytorch-crf's Viterbi does not export, issue 80 of pytorch-crf; the win
 restore on the original text are not tensor work): the exported folder keeps the head's
 files, the feature assets, ``tokenizer.json`` and ``nerflow_head.json`` beside
 ``model.onnx``, and ``nerflow_export.json`` names the decoder
-(:mod:`nerflow.models.decoding`) that :class:`~nerflow.inference.onnx_predictor.OnnxPredictor`
+(:mod:`nerflow.heads`) that :class:`~nerflow.inference.onnx_predictor.OnnxPredictor`
 runs on the graph's output, without torch.
 
 The export checks itself before it is put in place: on texts of several lengths (windows

@@ -7,7 +7,7 @@ files (the CRF's scores) and the feature assets, with ``nerflow_export.json`` sa
 the graph takes and which decoder reads its output. Windows, input features, decoding
 (constrained Viterbi, span cells, flat or nested) and the restore on the original text
 are the package's own, shared with the PyTorch path
-(:func:`nerflow.inference.windowed.predict_windowed`, :mod:`nerflow.models.decoding`), so
+(:func:`nerflow.inference.windowed.predict_windowed`, :mod:`nerflow.heads`), so
 both give the same spans.
 """
 
@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 
 from nerflow.data.records import Record
+from nerflow.heads.decoder import Decoder
 from nerflow.inference.settings import PREDICT_BATCH_SIZE
 from nerflow.inference.windowed import Windowing, length_sorted_batches, predict_windowed
-from nerflow.models.decoding import Decoder
 from nerflow.models.meta import ModelMeta, read_model_meta
 from nerflow.text.tokenization import TokenizedText
 from nerflow.text.tokenizer_file import TokenizerFile
