@@ -94,8 +94,8 @@ def recipe_folder(train_path: str, out: Path) -> Path:
     return save_model(model.eval(), out / "model", tokenizer, meta)
 
 
-def time_onnx_forward(predictor: OnnxPredictor, records: list[Record], batch_size: int) -> float:
-    """Seconds of onnxruntime's forward pass alone over the batches ``predictor`` builds."""
+def capture_feeds(predictor: OnnxPredictor, records: list[Record], batch_size: int) -> list:
+    """The graph inputs of every batch ``predictor`` runs while it predicts ``records``."""
     feeds: list[dict] = []
     original = predictor.scores
 
@@ -108,6 +108,11 @@ def time_onnx_forward(predictor: OnnxPredictor, records: list[Record], batch_siz
         predictor.predict(records, batch_size)
     finally:
         del predictor.scores
+    return feeds
+
+
+def time_forward(predictor: OnnxPredictor, feeds: list) -> float:
+    """Seconds of onnxruntime's forward pass alone over ``feeds``."""
     start = time.perf_counter()
     for batch in feeds:
         predictor.scores(batch)
@@ -147,16 +152,18 @@ def measure(folder: Path, records: list[Record], args: argparse.Namespace, work:
     ours = OnnxPredictor.load(exported, threads=args.threads)
     theirs.predict(records[:64], args.batch_size)  # warm up both
     ours.predict(records[:64], args.batch_size)
-    runs: dict[str, list[float]] = {"pytorch": [], "onnx": []}
+    feeds = capture_feeds(ours, records, args.batch_size)
+    runs: dict[str, list[float]] = {"pytorch": [], "onnx": [], "forward": []}
     outputs: dict[str, list[Record]] = {}
-    for _ in range(args.repeat):
+    for _ in range(args.repeat):  # interleaved: a busy machine slows all three alike
         for name, predictor in (("pytorch", theirs), ("onnx", ours)):
             start = time.perf_counter()
             outputs[name] = predictor.predict(records, args.batch_size)
             runs[name].append(time.perf_counter() - start)
+        runs["forward"].append(time_forward(ours, feeds))
     pairs = zip(outputs["onnx"], outputs["pytorch"], strict=True)
     same = sum(a.spans == b.spans for a, b in pairs)
-    forward = median([time_onnx_forward(ours, records, args.batch_size) for _ in range(2)])
+    forward = median(runs.pop("forward"))
     source = work / "texts.jsonl"
     write_records(source, (Record(r.id, r.text) for r in records))
     seconds = {name: median(values) for name, values in runs.items()}
