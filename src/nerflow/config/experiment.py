@@ -22,7 +22,7 @@ from nerflow.config.choices import Amp, Device
 from nerflow.config.scratch import ScratchConfig
 from nerflow.features.config import FeatureConfig
 from nerflow.features.spec import CHAR_VECTOR_SOURCES
-from nerflow.heads.registry import HEAD_SPECS
+from nerflow.heads.registry import DEFAULT_HEAD, HEAD_SPECS
 from nerflow.section import Section, setting
 from nerflow.text.tagging import Scheme
 from nerflow.text.tokenization import Tokenization
@@ -118,7 +118,7 @@ class _Experiment(Section):
 
     encoder: str
     head: str = setting(
-        "crf",
+        DEFAULT_HEAD,
         enum=HEADS,
         description="; ".join(f"{spec.name}: {spec.summary}" for spec in HEAD_SPECS.values()),
     )

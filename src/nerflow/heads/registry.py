@@ -11,6 +11,8 @@ HEAD_SPECS: dict[str, type[HeadSpec]] = {
     spec.name: spec for spec in (SoftmaxSpec, CRFSpec, SpanSpec)
 }
 """Head specs by name (an experiment's ``head``), in the order the docs list them."""
+DEFAULT_HEAD = CRFSpec.name
+"""An experiment's ``head`` when it names none."""
 
 
 def head_spec(name: str) -> type[HeadSpec]:
