@@ -234,3 +234,9 @@ def test_records_are_paired_by_id() -> None:
         error_browser_html(GOLD, PRED[:2])
     page = parse(error_browser_html(GOLD, list(reversed(PRED))))
     assert [r["data-id"] for r in page.records] == ["1", "3"]
+
+
+def test_a_run_without_errors_says_so() -> None:
+    page = error_browser_html(GOLD[1:2], PRED[1:2])
+    assert "No record has an error" in page and "<section" not in page
+    assert "1 dev records, 0 with at least one error (0 errors; 0 gold spans" in page

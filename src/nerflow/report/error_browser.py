@@ -449,6 +449,8 @@ def error_browser_html(
         "checked and its gold or predicted type is checked."
     )
     body = "\n".join(_record_html(view, type_index) for view in shown)
+    if not views:
+        body = '<p class="summary">No record has an error: every span is predicted exactly.</p>'
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title>"
