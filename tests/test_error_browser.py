@@ -119,8 +119,12 @@ def test_each_kind_is_the_scorer_category_and_marked_on_its_span() -> None:
     assert gold_marks["北京大学"]["data-kind"] == "boundary_error"  # the span it was compared with
     assert gold_marks["上海"]["data-kind"] == "type_error"
     assert gold_marks["李四"]["data-kind"] == "missed"
-    # records without errors are not shown; both lines carry the whole text
-    assert [r["data-id"] for r in page.records] == ["1", "3"]
+    # records without errors are rendered hidden, after the others; lines carry whole texts
+    assert [(r["data-id"], r["class"], "hidden" in r) for r in page.records] == [
+        ("1", "record", False),
+        ("3", "record", False),
+        ("2", "record correct", True),
+    ]
     assert page.texts["gold"].split("\n")[1] == page.texts["pred"].split("\n")[1] == TEXT
 
 
@@ -144,7 +148,10 @@ def test_filters_carry_every_kind_and_the_types_found_in_the_data() -> None:
     assert kind_boxes == list(ERROR_CATEGORIES)
     # configured order first, then every other type seen in gold or predictions, sorted
     assert type_boxes == ["name", "address", "game", "organization", "scene"]
-    assert all("checked" in b for b in page.boxes)
+    assert all("checked" in b for b in page.boxes if b["name"] != "correct")
+    assert [b for b in page.boxes if b["name"] == "correct"] == [
+        {"type": "checkbox", "name": "correct", "value": "show"}
+    ]
     for item in page.items:
         assert item["data-kind"] in kind_boxes
         assert set(json.loads(item["data-types"])) <= set(type_boxes)
@@ -233,10 +240,18 @@ def test_records_are_paired_by_id() -> None:
     with pytest.raises(ValueError, match="ids differ"):
         error_browser_html(GOLD, PRED[:2])
     page = parse(error_browser_html(GOLD, list(reversed(PRED))))
-    assert [r["data-id"] for r in page.records] == ["1", "3"]
+    assert [r["data-id"] for r in page.records] == ["1", "3", "2"]
 
 
 def test_a_run_without_errors_says_so() -> None:
     page = error_browser_html(GOLD[1:2], PRED[1:2])
-    assert "No record has an error" in page and "<section" not in page
+    assert "No record has an error" in page
+    assert page.count('<section class="record correct" data-id="2"') == 1
     assert "1 dev records, 0 with at least one error (0 errors; 0 gold spans" in page
+
+
+def test_records_without_errors_are_capped_too() -> None:
+    gold = [Record(i, "李四", [Span(0, 1, "name")]) for i in range(30)]
+    page = error_browser_html(gold, gold, max_correct=5)
+    assert page.count('<section class="record correct"') == 5
+    assert 'records without errors</span> <span class="count">(5 of 30)</span>' in page

@@ -40,6 +40,7 @@ from workflow_helpers import (
 
 from nerflow.data.cluener import read_records
 from nerflow.evaluation.errors import ERROR_CATEGORIES, error_rows
+from nerflow.report.error_browser import MAX_CORRECT
 
 EXPERIMENT = "tiny"
 EXPERIMENT_CONFIG = {
@@ -174,6 +175,11 @@ BROWSER_PROBE = r"""
     }
     document.querySelector('button[data-group="type"][data-set="all"]').click();
     out.restored = visible();
+    const clean = () => document.querySelectorAll("section.record.correct:not([hidden])").length;
+    out.correct = { before: clean() };
+    set(box("correct", "show"), true);
+    out.correct.after = clean();
+    out.correct.records = shown();
     const link = document.querySelector("a[href]");
     out.first_link = link ? link.href : null;
     return out;
@@ -421,6 +427,9 @@ def test_error_browser_filters_in_headless_chromium(report_run: Path, tmp_path: 
         assert seen == len(involved), (entity_type, seen)
     assert set(found["types"]) >= set(load_json(report_run / "results/data/labels.json")["labels"])
     assert found["restored"] == len(rows)
+    clean = min(len({record.id for record in gold} - records), MAX_CORRECT)
+    assert clean > 0
+    assert found["correct"] == {"before": 0, "after": clean, "records": len(records) + clean}
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "error_browser.png"
     shot.unlink(missing_ok=True)

@@ -29,8 +29,9 @@ one of its errors passes. Overlapping and nested spans (the span head predicts t
 drawn as nested marks; a span crossing another is cut at the other's border, each piece
 carrying the span's marks. Every error is also listed under its record. All text from
 the data is escaped; the entity types come from the data (``types`` gives their order).
-At most ``max_records`` records are rendered (gold order); the header says how many of
-how many.
+At most ``max_records`` records with errors are rendered (gold order); the header says
+how many of how many. Up to ``max_correct`` records without errors are rendered too,
+hidden until their check box asks for them (the filters leave them alone).
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ from nerflow.evaluation.pairs import align, prediction_text, scored_types
 
 MAX_RECORDS = 500
 """Records with errors rendered at most (CLUENER dev: 1343 records)."""
+MAX_CORRECT = 100
+"""Records without errors rendered at most (hidden until asked for)."""
 
 BADGES: Mapping[str, str] = {
     "type_error": "T",
@@ -260,17 +263,20 @@ def _record_html(view: RecordView, type_index: Mapping[str, int]) -> str:
         "data-types": json.dumps(types, ensure_ascii=False),
     }
     count = len(view.errors)
+    if not count:
+        attributes["class"] = "record correct"
     return (
-        f"<section{_attributes(attributes)}>"
-        f"<h3>record {html.escape(str(view.id))} <small>{count} error{'s' * (count != 1)}"
-        "</small></h3>"
+        f"<section{_attributes(attributes)}{' hidden' * (not count)}>"
+        f"<h3>record {html.escape(str(view.id))} <small>"
+        f"{f'{count} error' + 's' * (count != 1) if count else 'no error'}</small></h3>"
         '<div class="line"><span class="side">gold</span>'
         f'<span class="text gold">{render_line(view.gold_text, view.gold_marks, type_index)}'
         "</span></div>"
         '<div class="line"><span class="side">pred</span>'
         f'<span class="text pred">{render_line(view.pred_text, view.pred_marks, type_index)}'
         "</span></div>"
-        f'<ul class="errors">{"".join(items)}</ul></section>'
+        + (f'<ul class="errors">{"".join(items)}</ul>' if items else "")
+        + "</section>"
     )
 
 
@@ -313,8 +319,8 @@ SCRIPT = """
   const checked = (name) => new Set(boxes(name).filter((b) => b.checked).map((b) => b.value));
   function apply() {
     const kinds = checked("kind"), types = checked("type");
-    const visible = {};
-    let errors = 0, records = 0;
+    const correct = checked("correct").size > 0;
+    let errors = 0, records = 0, clean = 0;
     for (const item of document.querySelectorAll("li.error")) {
       const ok = kinds.has(item.dataset.kind) &&
         JSON.parse(item.dataset.types).some((t) => types.has(t));
@@ -322,6 +328,11 @@ SCRIPT = """
       if (ok) errors++;
     }
     for (const record of document.querySelectorAll("section.record")) {
+      if (record.classList.contains("correct")) {
+        record.hidden = !correct;
+        if (correct) clean++;
+        continue;
+      }
       const any = record.querySelector("li.error:not([hidden])") !== null;
       record.hidden = !any;
       if (any) records++;
@@ -334,7 +345,8 @@ SCRIPT = """
       mark.classList.toggle("off", !on);
     }
     const status = document.getElementById("status");
-    status.textContent = errors + " errors in " + records + " records match the filters.";
+    status.textContent = errors + " errors in " + records + " records match the filters." +
+      (correct ? " " + clean + " records without errors shown." : "");
     document.body.dataset.visibleErrors = String(errors);
     document.body.dataset.visibleRecords = String(records);
   }
@@ -350,12 +362,21 @@ SCRIPT = """
 """
 
 
-def _checkbox(group: str, value: str, label: str, count: int, total: int, css: str = "") -> str:
+def _checkbox(
+    group: str,
+    value: str,
+    label: str,
+    count: int,
+    total: int,
+    css: str = "",
+    checked: bool = True,
+) -> str:
     shown = f"{count}" if count == total else f"{count} of {total}"
     style = f' style="{html.escape(css, quote=True)}"' if css else ""
     return (
         f'<label><input type="checkbox" name="{group}" value="{html.escape(value, quote=True)}"'
-        f' checked> <span{style}>{label}</span> <span class="count">({shown})</span></label>'
+        f"{' checked' * checked}> <span{style}>{label}</span> "
+        f'<span class="count">({shown})</span></label>'
     )
 
 
@@ -372,25 +393,29 @@ def error_browser_html(
     types: Sequence[str] = (),
     title: str = "Error browser",
     max_records: int = MAX_RECORDS,
+    max_correct: int = MAX_CORRECT,
 ) -> str:
     """The error browser page of one run (see the module docstring).
 
     ``gold`` and ``pred`` are paired by id (:func:`nerflow.evaluation.pairs.align`, which
     raises on differing ids); ``types`` orders the entity types, and any other type found
     in the records follows, sorted. Records with errors are rendered in gold order, at most
-    ``max_records`` of them; filter counts are "shown of all" when that cuts.
+    ``max_records`` of them; filter counts are "shown of all" when that cuts. The first
+    ``max_correct`` records without errors are rendered hidden, for the check box that
+    shows them.
     """
     pairs = align(gold, pred)
     all_types = scored_types(types, pairs)
     type_index = {t: i for i, t in enumerate(all_types)}
     views: list[RecordView] = []
+    correct: list[RecordView] = []
     n_errors = 0
     for g, p in pairs:
         view = record_view(g, p, first_error=n_errors)
-        if view.errors:
-            views.append(view)
-            n_errors += len(view.errors)
+        (views if view.errors else correct).append(view)
+        n_errors += len(view.errors)
     shown = views[: max(max_records, 0)]
+    shown_correct = correct[: max(max_correct, 0)]
     all_errors = [e for v in views for e in v.errors]
     shown_errors = [e for v in shown for e in v.errors]
 
@@ -448,9 +473,13 @@ def error_browser_html(
         "than the gold span it overlaps. An error passes the filters when its kind is "
         "checked and its gold or predicted type is checked."
     )
-    body = "\n".join(_record_html(view, type_index) for view in shown)
+    body = "\n".join(_record_html(view, type_index) for view in [*shown, *shown_correct])
     if not views:
-        body = '<p class="summary">No record has an error: every span is predicted exactly.</p>'
+        empty = "No record has an error: every span is predicted exactly."
+        body = f'<p class="summary">{empty}</p>\n{body}'
+    correct_box = _checkbox(
+        "correct", "show", "records without errors", len(shown_correct), len(correct), checked=False
+    )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title>"
@@ -460,7 +489,7 @@ def error_browser_html(
         f"<p><small>{html.escape(legend)}</small></p>\n"
         f"<form><fieldset><legend>error kind {_buttons('kind')}</legend>{kind_boxes}"
         f"</fieldset><fieldset><legend>entity type {_buttons('type')}</legend>{type_boxes}"
-        "</fieldset></form>\n"
+        f"</fieldset><fieldset><legend>also show</legend>{correct_box}</fieldset></form>\n"
         '<p id="status" class="summary"></p>\n'
         f'<main id="records">\n{body}\n</main>\n'
         f"<script>{SCRIPT}</script>\n</body></html>\n"
