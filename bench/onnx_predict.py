@@ -1,9 +1,10 @@
 """Prediction on CPU with an exported ONNX folder against the PyTorch folder it came from.
 
-Issue 24. For each model folder (``--model``, repeatable; by default a random-init model of
-the offline recipe's shape, ``bilstm_lac_span`` of config/offline.yaml: BiLSTM 2 x 256,
-bigram/lexicon/gazetteer/LAC inputs, span head, its feature assets built from CLUENER
-train), ``nerflow export`` writes the ONNX folder, then on the same CLUENER dev texts and
+Issue 24. For each model folder (``--model``, repeatable) and each offline experiment
+(``--recipe``, repeatable, default ``bilstm_lac_span`` of config/offline.yaml: BiLSTM 2 x
+256, bigram/lexicon/gazetteer/LAC inputs, span head; a random-init model of its shape,
+its feature assets built from CLUENER train), ``nerflow export`` writes the ONNX folder,
+then on the same CLUENER dev texts and
 the same number of threads (``--threads``, torch's and onnxruntime's):
 
 - ``pytorch`` / ``onnx``: :meth:`Predictor.predict` and :meth:`OnnxPredictor.predict`
@@ -16,7 +17,8 @@ the same number of threads (``--threads``, torch's and onnxruntime's):
 
 Target: onnx >= 1.5x pytorch. Writes ``results/bench/onnx_predict.json`` and a table.
 
-    python bench/onnx_predict.py --threads 2 --limit 600
+    python bench/onnx_predict.py --threads 2 \
+        --recipe bilstm_lac_span --recipe scratch_transformer_crf
     python bench/onnx_predict.py --model results/bilstm_lac_span/trained/model
 """
 
@@ -51,12 +53,12 @@ from nerflow.inference.onnx_predictor import OnnxPredictor
 from nerflow.inference.predict import Predictor
 
 TARGET = 1.5
-RECIPE = "bilstm_lac_span"
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", action="append", help="model folder (repeatable)")
+    parser.add_argument("--model", action="append", default=[], help="model folder")
+    parser.add_argument("--recipe", action="append", help="offline experiment (repeatable)")
     parser.add_argument("--records", default=str(DEV), help="CLUENER file whose texts to tag")
     parser.add_argument("--train", default=str(TRAIN), help="CLUENER train (recipe's assets)")
     parser.add_argument("--limit", type=int, help="only the first N records")
@@ -68,7 +70,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def recipe_folder(train_path: str, out: Path) -> Path:
+def recipe_folder(recipe: str, train_path: str, out: Path) -> Path:
     """A random-init model of the offline recipe's shape, saved like a trained one."""
     from nerflow.data.records import entity_types
     from nerflow.features.featurizer import build_featurizer
@@ -78,12 +80,13 @@ def recipe_folder(train_path: str, out: Path) -> Path:
     from nerflow.text.vocab import build_char_vocab, save_char_tokenizer
 
     config = yaml.safe_load((ROOT / "config" / "offline.yaml").read_text(encoding="utf-8"))
-    experiment = dict(config["experiments"][RECIPE])
+    experiment = {"tokenization": "char", "stride": 16, **config["experiments"][recipe]}
     experiment.pop("train", None)
     train = load_split(train_path, "train")
     texts = [record.text for record in train]
     tokenizer = save_char_tokenizer(build_char_vocab(texts), out / "tokenizer")
-    featurizer = build_featurizer(texts, experiment["features"], train)
+    features = experiment.get("features")
+    featurizer = build_featurizer(texts, features, train) if features else None
     torch.manual_seed(0)
     model = build_model(experiment, label_list(entity_types(train), "BIOS"), tokenizer, featurizer)
     meta = {
@@ -190,7 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     records = load_split(args.records, "dev")[: args.limit]
-    folders = [Path(m) for m in args.model or []] or [recipe_folder(args.train, work / RECIPE)]
+    recipes = args.recipe or ([] if args.model else ["bilstm_lac_span"])
+    folders = [Path(m) for m in args.model]
+    folders += [recipe_folder(name, args.train, work / name) for name in recipes]
     results = [measure(folder, records, args, work) for folder in folders]
     rows = []
     for r in results:
