@@ -437,7 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-wait-ms",
         type=float,
         default=Batching.wait_ms,
-        help="how long the first request of a model call waits for others (0: only those queued)",
+        help="how long a model call waits for more requests (0: it takes those that queued "
+        "while the previous call ran)",
     )
     serve_cmd.add_argument(
         "--max-batch-texts", type=int, default=Batching.max_texts, help="texts per model call"

@@ -12,11 +12,12 @@ address is known before the first request. FastAPI or Starlette would need uvico
 well for the same three routes; none of their extras (validation models, OpenAPI) is
 used here.
 
-Batching: each request's texts go into an asyncio queue; one worker takes the first
-request, gathers those that arrive within ``batch_wait_ms`` (up to ``max_batch_texts``
-texts) and runs ONE :func:`nerflow.inference.annotate.annotate` call for all of them in a
-worker thread (inference blocks; one thread, so requests never compete for the CPU
-cores). Without batching the worker runs one call per request.
+Batching: each request's texts go into an asyncio queue; one worker takes every queued
+request (those that arrived while the model ran the previous call) and those arriving
+within ``batch_wait_ms`` more (default 0, see :class:`~nerflow.serving.settings.Batching`),
+up to ``max_batch_texts`` texts, and runs ONE :func:`nerflow.inference.annotate.annotate`
+call for all of them in a worker thread (inference blocks; one thread, so requests never
+compete for the CPU cores). Without batching the worker runs one call per request.
 
 Every error reaches the client as JSON ``{"error": "..."}`` with a 4xx status (5xx for a
 failure of the model itself, logged with its traceback on the server, never sent).
