@@ -65,7 +65,7 @@ def server(model: Path) -> Iterator[str]:
     process, url = start_server(str(model), "--batch-wait-ms", "50", *LIMITS)
     yield url
     process.terminate()
-    process.wait(timeout=30)
+    assert process.wait(timeout=30) == 0, "SIGTERM stops the server cleanly"
 
 
 def request(url: str, body: bytes | None = None, method: str | None = None) -> tuple[int, Any]:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 import socket
 import sys
 import time
@@ -399,13 +400,19 @@ def url_of(sock: socket.socket) -> str:
 
 
 async def _serve(app: web.Application, sock: socket.socket, ready: Callable[[str], Any]) -> None:
-    runner = web.AppRunner(app, access_log=None, handle_signals=True)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
     try:
         await web.SockSite(runner, sock).start()
         ready(url_of(sock))
-        await asyncio.Event().wait()  # until interrupted
+        await stop.wait()
     finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
         await runner.cleanup()
 
 
@@ -419,7 +426,5 @@ def serve(
         print(f"nerflow serve: listening on {url} (Ctrl-C stops)", file=sys.stderr, flush=True)
 
     logging.basicConfig(level=logging.INFO, format="nerflow serve: %(levelname)s %(message)s")
-    try:
-        asyncio.run(_serve(app, sock, ready or announce))
-    except (KeyboardInterrupt, web.GracefulExit):
-        pass
+    asyncio.run(_serve(app, sock, ready or announce))
+    print("nerflow serve: stopped", file=sys.stderr, flush=True)
