@@ -316,6 +316,14 @@ BROWSER_ARGS = [
 PAGE_TEXT = "🙂叶老桂<b>在</b>北京<img src=x onerror=alert(1)>浙商银行"
 
 
+CRAFTED = {
+    "id": 0,
+    "text": "<b>叶老桂</b>在<img src=x onerror=alert(1)>北京",
+    "label": {"name": {"<b>叶老桂</b>": [[0, 9]]}, "地名": {"北京": [[39, 40]]}},
+}
+"""A record with HTML inside an entity and between two (offsets checked in the test)."""
+
+
 def flat_spans(label: dict) -> list[tuple[str, int, int]]:
     """``(type, start, end)`` of a record's label, sorted (a flat model: no overlaps)."""
     return sorted(
@@ -356,6 +364,13 @@ def test_the_page_highlights_the_entities_in_chromium(server: str) -> None:
             text_content = page.eval_on_selector("#result", "node => node.textContent")
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SCREENSHOT), full_page=True)
+            # HTML inside and between entities, rendered from a record the page is given
+            page.evaluate("record => showRecord(record)", CRAFTED)
+            crafted = page.eval_on_selector_all(
+                "#result mark.entity", "marks => marks.map(m => [m.dataset.type, m.textContent])"
+            )
+            crafted_text = page.eval_on_selector("#result", "node => node.textContent")
+            injected += page.eval_on_selector_all("#result b, #result img", "nodes => nodes.length")
             page.fill("#text", "北" * 61)  # over the server's limit: the error is shown
             page.click("#tag")
             page.wait_for_selector("#status.error")
@@ -373,4 +388,6 @@ def test_the_page_highlights_the_entities_in_chromium(server: str) -> None:
         assert color == colors[entity_type]
     assert text_content == PAGE_TEXT and "<b>" in shown  # HTML in the text stays text
     assert injected == 0 and not dialogs
+    assert crafted_text == CRAFTED["text"]
+    assert crafted == [["name", "<b>叶老桂</b>"], ["地名", "北京"]]
     assert "61 characters; the limit is 60" in error
