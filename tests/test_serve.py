@@ -140,6 +140,8 @@ BAD_REQUESTS = [
     ('{"text": "\u5317"}'.encode("utf-16"), 400, "not UTF-8"),
     (b"[" * 1500, 400, "not JSON"),
     (b'["a text"]', 400, "must be a JSON object"),
+    (b'{"text": "a\\ud800b"}', 400, "lone surrogate"),
+    (b'{"text": "a", "score": NaN}', 400, "NaN is not a JSON number"),
     (b'{"txt": "a"}', 400, "missing field 'text' or 'texts'"),
     (b'{"text": 5}', 400, "'text' must be a string, not a number"),
     (b'{"text": null}', 400, "'text' must be a string, not null"),

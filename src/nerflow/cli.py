@@ -420,7 +420,12 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     serve_cmd = _command(commands, "serve", cmd_serve)
-    serve_cmd.add_argument("models", nargs="+", metavar="MODEL_DIR", help="NER model folder")
+    serve_cmd.add_argument(
+        "models",
+        nargs="+",
+        metavar="MODEL_DIR",
+        help="NER model folder (several: an ensemble vote)",
+    )
     serve_cmd.add_argument("--host", default=DEFAULT_HOST, help="address to listen on")
     serve_cmd.add_argument("--port", type=int, default=DEFAULT_PORT, help="0: a free port")
     serve_cmd.add_argument(

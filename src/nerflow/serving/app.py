@@ -79,19 +79,28 @@ def _kind(value: Any) -> str:
     return kinds.get(type(value), "an object")
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def parse_request(body: bytes, limits: Limits) -> tuple[list[InputText], bool]:
     """The texts of a ``/predict`` body and whether it held one text (``{"text": ...}``,
     other fields kept, id 0 unless given) rather than a list (``{"texts": [...]}``: strings,
     or objects with a string ``text``; ids default to their index), as ``nerflow predict``
     reads JSON lines. Raises :class:`RequestError` (400 or 413)."""
     try:
-        obj = json.loads(body.decode("utf-8"))
+        obj = json.loads(body.decode("utf-8"), parse_constant=_no_constant)
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")  # what the answer will hold
     except UnicodeDecodeError:
         raise RequestError(400, "the body is not UTF-8") from None
+    except UnicodeEncodeError:
+        raise RequestError(400, "the body holds a lone surrogate (\\ud800-\\udfff)") from None
     except json.JSONDecodeError as error:
         raise RequestError(400, f"the body is not JSON: {error.msg} at char {error.pos}") from None
     except RecursionError:
         raise RequestError(400, "the body is not JSON: nested too deeply") from None
+    except ValueError as error:
+        raise RequestError(400, f"the body is not JSON: {error}") from None
     usage = "the body must be a JSON object with 'text' (a string) or 'texts' (a list)"
     if not isinstance(obj, dict):
         raise RequestError(400, f"{usage}, not {_kind(obj)}")

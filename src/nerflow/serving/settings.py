@@ -26,8 +26,8 @@ class Batching:
     ``enabled=False``: one call per request.
 
     No wait by default: under load, requests queue while the model runs, so calls fill
-    without one; a wait only delays each call (``bench/serve_load.py``: 2 cores, a small
-    BERT, 8 clients: 607 requests/s with no wait, 357 with 5 ms; 1 client: 229 and 98)."""
+    without one, and a lone client is not delayed (``bench/README.md``, ``serve_load.py``:
+    a 5 ms wait cut one client's requests/s by about four)."""
 
     enabled: bool = True
     wait_ms: float = 0.0
