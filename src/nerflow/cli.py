@@ -136,10 +136,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if error.name != "aiohttp":
             raise
         raise UsageError("the server needs aiohttp: pip install -e '.[serve]'") from None
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
     for name in ("max_body_bytes", "max_texts", "max_text_chars", "max_batch_texts"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
@@ -149,7 +145,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     batching = Batching(not args.no_batching, args.batch_wait_ms, args.max_batch_texts)
     with bind(args.host, args.port) as sock:  # before loading: a busy port fails at once
         annotator, info = model_annotator(
-            args.models, args.device, args.max_len, args.stride, args.batch_size, args.min_votes
+            args.models,
+            args.device,
+            args.max_len,
+            args.stride,
+            args.batch_size,
+            args.min_votes,
+            args.threads,
         )
         serve(create_app(annotator, info, limits, batching), sock)
     return EXIT_OK
@@ -434,7 +436,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--max-len", type=int, help="tokens per window (default: the model's)")
     serve_cmd.add_argument("--stride", type=int, help="tokens shared by consecutive windows")
     serve_cmd.add_argument("--min-votes", type=int, help="ensemble: votes a span needs")
-    serve_cmd.add_argument("--threads", type=int, help="CPU threads (default: torch's)")
+    serve_cmd.add_argument(
+        "--threads", type=int, help="CPU threads of torch or onnxruntime (default: theirs)"
+    )
     serve_cmd.add_argument(
         "--batch-size", type=int, default=PREDICT_BATCH_SIZE, help="windows per forward pass"
     )

@@ -362,9 +362,11 @@ def model_annotator(
     stride: int | None = None,
     batch_size: int = PREDICT_BATCH_SIZE,
     min_votes: int | None = None,
+    threads: int | None = None,
 ) -> tuple[Annotator, dict[str, Any]]:
-    """NER model folders loaded once (several: an ensemble), as an :data:`Annotator`, and
-    what ``/health`` says of them. A folder of another task is a :class:`ServeError`."""
+    """NER model folders loaded once (several: an ensemble; PyTorch or exported folders,
+    :func:`nerflow.inference.annotate.load_predictors`), as an :data:`Annotator`, and what
+    ``/health`` says of them. A folder of another task is a :class:`ServeError`."""
     from nerflow.inference.annotate import annotate, load_predictors
     from nerflow.tasks.registry import task_of_folder
     from nerflow.text.tagging import label_types
@@ -378,14 +380,13 @@ def model_annotator(
                 f"{folder}: a {task.name} model folder; nerflow serve serves NER model "
                 "folders (use nerflow predict for this one)"
             )
-    predictors = load_predictors(model_dirs, device, max_len, stride)
+    predictors = load_predictors(model_dirs, device, max_len, stride, threads)
 
     def annotator(texts: list[InputText]) -> list[dict[str, Any]]:
         return list(annotate(predictors, texts, batch_size=batch_size, min_votes=min_votes))
 
-    labels = getattr(getattr(predictors[0], "model", None), "labels", [])
     info = {"task": "ner", "models": [str(folder) for folder in model_dirs]}
-    return annotator, {**info, "types": label_types(labels)}
+    return annotator, {**info, "types": label_types(predictors[0].labels)}
 
 
 def bind(host: str, port: int) -> socket.socket:
