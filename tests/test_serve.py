@@ -181,6 +181,12 @@ def test_unknown_routes_and_methods_are_json(server: str) -> None:
     assert request(f"{server}/nothing-here")[0] == 404
     status, answer = request(f"{server}/predict", method="GET")
     assert status == 405 and "GET /predict" in answer["error"]
+    try:
+        urllib.request.urlopen(urllib.request.Request(f"{server}/health", method="PUT"))
+    except urllib.error.HTTPError as error:
+        assert error.code == 405 and "GET" in error.headers["Allow"]
+    else:
+        raise AssertionError("PUT /health answered")
 
 
 def test_concurrent_requests_are_batched_and_each_gets_its_own_record(

@@ -291,7 +291,10 @@ def _json_errors(limits: Limits) -> Any:
             if error.status < 400:
                 raise
             message = f"{error.reason}: {request.method} {request.path}"
-            return _json({"error": message}, error.status)
+            response = _json({"error": message}, error.status)
+            if "Allow" in error.headers:  # 405: the methods the route takes
+                response.headers["Allow"] = error.headers["Allow"]
+            return response
         except asyncio.CancelledError:
             raise
         except Exception:
