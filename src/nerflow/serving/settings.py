@@ -27,7 +27,7 @@ class Batching:
 
     No wait by default: under load, requests queue while the model runs, so calls fill
     without one, and a lone client is not delayed (``bench/README.md``, ``serve_load.py``:
-    a 5 ms wait cut one client's requests/s by about four)."""
+    a 5 ms wait cut one client's requests/s by over four)."""
 
     enabled: bool = True
     wait_ms: float = 0.0
