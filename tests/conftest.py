@@ -192,6 +192,10 @@ def save_tiny_models(
 # --------------------------------------------------------------------------- browser
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "chromium-headless-shell")
+ARTIFACTS = Path(
+    os.environ.get("NERFLOW_TEST_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts")
+)
+"""Where the browser tests keep screenshots (git-ignored)."""
 
 
 def find_chromium() -> str | None:

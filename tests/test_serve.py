@@ -3,7 +3,7 @@ tiny fixture model; each route, each bad request (a JSON 4xx, never a traceback)
 batching, a classification folder refused; the page in headless Chromium (Playwright on
 the system browser): a sentence typed, the button clicked, the highlighted spans read from
 the DOM against ``/predict``'s record, HTML in the text kept as text, a screenshot kept in
-``results/test-artifacts/serve_page.png``.
+``test-artifacts/serve_page.png`` (``NERFLOW_TEST_ARTIFACTS``: elsewhere).
 
 Chromium: as in ``tests/test_report.py`` (skipped without it, except under CI).
 """
@@ -25,8 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import require_chromium, save_tiny_models
-from workflow_helpers import REPO
+from conftest import ARTIFACTS, require_chromium, save_tiny_models
 
 from nerflow.data.records import Record
 from nerflow.data.user_texts import InputText, iter_input_texts
@@ -37,7 +36,7 @@ from nerflow.serving.settings import Batching, Limits
 TYPES = ["address", "name", "org.unit", "地名"]
 TEXTS = ["叶老桂在北京上海浙商银行", "那不勒斯\t米兰 国际足球俱乐部", "ac米兰的CS1.6🙂"]
 LIMITS = ["--max-texts", "4", "--max-text-chars", "60", "--max-body-bytes", "2000"]
-SCREENSHOT = REPO / "results" / "test-artifacts" / "serve_page.png"
+SCREENSHOT = ARTIFACTS / "serve_page.png"
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ from conftest import tiny_scratch
 
 from nerflow.data.records import Record, Span
 from nerflow.evaluation.scoring import score
+from nerflow.heads.span import scored_cells
 from nerflow.inference.predict import predict_records
-from nerflow.models.decoding import scored_cells
 from nerflow.models.factory import build_model
 from nerflow.models.folder import load_model, save_model
 from nerflow.models.global_pointer import (

@@ -388,3 +388,19 @@ def test_stage_costs_of_the_run(trained: Path, tmp_path: Path, monkeypatch) -> N
     total = result["summary"]
     assert 0 < total["startup_share_of_job_time"] < 1 and total["run_wall_s"] > 0
     assert "| train |" in result["table"]
+
+
+def test_the_export_rule_writes_a_folder_that_predicts_as_the_run(trained: Path) -> None:
+    pytest.importorskip(
+        "onnxscript", reason='the ONNX exporter needs pip install "nerflow[export]"'
+    )
+    from nerflow.data.cluener import read_records
+    from nerflow.inference.onnx_predictor import OnnxPredictor
+
+    run = "bilstm_span"  # features, span head, sliding windows
+    snakemake(trained, f"results/{run}/onnx", "--cores", "2", snakefile=trained / "Snakefile")
+    dev = read_records(trained / "results/data/dev.jsonl")
+    predicted = OnnxPredictor.load(trained / f"results/{run}/onnx").predict(dev)
+    expected = read_records(trained / f"results/{run}/predictions/dev.json")
+    assert [r.spans for r in predicted] == [r.spans for r in expected]
+    assert (trained / f"logs/{run}/export_onnx.log").read_text(encoding="utf-8").count("same spans")

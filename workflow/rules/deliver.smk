@@ -30,6 +30,28 @@ rule model_card:
         "../scripts/model_card.py"
 
 
+# Not in `rule all`: ask for it, e.g. `snakemake results/RUN/onnx` for the best run of
+# results/dev_scores.json (needs the export extra: onnx, onnxscript).
+rule export_onnx:
+    input:
+        model="results/{run}/trained/model",
+    output:
+        directory("results/{run}/onnx"),
+    log:
+        "logs/{run}/export_onnx.log",
+    benchmark:
+        "benchmarks/{run}/export_onnx.tsv"
+    wildcard_constraints:
+        run=EXPERIMENT_PATTERN,
+    conda:
+        "../envs/train.yaml"
+    threads: 4
+    params:
+        code=script_code("export_onnx"),
+    script:
+        "../scripts/export_onnx.py"
+
+
 rule annotate:
     input:
         models=lambda wildcards: run_model_dirs(wildcards.run),

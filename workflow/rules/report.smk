@@ -90,6 +90,33 @@ rule report_confusion:
         "../scripts/report_confusion.py"
 
 
+rule report_error_browser:
+    input:
+        gold="results/data/dev.jsonl",
+        predictions="results/{run}/predictions/dev.json",
+        labels="results/data/labels.json",
+    output:
+        report(
+            "results/{run}/plots/error_browser.html",
+            caption="../report/error_browser.rst",
+            category="Experiments",
+            subcategory="{run}",
+            labels={"figure": "error browser"},
+        ),
+    log:
+        "logs/{run}/report_error_browser.log",
+    benchmark:
+        "benchmarks/{run}/report_error_browser.tsv"
+    wildcard_constraints:
+        run=RUN_PATTERN,
+    conda:
+        "../envs/report.yaml"
+    params:
+        code=script_code("report_error_browser"),
+    script:
+        "../scripts/report_error_browser.py"
+
+
 rule report_lengths:
     input:
         records=expand("results/data/{split}.jsonl", split=SPLITS),
@@ -149,6 +176,7 @@ rule leaderboard:
     input:
         scores=expand("results/{run}/dev_scores.json", run=REPORT_RUNS),
         summaries=expand("results/{run}/train_summary.json", run=REPORT_RUNS),
+        browsers=expand("results/{run}/plots/error_browser.html", run=REPORT_RUNS),
         references=["results/oracle/dev_scores.json"],
         test_scores=(
             expand("results/{run}/test_scores.json", run=REPORT_RUNS)

@@ -16,7 +16,12 @@ def report_targets():
         "results/leaderboard.html",
     ]
     for run in REPORT_RUNS:
-        names = ["per_type_f1.svg", "errors.html", "confusion.svg"]
+        names = [
+            "per_type_f1.svg",
+            "errors.html",
+            "error_browser.html",
+            "confusion.svg",
+        ]
         if (
             run in EXPERIMENTS
         ):  # an ensemble has no training log or tokenizer of its own

@@ -10,6 +10,7 @@ from nerflow.report.leaderboard import (
     leaderboard_columns,
     leaderboard_row,
     rank_rows,
+    relative_links,
     write_tsv,
 )
 
@@ -63,7 +64,11 @@ with open(smk.output.html, "w", encoding="utf-8") as handle:
             title,
             note="Ranked by strict micro F1. Reference rows (rank 'ref') are not models: the "
             "oracle passes the gold labels through tokenisation and restore, the ceiling "
-            "of that tokenisation. Best experiment value per score column in bold.",
+            "of that tokenisation. Best experiment value per score column in bold. An "
+            "experiment's name links to its dev error browser.",
+            links=relative_links(
+                dict(zip(smk.params.runs, smk.input.browsers, strict=True)), smk.output.html
+            ),
         )
     )
 for row in rows:

@@ -48,11 +48,11 @@ class NeuralSettings(Section):
     train: ClassifierTrainConfig = ClassifierTrainConfig()
 
     def experiment(self) -> ExperimentConfig:
-        """The NER experiment whose emitter this classifier uses (a softmax head)."""
+        """The NER experiment whose emitter this classifier uses (its head plays no part:
+        the classifier pools the emitter's outputs)."""
         return ExperimentConfig.coerce(
             {
                 "encoder": self.encoder,
-                "head": "softmax",
                 "tokenization": self.tokenization,
                 "max_len": self.max_len,
                 "stride": self.stride,

@@ -6,6 +6,8 @@ and bounds, no defaults; ``tests/test_config.py`` keeps the two in step). The bl
 stages before training read live apart, so that editing a training default re-stales only
 training and what follows it: the scratch sizes and pretraining runs in
 :mod:`nerflow.config.scratch`, the ``features`` block in :mod:`nerflow.features.config`.
+The ``head`` choices and each head's own settings come from the registered heads' specs
+(:data:`nerflow.heads.registry.HEAD_SPECS`).
 
 Light on purpose (no torch import): the Snakefile reads it at parse time.
 """
@@ -13,20 +15,21 @@ Light on purpose (no torch import): the Snakefile reads it at parse time.
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal, get_args
+from collections.abc import Iterator
+from typing import Any, Literal, get_args, get_type_hints
 
 from nerflow.config.choices import Amp, Device
 from nerflow.config.scratch import ScratchConfig
 from nerflow.features.config import FeatureConfig
 from nerflow.features.spec import CHAR_VECTOR_SOURCES
+from nerflow.heads.registry import DEFAULT_HEAD, HEAD_SPECS
 from nerflow.section import Section, setting
 from nerflow.text.tagging import Scheme
 from nerflow.text.tokenization import Tokenization
 
-Head = Literal["softmax", "crf", "span"]
 SelectMetric = Literal["micro_f1", "macro_f1", "clue_macro_f1"]
 
-HEADS: tuple[str, ...] = get_args(Head)
+HEADS: tuple[str, ...] = tuple(HEAD_SPECS)
 SELECT_METRICS: tuple[str, ...] = get_args(SelectMetric)
 
 
@@ -102,35 +105,66 @@ class BiLSTMConfig(Section):
 
 
 @dataclasses.dataclass(frozen=True)
-class ExperimentConfig(Section):
+class _Experiment(Section):
     """One experiment: encoder, head, windows and its blocks.
 
     ``encoder``: a hub id, a ``save_pretrained`` folder, ``scratch``, ``bilstm`` or
     ``pretrained:NAME``. ``stride``: tokens shared by consecutive windows of ``max_len``.
-    ``span_decoding`` (span head): ``flat`` keeps the best non-overlapping spans, ``nested``
-    every span, ``auto`` flat when train is flat (:func:`nerflow.data.spans.resolve_span_decoding`).
-    ``scheme`` and ``feature_dir`` (the folder of the feature assets, None: the tokenizer's)
-    are set by the workflow (:data:`nerflow.config.check.WORKFLOW_KEYS`), not in its config.
+    Each head's own settings (:attr:`nerflow.heads.spec.HeadSpec.Settings`) follow
+    ``scheme``. ``scheme`` and ``feature_dir`` (the folder of the feature assets, None: the
+    tokenizer's) are set by the workflow (:data:`nerflow.config.check.WORKFLOW_KEYS`), not
+    in its config.
     """
 
     encoder: str
-    head: Head = setting(
-        "crf", description="tag heads (softmax, crf) or a GlobalPointer span head (span)"
+    head: str = setting(
+        DEFAULT_HEAD,
+        enum=HEADS,
+        description="; ".join(f"{spec.name}: {spec.summary}" for spec in HEAD_SPECS.values()),
     )
     tokenization: Tokenization = "char"
     max_len: int = setting(128, minimum=8)
     stride: int = setting(32, minimum=0)
     scheme: Scheme = "BIOS"
-    span_head_size: int = setting(
-        64, minimum=2, multiple_of=2, description="query/key size per entity type of the span head"
-    )
-    span_decoding: Literal["auto", "flat", "nested"] = setting(
-        "auto",
-        description="span head: best non-overlapping spans (flat), all (nested), "
-        "or flat when train is flat (auto)",
-    )
     scratch: ScratchConfig = ScratchConfig()
     bilstm: BiLSTMConfig = BiLSTMConfig()
     features: FeatureConfig = FeatureConfig()
     train: TrainConfig = TrainConfig()
     feature_dir: str | None = None
+
+
+def _fields() -> Iterator[tuple[str, Any, Any]]:
+    """The experiment's fields with every head's own settings after ``scheme``."""
+
+    def own(block: type) -> Iterator[tuple[str, Any, Any]]:
+        hints = get_type_hints(block)
+        for field in dataclasses.fields(block):
+            if field.default is not dataclasses.MISSING:
+                default = dataclasses.field(default=field.default, metadata=field.metadata)
+            elif field.default_factory is not dataclasses.MISSING:
+                default = dataclasses.field(
+                    default_factory=field.default_factory, metadata=field.metadata
+                )
+            else:
+                default = dataclasses.field(metadata=field.metadata)
+            yield field.name, hints[field.name], default
+
+    owner: dict[str, str] = {}
+    for name, hint, default in own(_Experiment):
+        yield name, hint, default
+        if name == "scheme":
+            for spec in HEAD_SPECS.values():
+                for setting_name, setting_hint, setting_default in own(spec.Settings):
+                    if setting_name in owner or setting_name in _Experiment.__dataclass_fields__:
+                        raise TypeError(f"head {spec.name}: setting {setting_name!r} is taken")
+                    owner[setting_name] = spec.name
+                    yield setting_name, setting_hint, setting_default
+
+
+ExperimentConfig = dataclasses.make_dataclass(
+    "ExperimentConfig",
+    list(_fields()),
+    bases=(Section,),
+    frozen=True,
+    namespace={"__doc__": _Experiment.__doc__, "__module__": __name__},
+)

@@ -7,7 +7,7 @@ package (pytorch-crf's Viterbi does not export, issue 80 of pytorch-crf; the win
 restore on the original text are not tensor work): the exported folder keeps the head's
 files, the feature assets, ``tokenizer.json`` and ``nerflow_head.json`` beside
 ``model.onnx``, and ``nerflow_export.json`` names the decoder
-(:mod:`nerflow.models.decoding`) that :class:`~nerflow.inference.onnx_predictor.OnnxPredictor`
+(:mod:`nerflow.heads`) that :class:`~nerflow.inference.onnx_predictor.OnnxPredictor`
 runs on the graph's output, without torch.
 
 The export checks itself before it is put in place: on texts of several lengths (windows
@@ -120,17 +120,20 @@ def export_onnx(
     names = [*MASK_INPUTS, *feature_names]
     with atomic_model_folder(out_dir) as folder:
         _export_graph(graph, feeds, names, folder / ONNX_FILE, opset)
+        pad_to = None if _any_length(folder / ONNX_FILE, names, feeds) else predictor.max_len
         tokenizer.save_pretrained(str(folder))
         model.head.save(folder)
         if model.featurizer is not None:
             model.featurizer.save(folder)
         write_model_meta(folder, meta)
-        exported = _session_check(folder, model, predictor, records, names, opset)
+        exported = _session_check(folder, model, predictor, records, names, opset, pad_to)
     return ExportReport(Path(out_dir), **exported)
 
 
 def _example_feeds(predictor: Predictor, records: Sequence[Record]) -> list[torch.Tensor]:
-    """Inputs of one batch of windows (two rows of different lengths: no axis is 1)."""
+    """Inputs of one batch of windows (two rows of different lengths: no axis is 1),
+    padded to ``max_len``: the width of a graph that cannot take any other
+    (:func:`_any_length`)."""
     from nerflow.inference.onnx_predictor import pad_rows
     from nerflow.text.tokenization import windows_many
 
@@ -144,7 +147,7 @@ def _example_feeds(predictor: Predictor, records: Sequence[Record]) -> list[torc
             predictor.stride,
         )
     ]
-    width = max(len(tok) for tok in toks)
+    width = predictor.max_len
     pad_id = predictor.tokenizer.pad_token_id or 0
     feeds = [
         pad_rows([tok.input_ids for tok in toks], pad_id, width, np.int64),
@@ -182,7 +185,8 @@ def _export_graph(
                 dynamo=True,
                 input_names=names,
                 output_names=["scores"],
-                dynamic_shapes=(*shapes[:3], shapes[3:]),  # the features: one *args tuple
+                # the features are one *args tuple, absent when there are none
+                dynamic_shapes=(*shapes[:3], shapes[3:]) if shapes[3:] else shapes,
                 opset_version=opset,
                 verbose=False,
             )
@@ -196,6 +200,26 @@ def _export_graph(
     program.save(str(path))
 
 
+def _any_length(path: Path, names: list[str], feeds: list[torch.Tensor]) -> bool:
+    """Whether the graph runs on a batch narrower than the example's. PyTorch's recurrent
+    layers are exported as LSTM nodes, but GRUs (LAC's encoder) are unrolled over the
+    example's length: such a graph takes windows padded to ``max_len`` only."""
+    import onnxruntime as ort
+
+    from nerflow.inference.onnx_predictor import session_options
+
+    session = ort.InferenceSession(
+        str(path), session_options(1), providers=["CPUExecutionProvider"]
+    )
+    narrow = {name: feed[:, :3].numpy() for name, feed in zip(names, feeds, strict=True)}
+    wanted = {node.name for node in session.get_inputs()}
+    try:
+        session.run(None, {name: value for name, value in narrow.items() if name in wanted})
+    except Exception:  # onnxruntime's own error types: a shape that does not fit
+        return False
+    return True
+
+
 def _session_check(
     folder: Path,
     model: TaggerModel,
@@ -203,6 +227,7 @@ def _session_check(
     records: Sequence[Record],
     names: list[str],
     opset: int,
+    pad_to: int | None,
 ) -> dict[str, Any]:
     """Write the manifest, then compare the exported folder with the PyTorch model: the
     scores of every check window and the predicted spans."""
@@ -212,6 +237,7 @@ def _session_check(
         "opset": opset,
         "inputs": names,
         "decoder": model.head.decoder_class.path(),
+        "pad_to": pad_to,
         "torch": torch.__version__,
         "python": platform.python_version(),
     }

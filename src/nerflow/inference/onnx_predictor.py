@@ -7,7 +7,7 @@ files (the CRF's scores) and the feature assets, with ``nerflow_export.json`` sa
 the graph takes and which decoder reads its output. Windows, input features, decoding
 (constrained Viterbi, span cells, flat or nested) and the restore on the original text
 are the package's own, shared with the PyTorch path
-(:func:`nerflow.inference.windowed.predict_windowed`, :mod:`nerflow.models.decoding`), so
+(:func:`nerflow.inference.windowed.predict_windowed`, :mod:`nerflow.heads`), so
 both give the same spans.
 """
 
@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 
 from nerflow.data.records import Record
+from nerflow.heads.decoder import Decoder
 from nerflow.inference.settings import PREDICT_BATCH_SIZE
 from nerflow.inference.windowed import Windowing, length_sorted_batches, predict_windowed
-from nerflow.models.decoding import Decoder
 from nerflow.models.meta import ModelMeta, read_model_meta
 from nerflow.text.tokenization import TokenizedText
 from nerflow.text.tokenizer_file import TokenizerFile
@@ -97,6 +97,8 @@ class OnnxPredictor:
     decoder: Decoder
     featurizer: Any
     meta: ModelMeta
+    pad_to: int | None = None
+    """The one width the graph takes (``nerflow_export.json``), None: any."""
 
     @classmethod
     def load(
@@ -132,7 +134,10 @@ class OnnxPredictor:
             meta.scheme,
         )
         decoder = load_decoder(manifest["decoder"], directory, meta)
-        return cls(session, windowing, decoder, featurizer, meta)
+        pad_to = manifest.get("pad_to")
+        if pad_to is not None and windowing.max_len > pad_to:
+            raise ValueError(f"{directory}: the graph takes windows of {pad_to} tokens at most")
+        return cls(session, windowing, decoder, featurizer, meta, pad_to)
 
     @property
     def labels(self) -> list[str]:
@@ -157,7 +162,7 @@ class OnnxPredictor:
         features: Sequence[dict[str, Any]] | None,
     ) -> dict[str, np.ndarray]:
         """The graph's inputs for windows ``toks`` (padded to the longest)."""
-        width = max(len(tok) for tok in toks)
+        width = self.pad_to or max(len(tok) for tok in toks)
         feeds = {
             "input_ids": pad_rows(
                 [tok.input_ids for tok in toks], self.windowing.pad_id, width, np.int64

@@ -4,7 +4,7 @@ The text side (windows, features of the full text, merging, spans on the origina
 is :func:`nerflow.inference.windowed.predict_windowed`; here the windows are decoded in
 length-sorted, dynamically padded batches on the model's device
 (:func:`decode_windows`), and the head's decoder turns a record's decoded windows into its
-spans (:class:`nerflow.models.decoding.Decoder`: tags per window merged by their most
+spans (:class:`nerflow.heads.decoder.Decoder`: tags per window merged by their most
 central window, or scored spans kept by the window that owns their first character; a
 span head decoding ``flat`` keeps the best non-overlapping spans of the whole text, as
 its folder says). :func:`predict_file` streams a file through

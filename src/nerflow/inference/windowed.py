@@ -8,7 +8,7 @@ window's features equal those of the same characters in the whole text. A runner
 (:data:`DecodeWindows`: PyTorch's in :mod:`nerflow.inference.predict`, onnxruntime's in
 :mod:`nerflow.inference.onnx_predictor`) decodes all windows of all records, in
 length-sorted batches (:func:`length_sorted_batches`), and the head's decoder
-(:class:`nerflow.models.decoding.Decoder`) turns each record's decoded windows into its
+(:class:`nerflow.heads.decoder.Decoder`) turns each record's decoded windows into its
 spans. Output records carry the source id and text unchanged: text is never rebuilt from
 tokens.
 """
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nerflow.data.records import Record
-from nerflow.models.decoding import Decoder
+from nerflow.heads.decoder import Decoder
 from nerflow.text.tokenization import TokenizedText, windows_many
 
 DecodeWindows = Callable[[Sequence[TokenizedText], Sequence[dict[str, Any]] | None], list[Any]]

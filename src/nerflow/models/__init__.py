@@ -8,8 +8,7 @@ One module per part, each named for what it is:
   :mod:`~nerflow.features.embeddings` (embeddings of the input features);
 - heads (scores, loss, decoding, window merging): :mod:`~nerflow.models.head` (the
   interface and the tag heads' shared decoding), :mod:`~nerflow.models.softmax`,
-  :mod:`~nerflow.models.crf` with its :mod:`~nerflow.models.constraints` (the moves a
-  tagging scheme allows) and :mod:`~nerflow.models.viterbi`, and
+  :mod:`~nerflow.models.crf`, and
   :mod:`~nerflow.models.global_pointer` (the span head, which may predict nested spans);
 - the tagger that joins them (:mod:`~nerflow.models.tagger`), the classes by name
   (:mod:`~nerflow.models.registry`), building from an experiment

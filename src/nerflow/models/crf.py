@@ -2,9 +2,9 @@
 
 pytorch-crf's :class:`torchcrf.CRF` gives the parameters (start, transition and end
 scores), their initialisation and the training likelihood. The moves the scheme forbids
-(:func:`~nerflow.models.constraints.allowed_transitions`) get a large finite penalty in
+(:func:`~nerflow.heads.constraints.allowed_transitions`) get a large finite penalty in
 the likelihood (:data:`TRAIN_PENALTY`) and ``-inf`` at Viterbi decoding
-(:class:`~nerflow.models.decoding.ViterbiDecoder`), so decoding never yields a sequence
+(:class:`~nerflow.heads.crf.ViterbiDecoder`), so decoding never yields a sequence
 that :func:`nerflow.text.tagging.is_valid_sequence` rejects. The parameters are saved in
 ``crf.safetensors`` under pytorch-crf's names.
 """
@@ -20,8 +20,8 @@ from torch import Tensor
 from torch.func import functional_call
 from torchcrf import CRF
 
-from nerflow.models.constraints import allowed_transitions
-from nerflow.models.decoding import CRF_FILE, CRF_SCORES, ViterbiDecoder
+from nerflow.heads.constraints import allowed_transitions
+from nerflow.heads.crf import CRF_FILE, CRF_SCORES, CRFSpec
 from nerflow.models.head import GoldSpans, TagHead
 from nerflow.models.weights import load_weights, save_weights
 from nerflow.nn.positions import gather_positions, left_align
@@ -35,9 +35,8 @@ class CRFHead(TagHead, CRF):
     """Tags of the labelled positions as one sequence: the constrained CRF likelihood in
     training, the best valid sequence (constrained Viterbi) at decoding."""
 
-    name: ClassVar[str] = "crf"
+    spec = CRFSpec
     files: ClassVar[tuple[str, ...]] = (CRF_FILE,)
-    decoder_class = ViterbiDecoder
     plain_load: ClassVar[tuple[str, str]] = (
         "transformers",
         "the emission scores only: the argmax per token, without the CRF transitions "

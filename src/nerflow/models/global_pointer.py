@@ -25,9 +25,8 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from nerflow.config.experiment import ExperimentConfig
 from nerflow.data.spans import FLAT, NESTED, resolve_span_decoding
-from nerflow.models.decoding import SpanDecoder
+from nerflow.heads.span import SpanSettings, SpanSpec
 from nerflow.models.head import GoldSpans, Head
 from nerflow.text.tagging import label_types
 
@@ -104,10 +103,8 @@ class SpanHead(Head):
     spans may overlap (see the module docstring).
     """
 
-    name: ClassVar[str] = "span"
+    spec = SpanSpec
     needs_spans: ClassVar[bool] = True
-    decoder_class = SpanDecoder
-    setting_keys: ClassVar[tuple[str, ...]] = ("span_head_size", "span_decoding")
     plain_load: ClassVar[tuple[str, str]] = (
         "nerflow",
         "the span head's query/key projections (outputs named `TYPE:q0`, `TYPE:k0`, ...), "
@@ -186,5 +183,5 @@ class SpanHead(Head):
 
 
 def _size(settings: Mapping[str, Any]) -> int:
-    """``span_head_size`` of a head's settings (the experiment's default when unset)."""
-    return int(settings.get("span_head_size") or ExperimentConfig.span_head_size)
+    """``span_head_size`` of a head's settings (its default when unset)."""
+    return int(settings.get("span_head_size") or SpanSettings.span_head_size)

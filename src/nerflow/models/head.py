@@ -23,7 +23,8 @@ from typing import Any, ClassVar
 from torch import Tensor, nn
 
 from nerflow.data.records import Span
-from nerflow.models.decoding import Decoder
+from nerflow.heads.decoder import Decoder
+from nerflow.heads.spec import HeadSpec
 from nerflow.text.tagging import label_types, parse_tag
 from nerflow.text.tokenization import TokenizedText
 
@@ -35,7 +36,8 @@ last token, type index)`` per sequence (heads that :attr:`~Head.needs_spans`), o
 class Head(nn.Module):
     """Interface of a head over a fixed label list (``"O"`` first) and tagging scheme.
 
-    Subclasses set :attr:`name` (the ``head`` of experiments and of ``nerflow_head.json``),
+    Subclasses set :attr:`spec` (their torch-free half, :mod:`nerflow.heads`: the name,
+    the ``head`` of experiments and of ``nerflow_head.json``, own settings and decoder),
     implement :meth:`scores`, :meth:`loss`, :meth:`decode`, :meth:`token_predictions` and
     :meth:`record_spans`, and are registered in :data:`nerflow.models.registry.HEADS`. A
     head owns its parameters (the CRF's scores; none for the others) and writes them into
@@ -57,9 +59,19 @@ class Head(nn.Module):
     ``AutoModelForTokenClassification`` alone gives of this head's folder (formatted with
     ``tokenization``, ``max_len`` and ``stride``)."""
 
+    spec: ClassVar[type[HeadSpec]]
+    """The head's torch-free half (:mod:`nerflow.heads`): its :attr:`name`,
+    :attr:`setting_keys` and :attr:`decoder_class` are the spec's."""
     decoder_class: ClassVar[type[Decoder]] = Decoder
-    """What decodes the head's scores (:mod:`nerflow.models.decoding`, without torch): an
-    exported folder names it, so that onnxruntime decodes as the head does."""
+    """What decodes the head's scores (without torch): an exported folder names it, so
+    that onnxruntime decodes as the head does."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "spec" in cls.__dict__:
+            cls.name = cls.spec.name
+            cls.setting_keys = cls.spec.setting_names()
+            cls.decoder_class = cls.spec.decoder
 
     def __init__(self, labels: Sequence[str], scheme: str, **module_args: Any) -> None:
         super().__init__(**module_args)  # the next base: pytorch-crf's CRF for the CRF head

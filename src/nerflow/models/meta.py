@@ -3,7 +3,7 @@ reader and one writer.
 
 Format 2 (this one) nests the head's own settings under ``head_settings``. Format 1 (the
 folders saved before the format had a number, which carry no ``format`` key) kept them at
-the top level, named by the head (``span_head_size``, ``span_decoding``), beside whatever
+the top level (as every head's settings were then), beside whatever
 training added; :func:`read_model_meta` reads both.
 """
 
@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from nerflow.heads.registry import head_setting_names
+
 HEAD_FILE = "nerflow_head.json"
 MODEL_FORMAT = 2
-LEGACY_HEAD_SETTINGS = ("span_head_size", "span_decoding")
-"""The head settings format 1 folders kept at the top level."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,7 +55,7 @@ class ModelMeta:
         values = dict(data)
         if version == 1:
             values["head_settings"] = {
-                key: values.pop(key) for key in LEGACY_HEAD_SETTINGS if key in values
+                key: values.pop(key) for key in head_setting_names() if key in values
             }
             values.setdefault("emitter", "transformers")
             values["format"] = MODEL_FORMAT

@@ -1,7 +1,8 @@
 """The heads and emitters a tagger can be built from, by name.
 
-Other families plug in here: register a :class:`~nerflow.models.head.Head` subclass in
-:data:`HEADS` (by :attr:`~nerflow.models.head.Head.name`) or an
+Heads are registered by their torch-free spec (:data:`nerflow.heads.registry.HEAD_SPECS`),
+which names its :class:`~nerflow.models.head.Head` class: :data:`HEADS` imports them. Register
+an
 :class:`~nerflow.models.emitter.Emitter` subclass in :data:`EMITTERS` (by
 :attr:`~nerflow.models.emitter.Emitter.kind`; an emitter also needs a branch in
 :func:`nerflow.models.factory.build_emitter`).
@@ -9,18 +10,27 @@ Other families plug in here: register a :class:`~nerflow.models.head.Head` subcl
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 
+from nerflow.heads.registry import HEAD_SPECS
+from nerflow.heads.spec import HeadSpec
 from nerflow.models.bilstm import BiLSTMEmitter
-from nerflow.models.crf import CRFHead
 from nerflow.models.emitter import Emitter
-from nerflow.models.global_pointer import SpanHead
 from nerflow.models.head import Head
-from nerflow.models.softmax import SoftmaxHead
 from nerflow.models.transformer import TransformerEmitter
 
-HEADS: dict[str, type[Head]] = {head.name: head for head in (SoftmaxHead, CRFHead, SpanHead)}
-"""Head classes by :attr:`Head.name` (the experiment's ``head``)."""
+
+def _head_class(spec: type[HeadSpec]) -> type[Head]:
+    module, _, name = spec.head_class.partition(":")
+    head = getattr(importlib.import_module(module), name)
+    if not (isinstance(head, type) and issubclass(head, Head) and head.spec is spec):
+        raise TypeError(f"head {spec.name!r}: {spec.head_class} is not its Head class")
+    return head
+
+
+HEADS: dict[str, type[Head]] = {name: _head_class(spec) for name, spec in HEAD_SPECS.items()}
+"""Head classes by :attr:`Head.name` (the experiment's ``head``), from the specs."""
 EMITTERS: dict[str, type[Emitter]] = {
     emitter.kind: emitter for emitter in (TransformerEmitter, BiLSTMEmitter)
 }

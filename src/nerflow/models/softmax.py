@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from torch import Tensor, nn
 
-from nerflow.models.decoding import ArgmaxDecoder
+from nerflow.heads.softmax import SoftmaxSpec
 from nerflow.models.head import GoldSpans, TagHead
 from nerflow.tensors import IGNORE_INDEX
 
@@ -15,9 +15,8 @@ class SoftmaxHead(TagHead):
     """Independent per-token tags: mean cross-entropy over the labelled positions and
     per-position argmax (which may break the scheme's rules; the CRF head cannot)."""
 
-    name: ClassVar[str] = "softmax"
+    spec = SoftmaxSpec
     pipeline_usable: ClassVar[bool] = True
-    decoder_class = ArgmaxDecoder
     plain_load: ClassVar[tuple[str, str]] = (
         "transformers",
         "the full tagger: the logits are the tag scores that nerflow decodes, and `id2label` "

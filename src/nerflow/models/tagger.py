@@ -20,8 +20,8 @@ from nerflow.text.tagging import check_scheme
 
 
 class TaggerModel(nn.Module):
-    """Emission model + head (``"softmax"``, ``"crf"`` or ``"span"``, see
-    :data:`nerflow.models.registry.HEADS`) over a fixed label list.
+    """Emission model + head (any of :data:`nerflow.models.registry.HEADS`, by name) over
+    a fixed label list.
 
     ``forward(input_ids, attention_mask, labels=None, *, spans=None, **features) -> (loss
     or None, scores)``; labels use ``-100`` for positions without a label; ``features``

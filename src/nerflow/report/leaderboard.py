@@ -18,9 +18,11 @@ from __future__ import annotations
 import csv
 import html
 import math
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from nerflow.evaluation.errors import ERROR_CATEGORIES
 
@@ -209,13 +211,17 @@ def html_table(
     note: str = "",
     highlight_best: bool = True,
     wrap: Sequence[str] = (),
+    links: Mapping[str, str] | None = None,
+    link_column: str = "experiment",
 ) -> str:
     """A complete, self-contained HTML page holding one table (values escaped).
 
     With ``highlight_best`` the best experiment value of every score column is bold;
     rows of kind ``reference`` are greyed; the cells of the ``wrap`` columns (long texts)
-    wrap their lines.
+    wrap their lines. A ``link_column`` cell whose value is a key of ``links`` links to
+    its value (an href, e.g. from :func:`relative_links`).
     """
+    links = links or {}
     best = best_values(columns, rows) if highlight_best else {}
     head = "".join(f"<th>{html.escape(column)}</th>" for column in columns)
     body = []
@@ -236,7 +242,11 @@ def html_table(
             ):
                 classes.append("best")
             attribute = f' class="{" ".join(classes)}"' if classes else ""
-            cells.append(f"<td{attribute}>{html.escape(format_value(value, column))}</td>")
+            text = html.escape(format_value(value, column))
+            href = links.get(str(value)) if column == link_column else None
+            if href is not None:
+                text = f'<a href="{html.escape(href, quote=True)}">{text}</a>'
+            cells.append(f"<td{attribute}>{text}</td>")
         row_class = ' class="reference"' if row.get("kind") == REFERENCE else ""
         body.append(f"<tr{row_class}>{''.join(cells)}</tr>")
     caption = html.escape(title) + (f"<br><small>{html.escape(note)}</small>" if note else "")
@@ -247,6 +257,18 @@ def html_table(
         + "\n".join(body)
         + "\n</tbody></table>\n</body></html>\n"
     )
+
+
+def relative_links(targets: Mapping[str, str | Path], page: str | Path) -> dict[str, str]:
+    """``{name: href}``: each target path relative to the folder of the HTML ``page``
+    (both relative to the same directory, or both absolute), with ``/`` separators and
+    each path segment percent-encoded, so the link resolves wherever the files move
+    together."""
+    folder = Path(page).parent
+    return {
+        name: "/".join(quote(part) for part in Path(os.path.relpath(Path(target), folder)).parts)
+        for name, target in targets.items()
+    }
 
 
 # --------------------------------------------------------------------------- errors
