@@ -6,7 +6,9 @@ The helpers are plain functions (``from conftest import make_records``) so that
 
 from __future__ import annotations
 
+import os
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -153,3 +155,63 @@ def tiny_experiment(
         "scheme": scheme,
         **overrides,
     }
+
+
+def save_tiny_models(
+    root: Path,
+    texts: list[str],
+    types: list[str],
+    members: list[tuple[str, str, int]],
+    max_len: int = 32,
+    stride: int = 8,
+) -> dict[str, Path]:
+    """Random-init tiny model folders under ``root``, one per ``(name, head, seed)`` of
+    ``members`` (BIOES, a character tokenizer of ``texts``): fixtures of the command line
+    and the server, built in seconds without training."""
+    import torch
+
+    from nerflow.models.factory import build_model
+    from nerflow.models.folder import save_model
+    from nerflow.text.tagging import label_list
+    from nerflow.text.vocab import save_char_tokenizer
+
+    chars = sorted(set("".join(texts)) - {" ", "\t", "\u00a0"})
+    tokenizer = save_char_tokenizer([*SPECIAL_TOKENS, *chars], root)
+    folders = {}
+    for name, head, seed in members:
+        cfg = tiny_experiment(
+            head, "BIOES", dropout=0.1, span_head_size=4, max_len=max_len, stride=stride
+        )
+        torch.manual_seed(seed)
+        model = build_model(cfg, label_list(types, "BIOES"), tokenizer)
+        meta = {"tokenization": "char", "max_len": max_len, "stride": stride}
+        folders[name] = save_model(model, root / name, tokenizer, meta)
+    return folders
+
+
+# --------------------------------------------------------------------------- browser
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "chromium-headless-shell")
+ARTIFACTS = Path(
+    os.environ.get("NERFLOW_TEST_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts")
+)
+"""Where the browser tests keep screenshots (git-ignored)."""
+
+
+def find_chromium() -> str | None:
+    for name in CHROMIUM_NAMES:
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def require_chromium() -> str:
+    """The Chromium binary; skip without one, but fail under CI (where it is installed)."""
+    path = find_chromium()
+    if path is None:
+        message = "headless Chromium not found (apt-get install -y chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message}; CI must provide it")
+        pytest.skip(message)
+    return path

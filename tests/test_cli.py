@@ -11,16 +11,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_experiment
+from conftest import save_tiny_models
 
 from nerflow.data.cluener import read_records, write_records
 from nerflow.data.records import Record, Span
 from nerflow.inference.ensemble import vote
 from nerflow.inference.predict import predict_records
-from nerflow.models.factory import build_model
-from nerflow.models.folder import save_model
-from nerflow.text.tagging import label_list
-from nerflow.text.vocab import save_char_tokenizer
 
 TYPES = ["address", "name", "org.unit", "地名"]
 TEXTS = [
@@ -51,25 +47,15 @@ def lines_of(text: str) -> list[dict]:
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Random-init tiny models for every head (and two more softmax seeds for a vote)."""
-    root = tmp_path_factory.mktemp("models")
-    chars = sorted(set("".join(TEXTS) + LONG_TEXT) - {" ", "\t", "\u00a0"})
-    tokenizer = save_char_tokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars], root)
-    folders = {}
-    for name, head, seed in [
+    members = [
         ("softmax", "softmax", 0),
         ("crf", "crf", 1),
         ("span", "span", 2),
         ("softmax2", "softmax", 3),
         ("softmax3", "softmax", 4),
-    ]:
-        cfg = tiny_experiment(
-            head, "BIOES", dropout=0.1, span_head_size=4, max_len=MAX_LEN, stride=STRIDE
-        )
-        torch.manual_seed(seed)
-        model = build_model(cfg, label_list(TYPES, "BIOES"), tokenizer)
-        meta = {"tokenization": "char", "max_len": MAX_LEN, "stride": STRIDE}
-        folders[name] = save_model(model, root / name, tokenizer, meta)
-    return folders
+    ]
+    root = tmp_path_factory.mktemp("models")
+    return save_tiny_models(root, [*TEXTS, LONG_TEXT], TYPES, members, MAX_LEN, STRIDE)
 
 
 def expected(folder: Path, texts: list[str]) -> list[Record]:

@@ -18,9 +18,7 @@ import base64
 import csv
 import html
 import json
-import os
 import re
-import shutil
 import subprocess
 import zipfile
 from pathlib import Path
@@ -28,6 +26,7 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 import yaml
+from conftest import ARTIFACTS, require_chromium
 from workflow_helpers import (
     REPO,
     copy_workflow,
@@ -75,7 +74,6 @@ REPORT_RULES = {
     "leaderboard",
 }
 MIN_INK = 0.005  # share of non-white pixels below which a figure counts as blank
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "chromium-headless-shell")
 
 PROBE = r"""
 (function () {
@@ -204,30 +202,9 @@ window.addEventListener("load", () => {
   document.body.appendChild(pre);
 });
 """
-ARTIFACTS = Path(os.environ.get("NERFLOW_TEST_ARTIFACTS", REPO / "test-artifacts"))
-"""Where the browser tests keep screenshots (git-ignored)."""
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def find_chromium() -> str | None:
-    for name in CHROMIUM_NAMES:
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
-def require_chromium() -> str:
-    """The Chromium binary; skip without one, but fail under CI (where it is installed)."""
-    path = find_chromium()
-    if path is None:
-        message = "headless Chromium not found (apt-get install -y chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(f"{message}; CI must provide it")
-        pytest.skip(message)
-    return path
 
 
 def embedded_results(report: Path) -> dict:

@@ -26,6 +26,7 @@ from nerflow.data.spans import OVERLAP_POLICIES
 from nerflow.data.user_texts import INPUT_FORMATS
 from nerflow.errors import UserError
 from nerflow.inference.settings import PREDICT_BATCH_SIZE
+from nerflow.serving.settings import DEFAULT_HOST, DEFAULT_PORT, Batching, Limits
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 DEFAULT_OVERLAP_POLICY = "keep_longest"
@@ -122,6 +123,37 @@ def cmd_export(args: argparse.Namespace) -> int:
         "same spans",
         file=sys.stderr,
     )
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- serve
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from nerflow.serving.app import bind, create_app, model_annotator, serve
+    except ModuleNotFoundError as error:
+        if error.name != "aiohttp":
+            raise
+        raise UsageError("the server needs aiohttp: pip install -e '.[serve]'") from None
+    for name in ("max_body_bytes", "max_texts", "max_text_chars", "max_batch_texts"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.batch_wait_ms < 0:
+        raise UsageError("--batch-wait-ms must not be negative")
+    limits = Limits(args.max_body_bytes, args.max_texts, args.max_text_chars)
+    batching = Batching(not args.no_batching, args.batch_wait_ms, args.max_batch_texts)
+    with bind(args.host, args.port) as sock:  # before loading: a busy port fails at once
+        annotator, info = model_annotator(
+            args.models,
+            args.device,
+            args.max_len,
+            args.stride,
+            args.batch_size,
+            args.min_votes,
+            args.threads,
+        )
+        serve(create_app(annotator, info, limits, batching), sock)
     return EXIT_OK
 
 
@@ -313,6 +345,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "the original text; a classifier writes the label and the class probabilities. "
         "Long texts are covered by sliding windows. Streams.",
     ),
+    "serve": (
+        "answer POST /predict over HTTP with NER models loaded once; a page at /",
+        'An HTTP server: POST /predict takes {"text": ...} or {"texts": [...]} (JSON) '
+        "and answers nerflow predict's records; GET /health; GET / is a page that highlights "
+        "the entities of a typed text. Concurrent requests are batched into one model call. "
+        "Listens on 127.0.0.1 unless --host says otherwise; Ctrl-C stops it.",
+    ),
     "validate": (
         "check a CLUENER JSON-lines file; print file:line: reason per problem",
         "The workflow's validation: encoding, JSON, schema, span offsets and "
@@ -381,6 +420,51 @@ def build_parser() -> argparse.ArgumentParser:
         help="CPU threads (default: torch's, or onnxruntime's for an exported folder)",
     )
     predict.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    serve_cmd = _command(commands, "serve", cmd_serve)
+    serve_cmd.add_argument(
+        "models",
+        nargs="+",
+        metavar="MODEL_DIR",
+        help="NER model folder (several: an ensemble vote)",
+    )
+    serve_cmd.add_argument("--host", default=DEFAULT_HOST, help="address to listen on")
+    serve_cmd.add_argument("--port", type=int, default=DEFAULT_PORT, help="0: a free port")
+    serve_cmd.add_argument(
+        "--device", choices=DEVICES, default="auto", help="auto: CUDA if present, else CPU"
+    )
+    serve_cmd.add_argument("--max-len", type=int, help="tokens per window (default: the model's)")
+    serve_cmd.add_argument("--stride", type=int, help="tokens shared by consecutive windows")
+    serve_cmd.add_argument("--min-votes", type=int, help="ensemble: votes a span needs")
+    serve_cmd.add_argument(
+        "--threads", type=int, help="CPU threads of torch or onnxruntime (default: theirs)"
+    )
+    serve_cmd.add_argument(
+        "--batch-size", type=int, default=PREDICT_BATCH_SIZE, help="windows per forward pass"
+    )
+    serve_cmd.add_argument(
+        "--batch-wait-ms",
+        type=float,
+        default=Batching.wait_ms,
+        help="how long a model call waits for more requests (0: it takes those that queued "
+        "while the previous call ran)",
+    )
+    serve_cmd.add_argument(
+        "--max-batch-texts", type=int, default=Batching.max_texts, help="texts per model call"
+    )
+    serve_cmd.add_argument("--no-batching", action="store_true", help="one model call per request")
+    serve_cmd.add_argument(
+        "--max-body-bytes", type=int, default=Limits.max_body_bytes, help="larger bodies: 413"
+    )
+    serve_cmd.add_argument(
+        "--max-texts", type=int, default=Limits.max_texts, help="texts per request (more: 413)"
+    )
+    serve_cmd.add_argument(
+        "--max-text-chars",
+        type=int,
+        default=Limits.max_text_chars,
+        help="characters per text (more: 413)",
+    )
 
     validate = _command(commands, "validate", cmd_validate)
     validate.add_argument("file", metavar="FILE", help="CLUENER JSON lines, or - for stdin")

@@ -37,6 +37,18 @@ class InputText:
         return out
 
 
+def input_text(obj: Any, number: int, where: str) -> InputText:
+    """The text to tag of a parsed JSON value: an object with a string ``text`` (its other
+    fields kept) whose ``id`` (an integer or a string) defaults to ``number - 1``. Raises
+    :class:`InputError` starting with ``where`` (``file:line``, or an item of a request)."""
+    if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+        raise InputError(f"{where}: not a JSON object with a string 'text'")
+    record_id = obj.get("id", number - 1)
+    if isinstance(record_id, bool) or not isinstance(record_id, int | str):
+        raise InputError(f"{where}: 'id' must be an integer or a string")
+    return InputText(number, obj, Record(id=record_id, text=obj["text"]))
+
+
 def _input_object(line: str) -> dict[str, Any] | None:
     """The line as a JSON object with a string ``text``, or None."""
     try:
@@ -91,13 +103,7 @@ def iter_input_texts(handle: TextIO, name: str, fmt: str = "auto") -> Iterator[I
             text = line[:-1] if line.endswith("\n") else line
             yield InputText(number, {"text": text}, Record(id=number - 1, text=text))
             continue
-        obj = _input_object(line)
-        if obj is None:
-            raise InputError(f"{name}:{number}: not a JSON object with a string 'text'")
-        record_id = obj.get("id", number - 1)
-        if isinstance(record_id, bool) or not isinstance(record_id, int | str):
-            raise InputError(f"{name}:{number}: 'id' must be an integer or a string")
-        yield InputText(number, obj, Record(id=record_id, text=obj["text"]))
+        yield input_text(_input_object(line), number, f"{name}:{number}")
 
 
 def read_input_texts(path: str | Path, fmt: str = "auto") -> Iterator[InputText]:
