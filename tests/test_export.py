@@ -249,3 +249,20 @@ def test_cli_export_then_predict(tokenizer, tmp_path: Path) -> None:
     assert main(["export", str(tmp_path / "missing"), str(tmp_path / "x")]) == 2
     records = [Record(0, "叶老桂在北京", [Span(0, 2, "name")])]
     assert OnnxPredictor.load(tmp_path / "onnx").predict(records)[0].text == "叶老桂在北京"
+
+
+def test_the_server_serves_an_exported_folder_like_the_pytorch_one(
+    tokenizer, tmp_path: Path
+) -> None:
+    pytest.importorskip("aiohttp", reason='nerflow serve needs pip install "nerflow[serve]"')
+    from nerflow.data.user_texts import input_text
+    from nerflow.serving.app import model_annotator
+
+    folder = save_fixture(tmp_path, tokenizer, "crf", "bilstm", {"bigram": True})
+    export_onnx(folder, tmp_path / "onnx")
+    texts = [r.text for r in make_records(8, seed=9) + long_records(1, seed=2)]
+    inputs = [input_text({"text": text}, i + 1, f"item {i}") for i, text in enumerate(texts)]
+    ours, health = model_annotator([tmp_path / "onnx"], threads=1)
+    theirs, _ = model_annotator([folder], device="cpu")
+    assert ours(inputs) == theirs(inputs)
+    assert health["types"] == TYPES

@@ -30,7 +30,9 @@ from conftest import ARTIFACTS, require_chromium, save_tiny_models
 from nerflow.data.records import Record
 from nerflow.data.user_texts import InputText, iter_input_texts
 from nerflow.inference.annotate import annotate_folders
-from nerflow.serving.app import Batcher, create_app, parse_request
+from nerflow.serving.app import create_app
+from nerflow.serving.batching import Batcher
+from nerflow.serving.requests import parse_request
 from nerflow.serving.settings import Batching, Limits
 
 TYPES = ["address", "name", "org.unit", "地名"]

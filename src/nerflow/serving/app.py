@@ -31,238 +31,27 @@ import logging
 import signal
 import socket
 import sys
-import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from nerflow.data.records import Record
-from nerflow.data.user_texts import InputError, InputText, input_text
+from nerflow.data.user_texts import InputText
 from nerflow.errors import UserError
 from nerflow.inference.settings import PREDICT_BATCH_SIZE
+from nerflow.serving.batching import Annotator, Batcher
+from nerflow.serving.requests import RequestError, parse_request
 from nerflow.serving.settings import Batching, Limits
 
 LOG = logging.getLogger("nerflow.serve")
-
-Annotator = Callable[[list[InputText]], list[dict[str, Any]]]
-"""Blocking: the output objects of ``texts`` (:meth:`InputText.output`), in order."""
 
 
 class ServeError(ValueError, UserError):
     """A model folder the server cannot serve, or an address it cannot listen on (exit
     code 2, one line)."""
-
-
-class RequestError(Exception):
-    """A request the server refuses: its HTTP ``status`` and a one-line message."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-# --------------------------------------------------------------------------- requests
-
-
-def _kind(value: Any) -> str:
-    """What a JSON value is, in words: ``a number``, ``null``..."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    kinds = {int: "a number", float: "a number", str: "a string", list: "a list"}
-    return kinds.get(type(value), "an object")
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def parse_request(body: bytes, limits: Limits) -> tuple[list[InputText], bool]:
-    """The texts of a ``/predict`` body and whether it held one text (``{"text": ...}``,
-    other fields kept, id 0 unless given) rather than a list (``{"texts": [...]}``: strings,
-    or objects with a string ``text``; ids default to their index), as ``nerflow predict``
-    reads JSON lines. Raises :class:`RequestError` (400 or 413)."""
-    try:
-        obj = json.loads(body.decode("utf-8"), parse_constant=_no_constant)
-        json.dumps(obj, ensure_ascii=False).encode("utf-8")  # what the answer will hold
-    except UnicodeDecodeError:
-        raise RequestError(400, "the body is not UTF-8") from None
-    except UnicodeEncodeError:
-        raise RequestError(400, "the body holds a lone surrogate (\\ud800-\\udfff)") from None
-    except json.JSONDecodeError as error:
-        raise RequestError(400, f"the body is not JSON: {error.msg} at char {error.pos}") from None
-    except RecursionError:
-        raise RequestError(400, "the body is not JSON: nested too deeply") from None
-    except ValueError as error:
-        raise RequestError(400, f"the body is not JSON: {error}") from None
-    usage = "the body must be a JSON object with 'text' (a string) or 'texts' (a list)"
-    if not isinstance(obj, dict):
-        raise RequestError(400, f"{usage}, not {_kind(obj)}")
-    if "text" in obj and "texts" in obj:
-        raise RequestError(400, f"{usage}, not both")
-    if "texts" in obj:
-        items = obj["texts"]
-        if not isinstance(items, list):
-            raise RequestError(400, f"'texts' must be a list, not {_kind(items)}")
-        if len(items) > limits.max_texts:
-            raise RequestError(
-                413, f"{len(items)} texts in one request; the limit is {limits.max_texts}"
-            )
-        texts = [_item(item, index) for index, item in enumerate(items)]
-        single = False
-    elif "text" in obj:
-        if not isinstance(obj["text"], str):
-            raise RequestError(400, f"'text' must be a string, not {_kind(obj['text'])}")
-        texts = [_checked(obj, 1, "the body")]
-        single = True
-    else:
-        raise RequestError(400, f"missing field 'text' or 'texts': {usage}")
-    for index, text in enumerate(texts):
-        if len(text.record.text) > limits.max_text_chars:
-            where = "'text'" if single else f"texts[{index}]"
-            raise RequestError(
-                413,
-                f"{where}: {len(text.record.text)} characters; the limit is "
-                f"{limits.max_text_chars} per text",
-            )
-    return texts, single
-
-
-def _item(item: Any, index: int) -> InputText:
-    where = f"texts[{index}]"
-    if isinstance(item, str):
-        return InputText(index + 1, {"text": item}, Record(id=index, text=item))
-    if isinstance(item, dict) and "text" in item and not isinstance(item["text"], str):
-        raise RequestError(400, f"{where}: 'text' must be a string, not {_kind(item['text'])}")
-    if not isinstance(item, dict):
-        what = "a string or an object with a string 'text'"
-        raise RequestError(400, f"{where}: must be {what}, not {_kind(item)}")
-    return _checked(item, index + 1, where)
-
-
-def _checked(obj: dict[str, Any], number: int, where: str) -> InputText:
-    try:
-        return input_text(obj, number, where)
-    except InputError as error:
-        raise RequestError(400, str(error)) from None
-
-
-# --------------------------------------------------------------------------- batching
-
-
-@dataclass
-class _Job:
-    texts: list[InputText]
-    future: asyncio.Future[list[dict[str, Any]]]
-
-
-@dataclass
-class Counters:
-    """What the server did since it started (``/health``)."""
-
-    requests: int = 0
-    texts: int = 0
-    model_calls: int = 0
-    failed_calls: int = 0
-    largest_call: int = 0
-
-
-@dataclass
-class Batcher:
-    """The queue between request handlers and the model (see the module docstring)."""
-
-    annotator: Annotator
-    batching: Batching
-    counters: Counters = field(default_factory=Counters)
-
-    def __post_init__(self) -> None:
-        self._queue: asyncio.Queue[_Job] = asyncio.Queue()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nerflow-model")
-        self._worker: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._worker = asyncio.get_running_loop().create_task(self._run())
-
-    async def stop(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-            await asyncio.gather(self._worker, return_exceptions=True)
-        self._executor.shutdown(wait=True)
-
-    async def submit(self, texts: list[InputText]) -> list[dict[str, Any]]:
-        """The output objects of ``texts``, once a model call that holds them is done."""
-        self.counters.requests += 1
-        self.counters.texts += len(texts)
-        if not texts:
-            return []
-        job = _Job(texts, asyncio.get_running_loop().create_future())
-        await self._queue.put(job)
-        return await job.future
-
-    async def _run(self) -> None:
-        carried: _Job | None = None
-        while True:
-            first = carried if carried is not None else await self._queue.get()
-            carried = None
-            jobs, count = [first], len(first.texts)
-            if self.batching.enabled:
-                deadline = time.monotonic() + self.batching.wait_ms / 1000
-                while count < self.batching.max_texts:
-                    job = await self._next(deadline)
-                    if job is None:
-                        break
-                    if count + len(job.texts) > self.batching.max_texts:
-                        carried = job  # the first of the next call
-                        break
-                    jobs.append(job)
-                    count += len(job.texts)
-            await self._call([job for job in jobs if not job.future.done()])
-
-    async def _next(self, deadline: float) -> _Job | None:
-        """The next queued job, waiting until ``deadline`` at most."""
-        if not self._queue.empty():
-            return self._queue.get_nowait()
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return None
-        try:
-            return await asyncio.wait_for(self._queue.get(), remaining)
-        except TimeoutError:
-            return None
-
-    async def _call(self, jobs: list[_Job]) -> None:
-        """One model call for ``jobs``; if it fails, each job alone (so one bad request
-        fails only itself)."""
-        if not jobs:
-            return
-        texts = [text for job in jobs for text in job.texts]
-        loop = asyncio.get_running_loop()
-        self.counters.model_calls += 1
-        self.counters.largest_call = max(self.counters.largest_call, len(texts))
-        try:
-            outputs = await loop.run_in_executor(self._executor, self.annotator, texts)
-        except Exception as error:
-            self.counters.failed_calls += 1
-            if len(jobs) > 1:
-                for job in jobs:
-                    await self._call([job])
-                return
-            LOG.exception("prediction failed on %d text(s)", len(texts))
-            if not jobs[0].future.done():
-                jobs[0].future.set_exception(error)
-            return
-        start = 0
-        for job in jobs:
-            end = start + len(job.texts)
-            if not job.future.done():  # a client that left is not answered
-                job.future.set_result(outputs[start:end])
-            start = end
 
 
 # --------------------------------------------------------------------------- application
