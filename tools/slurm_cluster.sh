@@ -101,6 +101,7 @@ GresTypes=gpu
 SchedulerType=sched/backfill
 ReturnToService=2
 MinJobAge=600
+AccountingStoreFlags=job_comment
 KillWait=5
 InactiveLimit=0
 # The default of 30 s to kill a job over its time limit, and 1-minute time-limit checks.
