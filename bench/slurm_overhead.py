@@ -45,7 +45,6 @@ GROUPS = {
     "prepare": [
         "validate_split",
         "label_set",
-        "text_check",
         "char_tags",
         "tokenizer",
         "tensor_cache",
@@ -55,6 +54,7 @@ GROUPS = {
         "report_lengths",
     ],
     "report": [
+        "text_check",
         "score",
         "dev_scores_table",
         "report_scores",

@@ -6,10 +6,11 @@
 #   tools/slurm_cluster.sh stop     # stop the daemons this script started
 #
 # Debian 12 packages (SLURM 22.05): munge, slurmctld, slurmd, slurm-client, and slurmdbd
-# with MariaDB: snakemake-executor-plugin-slurm reads job states with `sacct`, which
-# without slurmdbd answers "accounting storage is disabled" (the plugin's squeue fallback
-# is used only when `sacct` is not installed at all). Runs as root, without systemd or
-# cgroups (proctrack/linuxproc, task/none): the daemons are started directly.
+# with MariaDB. snakemake-executor-plugin-slurm reads job states with `sacct` by default
+# (profiles/slurm switches it to `squeue`, which lists finished jobs for MinJobAge, here
+# 10 minutes) and asks `sacct` why a job failed; `sacct` lists jobs from the accounting
+# database of slurmdbd. Runs as root, without systemd or cgroups (proctrack/linuxproc,
+# task/none): the daemons are started directly.
 #
 # Partitions: `cpu` (default) and `gpu`, both on this one node, sized from its cores and
 # memory. The node declares one GRES `gpu` of type `fake` (its "device" is /dev/null), so
@@ -104,7 +105,7 @@ MinJobAge=600
 AccountingStoreFlags=job_comment
 KillWait=5
 InactiveLimit=0
-# The default of 30 s to kill a job over its time limit, and 1-minute time-limit checks.
+# A job over its time limit is ended without grace minutes (slurmctld checks every 30 s).
 OverTimeLimit=0
 MpiDefault=none
 NodeName=$HOST CPUs=$cpus RealMemory=$memory_mb Gres=gpu:fake:1 State=UNKNOWN
