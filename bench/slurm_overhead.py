@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,11 +32,16 @@ from typing import Any
 from benchutil import RESULTS, ROOT, SHARED, table, write_result
 
 sys.path.insert(0, str(ROOT / "tests"))
-from slurm_helpers import cluster_answers, cluster_profile, run_uuid  # noqa: E402
+from slurm_helpers import (  # noqa: E402
+    MEM_MB_CAP,
+    cluster_answers,
+    cluster_profile,
+    run_jobs,
+    submitted,
+)
 from test_profiles import EXPERIMENT  # noqa: E402
 from workflow_helpers import snakemake, tiny_data_config, write_config  # noqa: E402
 
-SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+)")
 TRAINING = {**EXPERIMENT, "train": {**EXPERIMENT["train"], "seed": 7, "device": "cpu"}}
 # The short CPU rules, in two groups: data preparation before training, reports after.
 GROUPS = {
@@ -88,43 +91,17 @@ def grouped_profile(folder: Path) -> Path:
     settings = yaml.safe_load((profile / "config.yaml").read_text("utf-8"))
     settings["groups"] = {rule: group for group, rules in GROUPS.items() for rule in rules}
     settings["group-components"] = {group: 50 for group in GROUPS}
+    # A group job asks the sum of its parallel jobs' CPUs and memory unless these limits
+    # make Snakemake run them in layers; the node has os.cpu_count() CPUs.
+    cpus = os.cpu_count() or 1
+    settings["cores"] = cpus
+    settings["resources"] = [f"cpus_per_task={cpus}", f"mem_mb={cpus * MEM_MB_CAP}"]
     (profile / "config.yaml").write_text(yaml.safe_dump(settings, sort_keys=False), "utf-8")
     return profile
 
 
-def sacct_times(name: str) -> list[dict[str, Any]]:
-    """Submit, start and end of the SLURM jobs named ``name`` (seconds)."""
-    result = subprocess.run(
-        [
-            "sacct",
-            "-X",
-            "-P",
-            "-n",
-            "--name",
-            name,
-            "-S",
-            "now-1days",
-            "-o",
-            "JobIDRaw,Submit,Start,End,State",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    rows = []
-    for line in result.stdout.splitlines():
-        job, submit, start, end, state = line.split("|")
-        seconds = [datetime.fromisoformat(t).timestamp() for t in (submit, start, end)]
-        rows.append(
-            {
-                "job": job,
-                "submit": seconds[0],
-                "start": seconds[1],
-                "end": seconds[2],
-                "state": state,
-            }
-        )
-    return rows
+def seconds(row: dict[str, str], field: str) -> float:
+    return datetime.fromisoformat(row[field]).timestamp()
 
 
 def run(dag: str, mode: str, config: dict, scratch: Path) -> dict[str, Any]:
@@ -139,7 +116,7 @@ def run(dag: str, mode: str, config: dict, scratch: Path) -> dict[str, Any]:
         profile = (
             grouped_profile(profile_dir) if mode == "grouped" else cluster_profile(profile_dir)
         )
-        args = ["--workflow-profile", str(profile), "--verbose"]
+        args = ["--workflow-profile", str(profile)]
     start = time.perf_counter()
     result = snakemake(workdir, *args)
     wall = time.perf_counter() - start
@@ -147,11 +124,13 @@ def run(dag: str, mode: str, config: dict, scratch: Path) -> dict[str, Any]:
     if mode == "local":
         return figures
     screen = result.stdout + result.stderr
-    jobs = sacct_times(run_uuid(screen))
-    assert len(jobs) == len(SUBMITTED.findall(screen)), "sacct and the screen disagree"
+    jobs = run_jobs(screen)
+    assert len(jobs) == len(submitted(screen)), "sacct and the screen disagree"
+    waits = [seconds(job, "Start") - seconds(job, "Submit") for job in jobs]
+    elapsed = [seconds(job, "End") - seconds(job, "Start") for job in jobs]
     figures["jobs"] = len(jobs)
-    figures["queue_wait_s"] = round(sum(j["start"] - j["submit"] for j in jobs) / len(jobs), 2)
-    figures["job_elapsed_s"] = round(sum(j["end"] - j["start"] for j in jobs) / len(jobs), 2)
+    figures["queue_wait_s"] = round(sum(waits) / len(jobs), 2)
+    figures["job_elapsed_s"] = round(sum(elapsed) / len(jobs), 2)
     return figures
 
 

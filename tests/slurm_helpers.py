@@ -18,8 +18,10 @@ from workflow_helpers import REPO
 PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
 GPU_TYPE = "fake"  # the GRES type tools/slurm_cluster.sh declares
 MEM_MB_CAP = 3000  # each job's memory, at most: several jobs fit on a small machine
-RUN_UUID = re.compile(r"--job-name '?([0-9a-f-]{36})'?")
-SACCT_FIELDS = "JobIDRaw,JobName,Comment,Partition,AllocCPUS,ReqMem,Timelimit,AllocTRES,State"
+SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: (.+?)\)")
+SACCT_FIELDS = (
+    "JobIDRaw,JobName,Comment,Partition,AllocCPUS,ReqMem,Timelimit,AllocTRES,State,Submit,Start,End"
+)
 
 
 def cluster_answers() -> str | None:
@@ -63,11 +65,22 @@ def cluster_profile(folder: Path, **resources: dict) -> Path:
     return folder
 
 
-def run_uuid(screen: str) -> str:
-    """The run id of a ``--verbose`` Snakemake run: the SLURM job name of all its jobs."""
-    found = RUN_UUID.search(screen)
-    assert found, "no sbatch call on screen (run Snakemake with --verbose)"
-    return found.group(1)
+def submitted(screen: str) -> list[tuple[str, str]]:
+    """(SLURM job id, the plugin's log of the job) of each submission on a screen."""
+    return SUBMITTED.findall(screen)
+
+
+def run_jobs(screen: str) -> list[dict[str, str]]:
+    """SLURM's accounting rows of the jobs of the Snakemake run on ``screen``: all jobs of
+    one run share their SLURM job name (the run's uuid)."""
+    first = submitted(screen)[0][0]
+    name = subprocess.run(
+        ["sacct", "-X", "-P", "-n", "-j", first, "-o", "JobName"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    return sacct_jobs(name)
 
 
 def sacct_jobs(name: str) -> list[dict[str, str]]:

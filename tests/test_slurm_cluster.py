@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from slurm_helpers import cluster_answers, cluster_profile, run_uuid, sacct_jobs
+from slurm_helpers import cluster_answers, cluster_profile, run_jobs, submitted
 from test_profiles import EXPERIMENT, GPU_RULES
 from test_recovery import edited_dev, first_mention
 from workflow_helpers import (
@@ -58,7 +58,6 @@ BYTE_EXACT = (
     "results/data/dev.jsonl",
     "results/data/test.jsonl",
 )
-SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: (.+?)\)")
 SBATCH = re.compile(r"sbatch call: (sbatch .*)")
 TRAINING = {**EXPERIMENT, "train": {**EXPERIMENT["train"], "seed": 7, "device": "cpu"}}
 # Training that outlasts a 1-minute time limit: a checkpoint after every second step.
@@ -70,11 +69,10 @@ CHECKPOINT = "results/tiny/checkpoints/state.pt"
 RESUMED = re.compile(r"resuming from .*: \d+ epoch\(s\) done, step (\d+)")
 
 
-def slurm_run(workdir: Path, profile: Path, *targets: str, snakefile: Path | None = None):
-    """Start Snakemake with the SLURM profile, verbose (the sbatch calls on screen)."""
-    return start_snakemake(
-        workdir, "--workflow-profile", str(profile), "--verbose", *targets, snakefile=snakefile
-    )
+def slurm_run(workdir: Path, profile: Path, *args: str, snakefile: Path | None = None):
+    """Start Snakemake with the SLURM profile (``--verbose`` shows the sbatch calls; it
+    also puts each job's environment into its SLURM log)."""
+    return start_snakemake(workdir, "--workflow-profile", str(profile), *args, snakefile=snakefile)
 
 
 def screen(workdir: Path) -> str:
@@ -124,7 +122,7 @@ def dag_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path
     profile = cluster_profile(tmp_path_factory.mktemp("profile"))
     for workdir in (on_slurm, local):
         write_config(workdir, tiny_data_config(experiments={"tiny": TRAINING}))
-    slurm = slurm_run(on_slurm, profile, *TARGETS)
+    slurm = slurm_run(on_slurm, profile, "--verbose", *TARGETS)
     # profiles/default, 2 cores: train gets 2 threads, as on the cluster (cpus_per_task 2)
     wait_snakemake(start_snakemake(local, "--cores", "2", *TARGETS))
     wait_snakemake(slurm)
@@ -136,9 +134,9 @@ def test_every_job_is_a_slurm_job_with_the_profiles_resources(
 ) -> None:
     on_slurm, _local, profile = dag_runs
     text = screen(on_slurm)
-    submitted = SUBMITTED.findall(text)
-    rows = {row["JobIDRaw"]: row for row in sacct_jobs(run_uuid(text))}
-    assert sorted(rows) == sorted(job for job, _log in submitted), (submitted, rows)
+    jobs = submitted(text)
+    rows = {row["JobIDRaw"]: row for row in run_jobs(text)}
+    assert sorted(rows) == sorted(job for job, _log in jobs), (jobs, rows)
     rules = {rule_of(row) for row in rows.values()}
     assert {"validate_split", "tokenizer", "tensor_cache", "score"} | GPU_RULES <= rules
     jobs_on_screen = len(re.findall(r"^rule \w+:$", text, re.MULTILINE))  # not localrules
@@ -151,7 +149,7 @@ def test_every_job_is_a_slurm_job_with_the_profiles_resources(
         assert row["ReqMem"] == f"{want['mem_mb']}M", row
         assert minutes(row["Timelimit"]) == want["runtime"], row
         assert ("gres/gpu=1" in row["AllocTRES"]) == (want["gpu"] == 1), row
-    for _job, log in submitted:  # the plugin's log of each job, under .snakemake/slurm_logs
+    for _job, log in jobs:  # the plugin's log of each job, under .snakemake/slurm_logs
         assert Path(log).is_file() and ".snakemake/slurm_logs/rule_" in log, log
 
 
@@ -199,7 +197,7 @@ def test_a_bad_input_fails_its_job_with_the_reason_on_screen(tmp_path: Path) -> 
     text = screen(workdir)
     assert f"{bad}:3: span {entity_type}[{positions[0][0]}, {positions[0][1]}] covers" in text
     assert f"but its key is {surface + 'X'!r}" in text
-    states = [row["State"] for row in sacct_jobs(run_uuid(text))]
+    states = [row["State"] for row in run_jobs(text)]
     assert states == ["FAILED", "FAILED"], states  # the job and its one retry
 
 
@@ -209,7 +207,7 @@ def test_a_bad_input_fails_its_job_with_the_reason_on_screen(tmp_path: Path) -> 
 def job_of(workdir: Path, rule: str, attempt: int) -> str:
     """SLURM job id of ``rule``'s ``attempt``-th submission in this run (0 if not yet)."""
     text = screen(workdir)
-    jobs = [job for job, log in SUBMITTED.findall(text) if f"/rule_{rule}/" in log]
+    jobs = [job for job, log in submitted(text) if f"/rule_{rule}/" in log]
     return jobs[attempt - 1] if len(jobs) >= attempt else ""
 
 
@@ -272,7 +270,7 @@ def interrupted(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, lis
     target = "results/tiny/dev_scores.json"
     steps = []
     # training's inputs locally (the DAG test runs them on the cluster): only train is sent
-    snakemake(workdir, "--cores", "2", "--until", "tensor_cache", "tokenizer", target)
+    snakemake(workdir, "--cores", "2", "--omit-from", "train", target)
     processes = [slurm_run(workdir, profile, target)]
     try:
         wait_until(lambda: (workdir / CHECKPOINT).exists(), "the first checkpoint")
@@ -304,11 +302,10 @@ def test_a_job_killed_on_the_node_is_retried_and_resumes(
     interrupted: tuple[str, str, list[int]],
 ) -> None:
     first, _second, _steps = interrupted
-    jobs = [job for job, log in SUBMITTED.findall(first) if "/rule_train/" in log]
+    jobs = [job for job, log in submitted(first) if "/rule_train/" in log]
     assert len(jobs) == 2, jobs  # the killed try and one retry
     assert f"SLURM-job '{jobs[0]}' failed, SLURM status is: 'FAILED'" in first
-    assert "--attempt 2" in [c for c in SBATCH.findall(first) if "rule_train_" in c][1]
-    rows = {row["JobIDRaw"]: row["State"] for row in sacct_jobs(run_uuid(first))}
+    rows = {row["JobIDRaw"]: row["State"] for row in run_jobs(first)}
     assert rows[jobs[0]] == "FAILED", rows
 
 
@@ -316,15 +313,15 @@ def test_a_timeout_and_a_cancel_are_reported_and_the_rerun_resumes(
     interrupted: tuple[str, str, list[int]],
 ) -> None:
     first, second, steps = interrupted
-    first_jobs = [job for job, log in SUBMITTED.findall(first) if "/rule_train/" in log]
+    first_jobs = [job for job, log in submitted(first) if "/rule_train/" in log]
     assert f"SLURM-job '{first_jobs[1]}' failed, SLURM status is: 'TIMEOUT'" in first
-    second_jobs = [job for job, log in SUBMITTED.findall(second) if "/rule_train/" in log]
+    second_jobs = [job for job, log in submitted(second) if "/rule_train/" in log]
     assert len(second_jobs) == 2, second_jobs
     for job in second_jobs:
         assert f"SLURM-job '{job}' failed, SLURM status is: 'CANCELLED'" in second
-    states = {row["JobIDRaw"]: row["State"] for row in sacct_jobs(run_uuid(first))}
+    states = {row["JobIDRaw"]: row["State"] for row in run_jobs(first)}
     assert states[first_jobs[1]] == "TIMEOUT", states
-    states = {row["JobIDRaw"]: row["State"] for row in sacct_jobs(run_uuid(second))}
+    states = {row["JobIDRaw"]: row["State"] for row in run_jobs(second)}
     assert [states[job].split()[0] for job in second_jobs] == ["CANCELLED", "CANCELLED"]
     # the retry, the same command again and its retry each resume, never from the start
     assert 0 < steps[0] < steps[1] <= steps[2], steps
