@@ -205,7 +205,7 @@ def test_a_bad_input_fails_its_job_with_the_reason_on_screen(tmp_path: Path) -> 
 
 
 def job_of(workdir: Path, rule: str, attempt: int) -> str:
-    """SLURM job id of ``rule``'s ``attempt``-th submission in this run (0 if not yet)."""
+    """SLURM job id of ``rule``'s ``attempt``-th submission in this run ("" if none yet)."""
     text = screen(workdir)
     jobs = [job for job, log in submitted(text) if f"/rule_{rule}/" in log]
     return jobs[attempt - 1] if len(jobs) >= attempt else ""
