@@ -18,7 +18,7 @@ from workflow_helpers import REPO
 PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
 GPU_TYPE = "fake"  # the GRES type tools/slurm_cluster.sh declares
 MEM_MB_CAP = 3000  # each job's memory, at most: several jobs fit on a small machine
-SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: (.+?)\)")
+SUBMITTED = re.compile(r"Job \S+ has been submitted with SLURM jobid (\d+) \(log: (.+?)\)")
 SACCT_FIELDS = (
     "JobIDRaw,JobName,Comment,Partition,AllocCPUS,ReqMem,Timelimit,AllocTRES,State,Submit,Start,End"
 )
@@ -66,7 +66,8 @@ def cluster_profile(folder: Path, **resources: dict) -> Path:
 
 
 def submitted(screen: str) -> list[tuple[str, str]]:
-    """(SLURM job id, the plugin's log of the job) of each submission on a screen."""
+    """(SLURM job id, the plugin's log of the job) of each submission on a screen (a rule
+    job or a group job)."""
     return SUBMITTED.findall(screen)
 
 
