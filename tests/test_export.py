@@ -207,18 +207,20 @@ def test_an_export_that_does_not_reproduce_the_model_is_not_put_in_place(
     assert not out.exists() and not list(tmp_path.glob(".onnx*"))
 
 
-def test_a_manifest_naming_another_decoder_is_refused(tokenizer, tmp_path: Path) -> None:
+def test_an_exported_folder_of_an_unknown_head_is_refused_clearly(
+    tokenizer, tmp_path: Path
+) -> None:
     folder = save_fixture(tmp_path, tokenizer, "softmax", "scratch", None)
     export_onnx(folder, tmp_path / "onnx")
-    path = tmp_path / "onnx" / EXPORT_FILE
-    manifest = json.loads(path.read_text(encoding="utf-8"))
-    for decoder, message in (
-        ("os:system", "not one of nerflow's"),
-        ("nerflow.jsonio:json", "names no decoder"),
-    ):
-        path.write_text(json.dumps({**manifest, "decoder": decoder}), encoding="utf-8")
-        with pytest.raises(ValueError, match=message):
-            OnnxPredictor.load(tmp_path / "onnx")
+    path = tmp_path / "onnx" / "nerflow_head.json"
+    meta = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps({**meta, "head": "pointer"}), encoding="utf-8")
+    with pytest.raises(ValueError, match="nerflow_head.json: unknown head 'pointer'"):
+        OnnxPredictor.load(tmp_path / "onnx")
+    manifest = tmp_path / "onnx" / EXPORT_FILE
+    manifest.write_text("{", encoding="utf-8")
+    with pytest.raises(ValueError, match="nerflow_export.json: not JSON"):
+        OnnxPredictor.load(tmp_path / "onnx")
 
 
 def test_bit_sets_unpack_exactly_in_an_exported_graph(tmp_path: Path) -> None:

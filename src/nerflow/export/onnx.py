@@ -6,9 +6,9 @@ head's scores are the emissions), with dynamic batch and length. Decoding stays 
 package (pytorch-crf's Viterbi does not export, issue 80 of pytorch-crf; the windows and the
 restore on the original text are not tensor work): the exported folder keeps the head's
 files, the feature assets, ``tokenizer.json`` and ``nerflow_head.json`` beside
-``model.onnx``, and ``nerflow_export.json`` names the decoder
-(:mod:`nerflow.heads`) that :class:`~nerflow.inference.onnx_predictor.OnnxPredictor`
-runs on the graph's output, without torch.
+``model.onnx``, and ``nerflow_export.json`` what the graph takes; the head's decoder
+(:mod:`nerflow.heads`) decodes the graph's output in
+:class:`~nerflow.inference.onnx_predictor.OnnxPredictor`, without torch.
 
 The export checks itself before it is put in place: on texts of several lengths (windows
 of one and of several batches) the onnxruntime scores must equal PyTorch's within
@@ -236,7 +236,6 @@ def _session_check(
         "onnx": ONNX_FILE,
         "opset": opset,
         "inputs": names,
-        "decoder": model.head.decoder_class.path(),
         "pad_to": pad_to,
         "torch": torch.__version__,
         "python": platform.python_version(),

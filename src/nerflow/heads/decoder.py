@@ -4,8 +4,8 @@ What a head does after its scores, in numpy and without torch, so that the same 
 decodes a PyTorch model (the heads of :mod:`nerflow.models.head` hand their scores over)
 and an exported one on onnxruntime (:mod:`nerflow.inference.onnx_predictor`, which must
 not import torch). Each head's own decoder lives in its torch-free file of this package
-(:class:`~nerflow.heads.spec.HeadSpec.decoder`); an exported folder records the decoder's
-import path and :meth:`Decoder.from_folder` rebuilds it from the folder alone.
+(:class:`~nerflow.heads.spec.HeadSpec.decoder`); :meth:`Decoder.from_folder` rebuilds it
+from a model folder alone (an exported one: no torch).
 """
 
 from __future__ import annotations
@@ -50,11 +50,6 @@ class Decoder:
     ) -> Decoder:
         """The decoder of a saved model (its labels, scheme, head settings and files)."""
         return cls(labels, scheme)
-
-    @classmethod
-    def path(cls) -> str:
-        """``module:Class``, as an exported folder records it."""
-        return f"{cls.__module__}:{cls.__qualname__}"
 
     def decode(self, scores: np.ndarray, label_mask: np.ndarray) -> list[list[Any]]:
         """Per window, the predictions on its labelled positions (``label_mask``)."""

@@ -4,16 +4,14 @@
 input-feature embeddings and, for the span head, its span scores) as ``model.onnx`` and
 keeps everything else beside it: ``nerflow_head.json``, ``tokenizer.json``, the head's
 files (the CRF's scores) and the feature assets, with ``nerflow_export.json`` saying what
-the graph takes and which decoder reads its output. Windows, input features, decoding
-(constrained Viterbi, span cells, flat or nested) and the restore on the original text
-are the package's own, shared with the PyTorch path
-(:func:`nerflow.inference.windowed.predict_windowed`, :mod:`nerflow.heads`), so
-both give the same spans.
+the graph takes. The head's decoder (its spec's, :mod:`nerflow.heads`) reads the graph's
+output. Windows, input features, decoding (constrained Viterbi, span cells, flat or
+nested) and the restore on the original text are the package's own, shared with the
+PyTorch path (:func:`nerflow.inference.windowed.predict_windowed`), so both give the same spans.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,9 +22,10 @@ import numpy as np
 
 from nerflow.data.records import Record
 from nerflow.heads.decoder import Decoder
+from nerflow.heads.registry import head_spec
 from nerflow.inference.settings import PREDICT_BATCH_SIZE
 from nerflow.inference.windowed import Windowing, length_sorted_batches, predict_windowed
-from nerflow.models.meta import ModelMeta, read_model_meta
+from nerflow.models.meta import HEAD_FILE, ModelMeta, read_model_meta
 from nerflow.text.tokenization import TokenizedText
 from nerflow.text.tokenizer_file import TokenizerFile
 
@@ -55,15 +54,13 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     return manifest
 
 
-def load_decoder(path: str, folder: Path, meta: ModelMeta) -> Decoder:
-    """The decoder class named ``module:Class`` (a nerflow decoder only), from the folder."""
-    module_name, _, class_name = path.partition(":")
-    if not module_name.startswith("nerflow."):
-        raise ValueError(f"{folder / EXPORT_FILE}: decoder {path!r} is not one of nerflow's")
-    decoder_class = getattr(importlib.import_module(module_name), class_name, None)
-    if not (isinstance(decoder_class, type) and issubclass(decoder_class, Decoder)):
-        raise ValueError(f"{folder / EXPORT_FILE}: {path!r} names no decoder")
-    return decoder_class.from_folder(folder, meta.labels, meta.scheme, meta.head_settings)
+def load_decoder(folder: Path, meta: ModelMeta) -> Decoder:
+    """The decoder of the folder's head (its spec's, :mod:`nerflow.heads`), from the folder."""
+    try:
+        spec = head_spec(meta.head)
+    except ValueError as error:
+        raise ValueError(f"{folder / HEAD_FILE}: {error}") from None
+    return spec.decoder.from_folder(folder, meta.labels, meta.scheme, meta.head_settings)
 
 
 def pad_rows(rows: Sequence[Any], value: Any, width: int, dtype: Any = None) -> np.ndarray:
@@ -133,7 +130,7 @@ class OnnxPredictor:
             int(saved if saved is not None else length // 4),
             meta.scheme,
         )
-        decoder = load_decoder(manifest["decoder"], directory, meta)
+        decoder = load_decoder(directory, meta)
         pad_to = manifest.get("pad_to")
         if pad_to is not None and windowing.max_len > pad_to:
             raise ValueError(f"{directory}: the graph takes windows of {pad_to} tokens at most")
