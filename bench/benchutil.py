@@ -19,6 +19,7 @@ import torch
 
 from nerflow.data.records import Record
 from nerflow.data.validate import validate_file
+from nerflow.tensors import peak_gpu_mib
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -58,10 +59,8 @@ def reset_peak(device: torch.device) -> None:
 
 
 def peak_mib(device: torch.device) -> float | None:
-    """Peak GPU memory allocated by tensors since :func:`reset_peak` (None on CPU)."""
-    if device.type != "cuda":
-        return None
-    return round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    """Peak GPU memory of ``device`` in MiB (None on the CPU)."""
+    return peak_gpu_mib(device)
 
 
 def max_rss_mib() -> float:

@@ -230,7 +230,7 @@ def test_a_training_default_is_read_only_by_training_and_what_follows_it() -> No
     tensor caches, pretraining, scores) runs that module."""
     from nerflow.config.experiment import TrainConfig
 
-    after_training = {"train", "predict", "annotate", "model_card"}
+    after_training = {"train", "predict", "annotate", "model_card", "export_onnx"}
     assert scripts_running(TrainConfig.__module__) == after_training
 
 
@@ -302,6 +302,7 @@ def test_a_whitespace_edit_of_any_module_restales_exactly_the_rules_that_run_it(
             "experiments": {**EXPERIMENTS, "gamma": dict(ALPHA, features={"lac": True})},
             "ensembles": {"vote": {"members": ["alpha", "beta"]}},
             "annotate": {"run": "vote", "files": {"notes": str(notes)}},
+            "export_onnx": ["alpha"],
         },
     )
     _, observed = observed_edits(workdir, tmp_path, lambda file: file != CLASSIFICATION_RULES)

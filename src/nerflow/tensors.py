@@ -85,3 +85,10 @@ def padding_mask(rows: Sequence[Sized], width: int | None = None) -> torch.Tenso
 def as_tensors(arrays: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
     """Numpy arrays (input features, :mod:`nerflow.features`) as tensors sharing memory."""
     return {name: torch.from_numpy(array) for name, array in arrays.items()}
+
+
+def peak_gpu_mib(device: torch.device) -> float | None:
+    """Peak memory allocated by torch on a CUDA ``device`` so far, in MiB (None elsewhere)."""
+    if device.type != "cuda":
+        return None
+    return round(torch.cuda.max_memory_allocated(device) / 2**20, 1)

@@ -64,6 +64,9 @@ _requested = config["run_experiments"] or [*EXPERIMENTS, *ENSEMBLES]
 _unknown = sorted(set(_requested) - set(EXPERIMENTS) - set(ENSEMBLES))
 if _unknown:
     raise ValueError(f"run_experiments names unknown experiments: {_unknown}")
+_not_experiments = sorted(set(config["export_onnx"]) - set(EXPERIMENTS))
+if _not_experiments:
+    raise ValueError(f"export_onnx names what is not an experiment: {_not_experiments}")
 # The runs that the default target scores, reports and submits: the requested runs,
 # each ensemble preceded by its members (the leaderboard compares them).
 RUN_EXPERIMENTS = list(
@@ -253,6 +256,7 @@ def all_targets():
         for name in RUN_EXPERIMENTS
         if name in EXPERIMENTS
     ]
+    targets += [f"results/{name}/onnx" for name in config["export_onnx"]]
     for name in ANNOTATE["files"]:
         targets.append(f"results/{ANNOTATE_RUN}/annotated/{name}.jsonl")
         targets.append(f"results/{ANNOTATE_RUN}/annotated/{name}.textcheck.json")

@@ -30,8 +30,8 @@ rule model_card:
         "../scripts/model_card.py"
 
 
-# Not in `rule all`: ask for it, e.g. `snakemake results/RUN/onnx` for the best run of
-# results/dev_scores.json (needs the export extra: onnx, onnxscript).
+# In `rule all` for the runs of `export_onnx`; or ask for it, e.g. `snakemake
+# results/RUN/onnx` for the best run of results/dev_scores.json (needs the export extra).
 rule export_onnx:
     input:
         model="results/{run}/trained/model",

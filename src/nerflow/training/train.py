@@ -52,7 +52,14 @@ from nerflow.models.factory import build_model
 from nerflow.models.folder import save_model
 from nerflow.models.tagger import TaggerModel, count_parameters
 from nerflow.provenance import describe_hardware
-from nerflow.tensors import IGNORE_INDEX, pad, padding_mask, resolve_device, use_cpu_threads
+from nerflow.tensors import (
+    IGNORE_INDEX,
+    pad,
+    padding_mask,
+    peak_gpu_mib,
+    resolve_device,
+    use_cpu_threads,
+)
 from nerflow.text.tagging import label_types
 from nerflow.training.amp import amp_name, resolve_amp
 from nerflow.training.cache import (
@@ -257,6 +264,7 @@ class TaggingTask(SelectsBest):
             "device": str(self.device),
             "hardware": describe_hardware(self.device),
             "amp": amp_name(loop.amp_dtype),
+            "peak_gpu_mib": peak_gpu_mib(self.device),
             "resumed_from": loop.resumed_from,
         }
         save_model(
