@@ -40,10 +40,10 @@ fi
 summary="$out/summary.txt"
 : >"$summary"
 note() { echo "$*" | tee -a "$summary"; }
-timed() {  # timed NAME COMMAND...: run with the part's time limit, note its status
-    local name="$1" start=$SECONDS status
-    shift
-    timeout --signal=INT --kill-after=15 "$part_s" "$@"
+timed() {  # timed NAME LOG COMMAND...: run with the part's time limit into LOG, note its status
+    local name="$1" log="$2" start=$SECONDS status
+    shift 2
+    timeout --signal=INT --kill-after=15 "$part_s" "$@" >"$log" 2>&1
     status=$?
     note "$name: exit $status after $((SECONDS - start)) s"
 }
@@ -52,8 +52,8 @@ note "device: $device; $(nvidia-smi --query-gpu=name,memory.total --format=csv,n
 python -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" | tee -a "$summary"
 
 # 1. the GPU-marked tests (on a CPU: their fp32 cases)
-NERFLOW_TEST_DEVICE="$device" timed tests \
-    python -m pytest -q -p no:cacheprovider -m gpu tests/test_gpu.py >"$out/tests.log" 2>&1
+NERFLOW_TEST_DEVICE="$device" timed tests "$out/tests.log" \
+    python -m pytest -q -p no:cacheprovider -m gpu tests/test_gpu.py
 tail -n 1 "$out/tests.log" | tee -a "$summary"
 
 # 2 and 3. the workflow through its GPU pool
@@ -69,10 +69,11 @@ experiments:
 $3
 run_experiments: [gpu]
 EOF
-    timed "dag $1" python -m snakemake --snakefile "$PWD/Snakefile" --directory "$work" \
-        --configfile "$work/config.yaml" --cores 8 --resources gpu=1 \
+    # targets first: --configfile and --resources take several values
+    timed "dag $1" "$work/snakemake.log" python -m snakemake \
         results/gpu/dev_scores.json results/gpu/textcheck/dev.json \
-        >"$work/snakemake.log" 2>&1
+        --snakefile "$PWD/Snakefile" --directory "$work" \
+        --configfile "$work/config.yaml" --cores 8 --resources gpu=1
     python - "$work" <<'EOF' | tee -a "$summary"
 import json, sys
 from pathlib import Path
