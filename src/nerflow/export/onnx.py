@@ -130,36 +130,33 @@ def export_onnx(
     return ExportReport(Path(out_dir), **exported)
 
 
-def _example_feeds(predictor: Predictor, records: Sequence[Record]) -> list[torch.Tensor]:
-    """Inputs of one batch of windows (two rows of different lengths: no axis is 1),
-    padded to ``max_len``: the width of a graph that cannot take any other
-    (:func:`_any_length`)."""
-    from nerflow.inference.onnx_predictor import pad_rows
+def _windows(predictor: Predictor, records: Sequence[Record]) -> tuple[list, list | None]:
+    """Every window of ``records`` and, for a model with features, its feature arrays."""
     from nerflow.text.tokenization import windows_many
 
-    toks = [
-        w[0]
-        for w in windows_many(
-            [r.text for r in records],
-            predictor.tokenizer,
-            predictor.mode,
-            predictor.max_len,
-            predictor.stride,
-        )
-    ]
-    width = predictor.max_len
-    pad_id = predictor.tokenizer.pad_token_id or 0
-    feeds = [
-        pad_rows([tok.input_ids for tok in toks], pad_id, width, np.int64),
-        pad_rows([[1] * len(tok) for tok in toks], 0, width, np.int64),
-        pad_rows([tok.labelled for tok in toks], False, width, bool),
-    ]
+    texts = [r.text for r in records]
+    per_text = windows_many(
+        texts, predictor.tokenizer, predictor.mode, predictor.max_len, predictor.stride
+    )
+    toks = [tok for windows in per_text for tok in windows]
     featurizer = predictor.model.featurizer
-    if featurizer is not None:
-        per_text = [featurizer.encode(r.text, tok) for r, tok in zip(records, toks, strict=True)]
-        for name in featurizer.tensor_names:
-            feeds.append(pad_rows([np.asarray(f[name]) for f in per_text], 0, width))
-    return [torch.from_numpy(np.ascontiguousarray(feed)) for feed in feeds]
+    if featurizer is None:
+        return toks, None
+    return toks, [
+        featurizer.encode(text, tok)
+        for text, windows in zip(texts, per_text, strict=True)
+        for tok in windows
+    ]
+
+
+def _example_feeds(predictor: Predictor, records: Sequence[Record]) -> list[torch.Tensor]:
+    """Inputs of one batch of windows (rows of different lengths: no axis is 1), padded
+    to ``max_len``: the width of a graph that cannot take any other (:func:`_any_length`)."""
+    from nerflow.inference.onnx_predictor import window_feeds
+
+    toks, features = _windows(predictor, records)
+    feeds = window_feeds(toks, features, predictor.tokenizer.pad_token_id or 0, predictor.max_len)
+    return [torch.from_numpy(np.ascontiguousarray(feed)) for feed in feeds.values()]
 
 
 def _export_graph(
@@ -242,24 +239,7 @@ def _session_check(
     }
     write_json(folder / EXPORT_FILE, manifest)
     exported = OnnxPredictor.load(folder)
-    from nerflow.text.tokenization import windows_many
-
-    all_windows = windows_many(
-        [r.text for r in records],
-        predictor.tokenizer,
-        predictor.mode,
-        predictor.max_len,
-        predictor.stride,
-    )
-    toks = [tok for windows in all_windows for tok in windows]
-    featurizer = model.featurizer
-    features = None
-    if featurizer is not None:
-        features = [
-            featurizer.encode(r.text, tok)
-            for r, windows in zip(records, all_windows, strict=True)
-            for tok in windows
-        ]
+    toks, features = _windows(predictor, records)
     feeds = exported.batch_feeds(toks, features)
     ours = exported.scores(feeds)
     with torch.no_grad():

@@ -74,6 +74,24 @@ def pad_rows(rows: Sequence[Any], value: Any, width: int, dtype: Any = None) -> 
     return out
 
 
+def window_feeds(
+    toks: Sequence[TokenizedText],
+    features: Sequence[dict[str, Any]] | None,
+    pad_id: int,
+    width: int,
+) -> dict[str, np.ndarray]:
+    """The graph's inputs for windows ``toks`` (and their feature arrays), padded to
+    ``width``."""
+    feeds = {
+        "input_ids": pad_rows([tok.input_ids for tok in toks], pad_id, width, np.int64),
+        "attention_mask": pad_rows([[1] * len(tok) for tok in toks], 0, width, np.int64),
+        "labelled": pad_rows([tok.labelled for tok in toks], False, width, bool),
+    }
+    for name in features[0] if features else ():
+        feeds[name] = pad_rows([np.asarray(f[name]) for f in features], 0, width)
+    return feeds
+
+
 def session_options(threads: int | None) -> Any:
     import onnxruntime as ort
 
@@ -158,19 +176,10 @@ class OnnxPredictor:
         toks: Sequence[TokenizedText],
         features: Sequence[dict[str, Any]] | None,
     ) -> dict[str, np.ndarray]:
-        """The graph's inputs for windows ``toks`` (padded to the longest)."""
+        """The graph's inputs for windows ``toks`` (padded to the longest, or to the one
+        width the graph takes)."""
         width = self.pad_to or max(len(tok) for tok in toks)
-        feeds = {
-            "input_ids": pad_rows(
-                [tok.input_ids for tok in toks], self.windowing.pad_id, width, np.int64
-            ),
-            "attention_mask": pad_rows([[1] * len(tok) for tok in toks], 0, width, np.int64),
-            "labelled": pad_rows([tok.labelled for tok in toks], False, width, bool),
-        }
-        if features is not None:
-            for name in features[0]:
-                feeds[name] = pad_rows([np.asarray(f[name]) for f in features], 0, width)
-        return feeds
+        return window_feeds(toks, features, self.windowing.pad_id, width)
 
     def decode_windows(
         self,

@@ -69,7 +69,7 @@ def decode_windows(
     features: Sequence[dict[str, torch.Tensor]] | None = None,
 ) -> list[Any]:
     """Every window's predictions on its tokens (the head's
-    :meth:`~nerflow.models.head.Head.token_predictions`), in the input order: for tag
+    :meth:`~nerflow.heads.decoder.Decoder.token_predictions`), in the input order: for tag
     heads each token's label (None on unlabelled tokens), for the span head its
     ``(first token, last token, type, score)`` spans.
 
@@ -78,7 +78,7 @@ def decode_windows(
     results: list[Any] = [None] * len(toks)
     for chunk, inputs in window_batches(toks, pad_id, batch_size, device, features):
         for i, decoded in zip(chunk, model.decode(**inputs), strict=True):
-            results[i] = model.head.token_predictions(toks[i], decoded)
+            results[i] = model.head.decoder.token_predictions(toks[i], decoded)
     return results
 
 

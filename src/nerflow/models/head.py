@@ -22,11 +22,9 @@ from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
-from nerflow.data.records import Span
 from nerflow.heads.decoder import Decoder
 from nerflow.heads.spec import HeadSpec
 from nerflow.text.tagging import label_types, parse_tag
-from nerflow.text.tokenization import TokenizedText
 
 GoldSpans = Sequence[Tensor] | None
 """Gold spans of a batch for :meth:`Head.loss`: one ``[k, 3]`` tensor of ``(first token,
@@ -38,8 +36,8 @@ class Head(nn.Module):
 
     Subclasses set :attr:`spec` (their torch-free half, :mod:`nerflow.heads`: the name,
     the ``head`` of experiments and of ``nerflow_head.json``, own settings and decoder),
-    implement :meth:`scores`, :meth:`loss`, :meth:`decode`, :meth:`token_predictions` and
-    :meth:`record_spans`, and are registered in :data:`nerflow.models.registry.HEADS`. A
+    implement :meth:`scores` and :meth:`loss` (decoding, window merging and spans are the
+    spec's decoder's: :attr:`decoder`), and are registered through their spec. A
     head owns its parameters (the CRF's scores; none for the others) and writes them into
     its :attr:`files` of a model folder.
     """
@@ -123,7 +121,7 @@ class Head(nn.Module):
 
     @property
     def flat(self) -> bool:
-        """Whether no two spans that :meth:`record_spans` gives for one text overlap. Tag
+        """Whether no two spans that its decoder gives for one text overlap. Tag
         heads decode tags: always."""
         return True
 
@@ -147,21 +145,6 @@ class Head(nn.Module):
         :attr:`decoder`'s, on the scores in numpy."""
         scores = scores.detach().float().cpu().numpy()
         return self.decoder.decode(scores, label_mask.detach().bool().cpu().numpy())
-
-    def token_predictions(self, tok: TokenizedText, decoded: list[Any]) -> Any:
-        """One window's :meth:`decode` row, on the window's tokens."""
-        return self.decoder.token_predictions(tok, decoded)
-
-    def record_spans(
-        self,
-        n_chars: int,
-        windows: Sequence[TokenizedText],
-        predictions: Sequence[Any],
-        scheme: str,
-    ) -> list[Span]:
-        """The character spans of a text of ``n_chars`` from the :meth:`token_predictions`
-        of its ``windows`` (tags read in ``scheme``), sorted."""
-        return self.decoder.record_spans(n_chars, windows, predictions, scheme)
 
     def save(self, out_dir: Path) -> None:
         """Write the head's parameters into ``out_dir`` (a head without any writes nothing)."""
