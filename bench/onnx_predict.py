@@ -2,18 +2,21 @@
 
 Issue 24. For each model folder (``--model``, repeatable) and each offline experiment
 (``--recipe``, repeatable, default ``bilstm_lac_span`` of config/offline.yaml: BiLSTM 2 x
-256, bigram/lexicon/gazetteer/LAC inputs, span head; a random-init model of its shape,
-its feature assets built from CLUENER train), ``nerflow export`` writes the ONNX folder,
-then on the same CLUENER dev texts and
-the same number of threads (``--threads``, torch's and onnxruntime's):
+256, bigram/lexicon/gazetteer/LAC inputs, span head; trained ``--train-steps`` steps on
+CLUENER train with nerflow's loop, so that it tags like a model in use: a random span head
+scores half of all cells positive, and decoding them would dominate every figure),
+``nerflow export`` writes two ONNX folders, float32 and ``--quantize int8``, then on the
+same CLUENER dev texts and the same number of threads (``--threads``, torch's and
+onnxruntime's):
 
-- ``pytorch`` / ``onnx``: :meth:`Predictor.predict` and :meth:`OnnxPredictor.predict`
-  (windows, features, forward, decoding, spans on the original texts), sentences/s,
-  median of ``--repeat`` runs; the spans must be identical;
-- ``onnx forward``: onnxruntime's forward pass alone on the batches the ONNX path builds
-  (its overhead is everything else: features, windows, decoding, restoring);
+- ``pytorch`` / ``onnx`` / ``int8``: :meth:`Predictor.predict` and
+  :meth:`OnnxPredictor.predict` (windows, features, forward, decoding, spans on the
+  original texts), sentences/s, median of ``--repeat`` interleaved runs; the float32
+  folder's spans must be identical to PyTorch's; dev micro F1 of the three;
+- ``forward``: onnxruntime's forward pass alone on the batches each ONNX folder builds
+  (the overhead is everything else: features, windows, decoding, restoring);
 - ``nerflow predict``: the command line end to end in a fresh process (imports, loading,
-  reading and writing files), wall time and peak RSS, the exported folder without torch.
+  reading and writing files), wall time and peak RSS, the exported folders without torch.
 
 Target: onnx >= 1.5x pytorch. Writes ``results/bench/onnx_predict.json`` and a table.
 
@@ -31,11 +34,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from benchutil import (
     DEV,
     RESULTS,
-    ROOT,
     TRAIN,
     environment,
     load_split,
@@ -48,6 +49,7 @@ from benchutil import (
 
 from nerflow.data.cluener import write_records
 from nerflow.data.records import Record
+from nerflow.evaluation.scoring import score
 from nerflow.export.onnx import export_onnx
 from nerflow.inference.onnx_predictor import OnnxPredictor
 from nerflow.inference.predict import Predictor
@@ -64,37 +66,25 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--limit", type=int, help="only the first N records")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--train-steps", type=int, default=300, help="recipe models: steps")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--work", default=str(RESULTS / "onnx_work"))
     parser.add_argument("--json-out", default=str(RESULTS / "onnx_predict.json"))
     return parser.parse_args(argv)
 
 
-def recipe_folder(recipe: str, train_path: str, out: Path) -> Path:
-    """A random-init model of the offline recipe's shape, saved like a trained one."""
-    from nerflow.data.records import entity_types
-    from nerflow.features.featurizer import build_featurizer
-    from nerflow.models.factory import build_model
-    from nerflow.models.folder import save_model
-    from nerflow.text.tagging import label_list
-    from nerflow.text.vocab import build_char_vocab, save_char_tokenizer
+def recipe_folder(recipe: str, args: argparse.Namespace, out: Path) -> Path:
+    """The offline recipe's model after ``--train-steps`` steps of nerflow's loop (its
+    character tokenizer and feature assets built from all of train, as the workflow does)."""
+    from training_loops import bilstm_setup, run_nerflow
 
-    config = yaml.safe_load((ROOT / "config" / "offline.yaml").read_text(encoding="utf-8"))
-    experiment = {"tokenization": "char", "stride": 16, **config["experiments"][recipe]}
-    experiment.pop("train", None)
-    train = load_split(train_path, "train")
-    texts = [record.text for record in train]
-    tokenizer = save_char_tokenizer(build_char_vocab(texts), out / "tokenizer")
-    features = experiment.get("features")
-    featurizer = build_featurizer(texts, features, train) if features else None
-    torch.manual_seed(0)
-    model = build_model(experiment, label_list(entity_types(train), "BIOS"), tokenizer, featurizer)
-    meta = {
-        "tokenization": "char",
-        "max_len": experiment["max_len"],
-        "stride": experiment["stride"],
-    }
-    return save_model(model.eval(), out / "model", tokenizer, meta)
+    if (out / "model" / "nerflow_head.json").is_file():
+        return out / "model"  # trained by an earlier run with the same --work
+    train = load_split(args.train, "train")
+    out.mkdir(parents=True, exist_ok=True)
+    setup = bilstm_setup(train, [], args.train_steps, out, recipe=recipe)
+    run_nerflow(setup, torch.device("cpu"), "off", args.threads, keep=out)
+    return out / "model"
 
 
 def capture_feeds(predictor: OnnxPredictor, records: list[Record], batch_size: int) -> list:
@@ -146,44 +136,59 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+KINDS = ("pytorch", "onnx", "int8")
+
+
 def measure(folder: Path, records: list[Record], args: argparse.Namespace, work: Path) -> dict:
-    exported = work / f"{folder.parent.name}_{folder.name}_onnx"
-    start = time.perf_counter()
-    report = export_onnx(folder, exported)
-    export_s = time.perf_counter() - start
-    theirs = Predictor.load(folder, "cpu")
-    ours = OnnxPredictor.load(exported, threads=args.threads)
-    theirs.predict(records[:64], args.batch_size)  # warm up both
-    ours.predict(records[:64], args.batch_size)
-    feeds = capture_feeds(ours, records, args.batch_size)
-    runs: dict[str, list[float]] = {"pytorch": [], "onnx": [], "forward": []}
+    stem = work / f"{folder.parent.name}_{folder.name}"
+    exported = {"onnx": Path(f"{stem}_onnx"), "int8": Path(f"{stem}_int8")}
+    reports = {}
+    for kind, out in exported.items():
+        start = time.perf_counter()
+        report = export_onnx(folder, out, quantization="int8" if kind == "int8" else None)
+        reports[kind] = {"export_s": round(time.perf_counter() - start, 1)}
+        reports[kind] |= {"max_abs_diff": report.max_abs_diff, "scale": report.scale}
+    predictors: dict[str, Any] = {"pytorch": Predictor.load(folder, "cpu")}
+    for kind, out in exported.items():
+        predictors[kind] = OnnxPredictor.load(out, threads=args.threads)
+    for predictor in predictors.values():  # warm up
+        predictor.predict(records[:64], args.batch_size)
+    feeds = {kind: capture_feeds(predictors[kind], records, args.batch_size) for kind in exported}
+    runs: dict[str, list[float]] = {name: [] for name in [*KINDS, "onnx_forward", "int8_forward"]}
     outputs: dict[str, list[Record]] = {}
-    for _ in range(args.repeat):  # interleaved: a busy machine slows all three alike
-        for name, predictor in (("pytorch", theirs), ("onnx", ours)):
+    for _ in range(args.repeat):  # interleaved: a busy machine slows all of them alike
+        for name, predictor in predictors.items():
             start = time.perf_counter()
             outputs[name] = predictor.predict(records, args.batch_size)
             runs[name].append(time.perf_counter() - start)
-        runs["forward"].append(time_forward(ours, feeds))
-    pairs = zip(outputs["onnx"], outputs["pytorch"], strict=True)
-    same = sum(a.spans == b.spans for a, b in pairs)
-    forward = median(runs.pop("forward"))
+        for kind in exported:
+            runs[f"{kind}_forward"].append(time_forward(predictors[kind], feeds[kind]))
+    seconds = {name: median(values) for name, values in runs.items()}
+    types = sorted({span.label for record in records for span in record.spans})
+    theirs = outputs["pytorch"]
     source = work / "texts.jsonl"
     write_records(source, (Record(r.id, r.text) for r in records))
-    seconds = {name: median(values) for name, values in runs.items()}
+    cli = {"pytorch": cli_run(folder, source, work / "out_torch.jsonl", args.threads, False)}
+    for kind, out in exported.items():
+        cli[kind] = cli_run(out, source, work / f"out_{kind}.jsonl", args.threads, True)
     return {
         "model": str(folder),
-        "export_s": round(export_s, 1),
-        "max_abs_diff": report.max_abs_diff,
+        "exports": reports,
         "records": len(records),
-        "identical_records": same,
-        "sentences_per_s": {k: round(len(records) / v, 1) for k, v in seconds.items()},
-        "onnx_forward_s": round(forward, 3),
-        "onnx_overhead": round((seconds["onnx"] - forward) / forward, 3),
-        "speedup": ratio(seconds["pytorch"], seconds["onnx"]),
-        "cli": {
-            "pytorch": cli_run(folder, source, work / "out_torch.jsonl", args.threads, False),
-            "onnx": cli_run(exported, source, work / "out_onnx.jsonl", args.threads, True),
+        "identical_records": {
+            kind: sum(a.spans == b.spans for a, b in zip(outputs[kind], theirs, strict=True))
+            for kind in exported
         },
+        "dev_micro_f1": {
+            name: round(score(records, outputs[name], types)["micro"]["f1"], 4) for name in KINDS
+        },
+        "sentences_per_s": {k: round(len(records) / seconds[k], 1) for k in KINDS},
+        "forward_s": {kind: round(seconds[f"{kind}_forward"], 3) for kind in exported},
+        "overhead": {
+            kind: round(seconds[kind] / seconds[f"{kind}_forward"] - 1.0, 3) for kind in exported
+        },
+        "speedup": {kind: ratio(seconds["pytorch"], seconds[kind]) for kind in exported},
+        "cli": cli,
     }
 
 
@@ -195,28 +200,31 @@ def main(argv: list[str] | None = None) -> int:
     records = load_split(args.records, "dev")[: args.limit]
     recipes = args.recipe or ([] if args.model else ["bilstm_lac_span"])
     folders = [Path(m) for m in args.model]
-    folders += [recipe_folder(name, args.train, work / name) for name in recipes]
+    folders += [recipe_folder(name, args, work / name) for name in recipes]
     results = [measure(folder, records, args, work) for folder in folders]
     rows = []
     for r in results:
-        sps, cli = r["sentences_per_s"], r["cli"]
+        sps, f1, runs = r["sentences_per_s"], r["dev_micro_f1"], r["cli"].values()
         rows.append(
             [
                 r["model"][-48:],
                 sps["pytorch"],
-                sps["onnx"],
-                f"{r['speedup']:.2f}x",
-                f"{r['onnx_overhead']:.0%}",
-                f"{r['identical_records']}/{r['records']}",
-                f"{cli['pytorch']['wall_s']:.1f} s / {cli['pytorch']['peak_rss_mib']:.0f} MiB",
-                f"{cli['onnx']['wall_s']:.1f} s / {cli['onnx']['peak_rss_mib']:.0f} MiB",
+                f"{sps['onnx']} ({r['speedup']['onnx']:.2f}x)",
+                f"{sps['int8']} ({r['speedup']['int8']:.2f}x)",
+                f"{r['overhead']['onnx']:.0%} / {r['overhead']['int8']:.0%}",
+                f"{r['identical_records']['onnx']} / {r['identical_records']['int8']}"
+                f" of {r['records']}",
+                f"{f1['pytorch']:.4f} / {f1['onnx']:.4f} / {f1['int8']:.4f}",
+                " / ".join(f"{c['wall_s']:.1f} s {c['peak_rss_mib']:.0f} MiB" for c in runs),
             ]
         )
-    header = ["model", "pytorch sent/s", "onnx sent/s", "onnx/pytorch", "onnx overhead"]
-    header += ["same spans", "CLI pytorch", "CLI onnx (no torch)"]
+    header = ["model", "pytorch sent/s", "onnx sent/s", "int8 sent/s"]
+    header += ["overhead onnx / int8", "same spans onnx / int8", "dev F1 pt / onnx / int8"]
+    header += ["CLI pytorch / onnx / int8 (no torch)"]
     print(table(header, rows))
-    ok = all(r["speedup"] and r["speedup"] >= TARGET for r in results)
-    print(f"target onnx >= {TARGET}x pytorch: {'met' if ok else 'NOT met'}")
+    for kind in ("onnx", "int8"):
+        ok = all(r["speedup"][kind] and r["speedup"][kind] >= TARGET for r in results)
+        print(f"target {kind} >= {TARGET}x pytorch in process: {'met' if ok else 'NOT met'}")
     env = environment(torch.device("cpu"), args.threads)
     write_result(args.json_out, {"environment": env, "target": TARGET, "results": results})
     return 0

@@ -401,9 +401,15 @@ def test_onnx_predict(tmp_path: Path, bench_modules) -> None:
     argv = ["--train", str(TINY / "train.json"), "--records", str(TINY / "dev.json")]
     argv += ["--recipe", "scratch_transformer_crf"]  # the default recipe reads LAC: slower
     argv += ["--repeat", "1", "--threads", "1", "--work", str(tmp_path), "--json-out", str(out)]
-    assert onnx_predict.main(argv) == 0
+    assert onnx_predict.main([*argv, "--train-steps", "1"]) == 0
     (result,) = read(out)["results"]
-    assert result["identical_records"] == result["records"] == 16
-    assert result["sentences_per_s"]["onnx"] > 0 and result["sentences_per_s"]["pytorch"] > 0
-    assert result["onnx_forward_s"] > 0 and result["max_abs_diff"] >= 0
+    assert result["identical_records"]["onnx"] == result["records"] == 16
+    assert 0 <= result["identical_records"]["int8"] <= 16
+    assert all(result["sentences_per_s"][kind] > 0 for kind in ("pytorch", "onnx", "int8"))
+    assert set(result["dev_micro_f1"]) == {"pytorch", "onnx", "int8"}
+    assert result["dev_micro_f1"]["onnx"] == result["dev_micro_f1"]["pytorch"]
+    assert result["forward_s"]["onnx"] > 0 and result["forward_s"]["int8"] > 0
+    exports = result["exports"]
+    assert exports["onnx"]["max_abs_diff"] <= exports["int8"]["max_abs_diff"]
+    assert result["cli"]["int8"]["peak_rss_mib"] > 0
     assert result["cli"]["onnx"]["peak_rss_mib"] > 0

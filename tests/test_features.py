@@ -4,6 +4,7 @@ feature assets and caches with features."""
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,7 @@ from nerflow.features.lexicon import (
     read_word_list,
     unpack_bits,
 )
-from nerflow.features.matching import bmes_roles, lower_chars, substrings
+from nerflow.features.matching import bmes_roles, lower_chars, proper_prefixes, substrings
 from nerflow.features.spec import feature_spec, features_enabled
 from nerflow.features.specials import UNK_ID
 from nerflow.text.tagging import label_list
@@ -126,6 +127,20 @@ def test_matching_primitives() -> None:
     assert bmes_roles(4, 5) == [(4, "S")]
     assert bmes_roles(0, 2) == [(0, "B"), (1, "E")]
     assert bmes_roles(1, 5) == [(1, "B"), (2, "M"), (3, "M"), (4, "E")]
+
+
+def test_substrings_cut_at_prefixes_still_reach_every_key() -> None:
+    assert proper_prefixes(["abc", "b"]) == {"a", "ab"}
+    pruned = list(substrings("xabcab", 1, 3, proper_prefixes(["abc", "b"])))
+    assert [piece for *_, piece in pruned] == ["x", "a", "ab", "abc", "b", "c", "a", "ab", "b"]
+    rng = random.Random(5)
+    for _ in range(200):
+        keys = {"".join(rng.choices("abcd", k=rng.randint(1, 5))) for _ in range(6)}
+        text = "".join(rng.choices("abcde", k=rng.randint(0, 20)))
+        low, high = rng.randint(1, 3), rng.randint(3, 6)
+        everything = {s for s in substrings(text, low, high) if s[2] in keys}
+        cut = [s for s in substrings(text, low, high, proper_prefixes(keys)) if s[2] in keys]
+        assert cut == sorted(everything), (keys, text)
 
 
 def test_lexicon_bits_classes_and_lengths() -> None:

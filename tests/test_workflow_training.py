@@ -395,6 +395,7 @@ def test_the_export_rule_writes_a_folder_that_predicts_as_the_run(trained: Path)
         "onnxscript", reason='the ONNX exporter needs pip install "nerflow[export]"'
     )
     from nerflow.data.cluener import read_records
+    from nerflow.evaluation.scoring import score
     from nerflow.inference.onnx_predictor import OnnxPredictor
 
     run = "bilstm_span"  # features, span head, sliding windows
@@ -404,3 +405,17 @@ def test_the_export_rule_writes_a_folder_that_predicts_as_the_run(trained: Path)
     expected = read_records(trained / f"results/{run}/predictions/dev.json")
     assert [r.spans for r in predicted] == [r.spans for r in expected]
     assert (trained / f"logs/{run}/export_onnx.log").read_text(encoding="utf-8").count("same spans")
+    # export_quantize: only the export reruns (its params changed), into an int8 folder
+    model_file = next((trained / f"results/{run}/trained/model").iterdir())
+    trained_at = model_file.stat().st_mtime_ns
+    config = ("--config", "export_quantize=int8")
+    snakemake(
+        trained, f"results/{run}/onnx", "--cores", "2", *config, snakefile=trained / "Snakefile"
+    )
+    manifest = load_json(trained / f"results/{run}/onnx/nerflow_export.json")
+    assert manifest["quantization"] == "int8" and manifest["quantized_ops"]["LSTM"] > 0
+    assert model_file.stat().st_mtime_ns == trained_at
+    quantized = OnnxPredictor.load(trained / f"results/{run}/onnx").predict(dev)
+    types = sorted({span.label for record in expected for span in record.spans})
+    agreement = score(expected, quantized, types)["micro"]["f1"]  # the run's spans as the gold
+    assert agreement >= 0.9, f"int8 spans score F1 {agreement:.3f} against the run's"

@@ -47,6 +47,7 @@ rule export_onnx:
         "../envs/train.yaml"
     threads: 4
     params:
+        quantization=config["export_quantize"],
         code=script_code("export_onnx"),
     script:
         "../scripts/export_onnx.py"

@@ -42,10 +42,15 @@ def rotary(x: torch.Tensor) -> torch.Tensor:
     position = torch.arange(width, device=x.device, dtype=torch.float32)
     inverse = 10000.0 ** (-torch.arange(0, dim, 2, device=x.device, dtype=torch.float32) / dim)
     angles = position[:, None] * inverse[None, :]  # [seq, dim/2]
-    cos = angles.cos().repeat_interleave(2, dim=-1)[None, :, None, :]
-    sin = angles.sin().repeat_interleave(2, dim=-1)[None, :, None, :]
-    rotated = torch.stack([-x[..., 1::2], x[..., 0::2]], dim=-1).reshape(x.shape)
-    return x * cos.to(x.dtype) + rotated * sin.to(x.dtype)
+    cos = angles.cos().repeat_interleave(2, dim=-1)
+    sin = angles.sin().repeat_interleave(2, dim=-1)
+    # each pair (x0, x1) -> (-x1, x0): one gather, with the sign folded into the sines
+    # (two strided slices and a stack cost an exported graph several times as much)
+    pairs = torch.arange(dim, device=x.device) ^ 1
+    signed_sin = sin * torch.tensor([-1.0, 1.0], device=x.device).repeat(dim // 2)
+    return x * cos[None, :, None, :].to(x.dtype) + x.index_select(-1, pairs) * signed_sin[
+        None, :, None, :
+    ].to(x.dtype)
 
 
 def span_scores(
@@ -57,9 +62,11 @@ def span_scores(
     batch, width, size = outputs.shape
     if size != 2 * n_types * head_size:
         raise ValueError(f"span head expects {2 * n_types * head_size} outputs, got {size}")
-    qk = outputs.float().reshape(batch, width, n_types, 2 * head_size)
-    query, key = rotary(qk[..., :head_size]), rotary(qk[..., head_size:])
-    scores = torch.einsum("bmhd,bnhd->bhmn", query, key) / head_size**0.5
+    # queries and keys rotated in one call: [batch, seq, n_types * 2, head_size]
+    qk = rotary(outputs.float().reshape(batch, width, n_types * 2, head_size))
+    query = qk[:, :, 0::2].transpose(1, 2)  # [batch, n_types, seq, head_size]
+    key = qk[:, :, 1::2].permute(0, 2, 3, 1)  # [batch, n_types, head_size, seq]
+    scores = torch.matmul(query, key) / head_size**0.5
     valid = valid.to(torch.bool)
     cells = valid[:, None, :, None] & valid[:, None, None, :]
     upper = torch.ones(width, width, dtype=torch.bool, device=outputs.device).triu()
