@@ -140,7 +140,7 @@ KINDS = ("pytorch", "onnx", "int8")
 
 
 def measure(folder: Path, records: list[Record], args: argparse.Namespace, work: Path) -> dict:
-    stem = work / f"{folder.parent.name}_{folder.name}"
+    stem = work / "_".join(folder.parts[-3:])  # results/RUN/trained/model: RUN_trained_model
     exported = {"onnx": Path(f"{stem}_onnx"), "int8": Path(f"{stem}_int8")}
     reports = {}
     for kind, out in exported.items():

@@ -124,6 +124,9 @@ def test_the_exported_folder_predicts_what_pytorch_predicts(
     assert report.max_abs_diff <= TOLERANCE * report.scale
     manifest = json.loads((exported / EXPORT_FILE).read_text(encoding="utf-8"))
     assert manifest["check"]["max_abs_diff"] == report.max_abs_diff
+    # any length, except through LAC's encoder, whose GRUs the exporter unrolls
+    has_gru = bool(features and features.get("lac_encoder"))
+    assert (manifest["pad_to"] is not None) == has_gru
     assert not (exported / "nerflow_bilstm.json").exists()  # the weights are in the graph
     records = make_records(30, seed=11) + long_records(6, seed=12)
     theirs = Predictor.load(folder, "cpu")
@@ -195,6 +198,17 @@ def test_predict_runs_an_exported_folder_without_torch(
     assert onnx_lines == torch_lines
     assert len(onnx_lines.splitlines()) == len(texts)
     assert any(json.loads(line)["label"] for line in onnx_lines.splitlines())
+
+
+def test_a_second_export_in_one_process_still_takes_any_length(tokenizer, tmp_path: Path) -> None:
+    """torch's exporter swaps the LSTM decomposition without clearing the op's dispatch
+    cache: a second export of a BiLSTM in one process used to be fixed to one length."""
+    head, encoder, features, extra = MODELS["bilstm-span-nested-features"]
+    folder = save_fixture(tmp_path, tokenizer, head, encoder, features, **extra)
+    for out in ("first", "second"):
+        export_onnx(folder, tmp_path / out)
+        manifest = json.loads((tmp_path / out / EXPORT_FILE).read_text(encoding="utf-8"))
+        assert manifest["pad_to"] is None, out
 
 
 def test_a_transformer_graph_runs_onnxruntime_s_fused_attention(tokenizer, tmp_path: Path) -> None:

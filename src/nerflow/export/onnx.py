@@ -10,9 +10,13 @@ files, the feature assets, ``tokenizer.json`` and ``nerflow_head.json`` beside
 (:mod:`nerflow.heads`) decodes the graph's output in
 :class:`~nerflow.inference.onnx_predictor.OnnxPredictor`, without torch.
 
+A transformer's attention, GELU and layer norms are fused into onnxruntime's kernels, and
+``quantization="int8"`` stores int8 weights (:mod:`nerflow.export.optimize`).
+
 The export checks itself before it is put in place: on texts of several lengths (windows
 of one and of several batches) the onnxruntime scores must equal PyTorch's within
-:data:`TOLERANCE` and the predicted spans must be the same; the figures go into the
+:data:`TOLERANCE` and the predicted spans must be the same; an int8 graph is checked
+again, within its own tolerance, its equal spans counted. The figures go into the
 manifest. Needs ``pip install "nerflow[export]"`` (onnx, onnxscript, onnxruntime).
 """
 
@@ -115,7 +119,7 @@ def export_onnx(
 ) -> ExportReport:
     """Export ``model_dir`` into ``out_dir`` (see the module docstring); the folder appears
     only when the check passed. ``quantization`` ``int8``: the checked float32 graph is
-    then quantized (:mod:`nerflow.export.quantize`) and checked again."""
+    then quantized (:mod:`nerflow.export.optimize`) and checked again."""
     try:
         quantization = optimize.check_quantization(quantization)
     except ValueError as error:
@@ -195,6 +199,7 @@ def _export_graph(
     exporter_log = logging.getLogger("torch.onnx")
     level = exporter_log.level
     exporter_log.setLevel(logging.ERROR)  # "torchvision is not installed" and the like
+    _forget_rnn_kernels()
     try:
         with (
             warnings.catch_warnings(),
@@ -221,7 +226,19 @@ def _export_graph(
         raise ExportError(f"torch.onnx.export failed: {error}\n" + "\n".join(lines)) from error
     finally:
         exporter_log.setLevel(level)
+        _forget_rnn_kernels()
     program.save(str(path))
+
+
+def _forget_rnn_kernels() -> None:
+    """Clear the dispatch caches of the recurrent ops. torch's exporter swaps in their
+    while-loop decompositions (dynamic lengths) and back without clearing the caches, so
+    a second export in one process kept the unrolled kernel: a graph fixed to the
+    example's length, padded to ``max_len`` at every call."""
+    for op in (torch.ops.aten.lstm.input, torch.ops.aten.gru.input, torch.ops.aten.rnn_tanh.input):
+        cache = getattr(op, "_dispatch_cache", None)
+        if cache is not None:
+            cache.clear()
 
 
 def _any_length(path: Path, names: list[str], feeds: list[torch.Tensor]) -> bool:
