@@ -24,7 +24,6 @@ import torch
 from conftest import ENTITIES, make_records, tiny_experiment, write_word_list
 
 from nerflow.data.records import Record, Span
-from nerflow.evaluation.scoring import score
 from nerflow.features.featurizer import build_featurizer
 from nerflow.inference.onnx_predictor import EXPORT_FILE, OnnxPredictor, is_exported
 from nerflow.inference.predict import Predictor
@@ -200,17 +199,6 @@ def test_predict_runs_an_exported_folder_without_torch(
     assert any(json.loads(line)["label"] for line in onnx_lines.splitlines())
 
 
-def test_a_second_export_in_one_process_still_takes_any_length(tokenizer, tmp_path: Path) -> None:
-    """torch's exporter swaps the LSTM decomposition without clearing the op's dispatch
-    cache: a second export of a BiLSTM in one process used to be fixed to one length."""
-    head, encoder, features, extra = MODELS["bilstm-span-nested-features"]
-    folder = save_fixture(tmp_path, tokenizer, head, encoder, features, **extra)
-    for out in ("first", "second"):
-        export_onnx(folder, tmp_path / out)
-        manifest = json.loads((tmp_path / out / EXPORT_FILE).read_text(encoding="utf-8"))
-        assert manifest["pad_to"] is None, out
-
-
 def test_a_transformer_graph_runs_onnxruntime_s_fused_attention(tokenizer, tmp_path: Path) -> None:
     folder = save_fixture(tmp_path, tokenizer, "crf", "scratch", None)
     export_onnx(folder, tmp_path / "onnx")
@@ -226,10 +214,15 @@ def test_a_transformer_graph_runs_onnxruntime_s_fused_attention(tokenizer, tmp_p
 def test_an_int8_export_quantizes_its_weights_and_predicts_nearly_the_same(
     name: str, quantized: str, tokenizer, tmp_path: Path
 ) -> None:
+    """Two exports of one model in one process: torch's exporter swaps the LSTM
+    decomposition without clearing the op's dispatch cache, and a second export of a
+    BiLSTM used to be fixed to one length (``pad_to``)."""
     head, encoder, features, extra = MODELS[name]
     folder = save_fixture(tmp_path, tokenizer, head, encoder, features, **extra)
     export_onnx(folder, tmp_path / "float32")
     report = export_onnx(folder, tmp_path / "int8", quantization="int8")
+    for kind in ("float32", "int8"):
+        assert json.loads((tmp_path / kind / EXPORT_FILE).read_text())["pad_to"] is None, kind
     assert report.quantization == "int8"
     assert 0 < report.max_abs_diff <= optimize.TOLERANCE * report.scale
     manifest = json.loads((tmp_path / "int8" / EXPORT_FILE).read_text(encoding="utf-8"))
@@ -241,7 +234,9 @@ def test_an_int8_export_quantizes_its_weights_and_predicts_nearly_the_same(
     records = make_records(30, seed=11) + long_records(6, seed=12)
     expected = Predictor.load(folder, "cpu").predict(records, batch_size=5)
     got = OnnxPredictor.load(tmp_path / "int8").predict(records, batch_size=5)
-    agreement = score(expected, got, TYPES)["micro"]["f1"]  # PyTorch's spans as the gold
+    pairs = [(set(a.spans), set(b.spans)) for a, b in zip(got, expected, strict=True)]
+    common = sum(len(a & b) for a, b in pairs)
+    agreement = 2 * common / sum(len(a) + len(b) for a, b in pairs)  # F1 of one on the other
     assert agreement >= 0.8, f"int8 spans score F1 {agreement:.3f} against PyTorch's"
 
 
